@@ -1,0 +1,38 @@
+# The README's two commands: `make test` and `make bench`. Each sets up .venv itself.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: test bench wheel venv clean
+
+$(VENV)/.ready:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install "setuptools>=64" "Cython>=3.0" wheel build
+	touch $@
+
+venv: $(VENV)/.ready
+
+# Build the wheel with the compiled core, prove it ships the .so and no .pyx/.c, install it.
+wheel: venv
+	rm -rf dist build
+	$(PY) -m build --wheel --no-isolation --outdir dist . > build.log 2>&1 || (cat build.log; exit 1)
+	grep "loglayer: building" build.log
+	$(PY) tools/check_wheel.py dist/*.whl
+	$(PIP) install --force-reinstall --no-deps dist/*.whl
+	$(PIP) install "$$(ls dist/*.whl)[dev]"
+
+# The whole suite, once per core: compiled, then the pure-Python twin.
+test: wheel
+	@echo "== compiled core =="
+	$(PY) -m pytest -q -p no:cacheprovider
+	@echo "== pure-Python core (LOGLAYER_NO_EXTENSIONS=1) =="
+	LOGLAYER_NO_EXTENSIONS=1 $(PY) -m pytest -q -p no:cacheprovider
+
+bench: wheel
+	$(PIP) install "$$(ls dist/*.whl)[bench]"
+	$(PY) -m loglayer.bench
+
+clean:
+	rm -rf $(VENV) dist build build.log cext/*.c cext/*.html src/*.egg-info

@@ -1,0 +1,1117 @@
+# cython: language_level=3
+"""The compiled emission pipeline of loglayer (``loglayer._core``).
+
+It keeps the behaviour of ``loglayer._core_py`` line for line, with the hot state in
+C: the level bitmap is a C int, each plugin's hooks are resolved into typed slots
+(tuples of ``_Hook`` records per hook, plus flags) when the plugin is added, entries
+and builders come from freelists, the clock is read with one C call, and the
+re-entrancy guard is a thread-specific C pointer. A logger with no dispatch hooks
+never builds a params object.
+
+Cold paths (validation, error reporting, ``lazy``) call the same helpers as the pure
+twin, in ``loglayer._common``, so both report problems with the same words.
+"""
+
+cimport cython
+from cpython.dict cimport PyDict_Copy, PyDict_Next, PyDict_SetItem
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.object cimport PyCFunction, PyMethodDef, PyObject, PyTypeObject
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_GET_SIZE
+from cpython.type cimport PyType_Modified
+from cpython.pythread cimport PyThread_tss_create, PyThread_tss_get, PyThread_tss_set
+
+import sys
+import threading
+from collections.abc import Mapping
+
+from loglayer._common import (
+    PluginRecord,
+    as_message_list,
+    check_bool,
+    check_key,
+    check_mapping,
+    has_lazy,
+    lazy,
+    merge_by_id,
+    min_level_of,
+    next_id,
+    plugin_failed,
+    resolve_lazy,
+    serialize_error_safely,
+    stderr_line,
+    transport_failed,
+    transport_slot,
+)
+from loglayer.levels import LogLevel
+
+__all__ = ["HookParams", "LogBuilder", "LogEntry", "LogLayer", "Transport", "lazy"]
+
+
+cdef extern from *:
+    """
+    #ifdef _WIN32
+    #include <windows.h>
+    static long long loglayer_now_ns(void) {
+        FILETIME ft;
+        unsigned long long t;
+        GetSystemTimePreciseAsFileTime(&ft);
+        t = ((unsigned long long)ft.dwHighDateTime << 32) | ft.dwLowDateTime;
+        return (long long)((t - 116444736000000000ULL) * 100ULL);
+    }
+    #else
+    #include <time.h>
+    static long long loglayer_now_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (long long)ts.tv_sec * 1000000000LL + (long long)ts.tv_nsec;
+    }
+    #endif
+    """
+    long long loglayer_now_ns() nogil
+
+
+cdef extern from "Python.h":
+    int METH_FASTCALL
+    int METH_KEYWORDS
+    object PyDescr_NewMethod(PyTypeObject* type, PyMethodDef* method)
+
+
+# Level bit index (TRACE 0, DEBUG 1 ... FATAL 5) <-> level number and LogLevel member.
+cdef int[6] _LEVEL_NUMBERS = [5, 10, 20, 30, 40, 50]
+cdef tuple _LEVELS = tuple([LogLevel.parse(n) for n in (5, 10, 20, 30, 40, 50)])
+cdef int _ALL_LEVELS = 0b111111
+
+cdef object _OMITTED = object()
+cdef object _mutation_lock = threading.RLock()
+cdef object _default_transport_factory = None
+cdef Py_tss_t _dispatching
+if PyThread_tss_create(&_dispatching) != 0:
+    raise MemoryError("loglayer: could not create the thread-specific dispatch flag")
+
+
+def _set_default_transport_factory(factory):
+    """Tell the core what ``LogLayer()`` with no transports should use.
+
+    The core imports no transport; the package wires the console transport in here.
+    """
+    global _default_transport_factory
+    _default_transport_factory = factory
+
+
+cdef inline int _index_of(object level) except -1:
+    """The bit index of a parsed level."""
+    return <int>level // 10
+
+
+cdef inline int _mask_from(int index):
+    """The bitmap with the level at ``index`` and every level above it enabled."""
+    return _ALL_LEVELS & ~((1 << index) - 1)
+
+
+def _record_id(record):
+    return record.id
+
+
+def _slot_id(_TransportSlot slot):
+    return slot.id
+
+
+cdef class Transport:
+    """Convenient base class for transports.
+
+    Subclasses implement ``send(entry)``; ``flush()`` and ``close()`` are no-ops
+    here. ``enabled`` and ``level`` are read at every emission, so they may be
+    changed at run time. An empty ``id`` is replaced by a generated one.
+    """
+
+    cdef public object id
+    cdef public bint enabled
+    cdef object _level
+    cdef int _min_level
+    cdef object __weakref__
+
+    def __init__(self, id="", *, level=None, enabled=True):
+        if not isinstance(id, str):
+            raise TypeError(f"id must be a str, got {type(id).__name__}")
+        if not isinstance(enabled, bool):
+            raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
+        self.id = id or f"transport-{next_id()}"
+        self.enabled = enabled
+        self.level = level
+
+    @property
+    def level(self):
+        """The minimum level this transport takes, or None for no minimum."""
+        return self._level
+
+    @level.setter
+    def level(self, value):
+        if value is None:
+            self._level = None
+            self._min_level = 0
+        else:
+            self._level = LogLevel.parse(value)
+            self._min_level = <int>self._level
+
+    def send(self, entry):
+        raise NotImplementedError(f"{type(self).__name__} must implement send(entry)")
+
+    def flush(self):
+        """Push out anything buffered. The base class buffers nothing."""
+
+    def close(self):
+        """Release resources. The base class holds none."""
+
+    def get_logger_instance(self):
+        """The underlying library object; the base class returns the transport itself."""
+        return self
+
+    def __repr__(self):
+        return f"<{type(self).__name__} id={self.id!r}>"
+
+
+@cython.final
+@cython.freelist(64)
+cdef class LogEntry:
+    """What a transport receives: one log event, never reused after ``send`` returns.
+
+    Transports must not mutate ``data``: the same dict goes to every transport.
+    """
+
+    cdef readonly object level
+    cdef readonly list messages
+    cdef readonly dict data
+    cdef readonly object metadata
+    cdef readonly object error
+    cdef readonly dict fields
+    cdef readonly object ctx
+    cdef readonly object prefix
+    cdef readonly long long time_ns
+    cdef readonly object metadata_key
+
+    def __init__(self, level, messages, data, metadata, error, fields, ctx, prefix, time_ns,
+                 metadata_key):
+        self.level = level
+        self.messages = messages
+        self.data = data
+        self.metadata = metadata
+        self.error = error
+        self.fields = fields
+        self.ctx = ctx
+        self.prefix = prefix
+        self.time_ns = time_ns
+        self.metadata_key = metadata_key
+
+    def __repr__(self):
+        return (f"LogEntry(level={self.level!r}, messages={self.messages!r}, "
+                f"data={self.data!r}, metadata={self.metadata!r}, error={self.error!r})")
+
+
+@cython.final
+@cython.freelist(16)
+cdef class HookParams:
+    """What the dispatch hooks receive. Valid only during the hook call.
+
+    ``transport_id`` is set for ``should_send`` only.
+    """
+
+    cdef public object level
+    cdef public object messages
+    cdef public object data
+    cdef public object metadata
+    cdef public object error
+    cdef public object fields
+    cdef public object ctx
+    cdef public object prefix
+    cdef public object transport_id
+
+    def __init__(self, level, messages, data, metadata, error, fields, ctx, prefix):
+        self.level = level
+        self.messages = messages
+        self.data = data
+        self.metadata = metadata
+        self.error = error
+        self.fields = fields
+        self.ctx = ctx
+        self.prefix = prefix
+        self.transport_id = None
+
+    def __repr__(self):
+        return (f"HookParams(level={self.level!r}, messages={self.messages!r}, "
+                f"data={self.data!r}, transport_id={self.transport_id!r})")
+
+
+@cython.final
+cdef class _Hook:
+    """One plugin's hook, resolved once: the bound function and how to report its errors."""
+
+    cdef object fn
+    cdef object plugin_id
+    cdef object on_error
+
+
+@cython.final
+cdef class _PluginSet:
+    """An immutable snapshot of a logger's plugins, indexed per hook."""
+
+    cdef readonly tuple records
+    cdef tuple fields
+    cdef tuple metadata
+    cdef tuple data
+    cdef tuple message
+    cdef tuple level
+    cdef tuple send
+    cdef bint has_dispatch
+
+
+cdef tuple _hook_slot(tuple records, str name):
+    cdef list hooks = []
+    cdef _Hook hook
+    for record in records:
+        fn = record.hooks.get(name)
+        if fn is not None:
+            hook = _Hook.__new__(_Hook)
+            hook.fn = fn
+            hook.plugin_id = record.id
+            hook.on_error = record.on_error
+            hooks.append(hook)
+    return tuple(hooks)
+
+
+cdef _PluginSet _plugin_set(tuple records):
+    cdef _PluginSet ps = _PluginSet.__new__(_PluginSet)
+    ps.records = records
+    ps.fields = _hook_slot(records, "on_fields_called")
+    ps.metadata = _hook_slot(records, "on_metadata_called")
+    ps.data = _hook_slot(records, "on_before_data_out")
+    ps.message = _hook_slot(records, "on_before_message_out")
+    ps.level = _hook_slot(records, "transform_log_level")
+    ps.send = _hook_slot(records, "should_send")
+    ps.has_dispatch = bool(ps.data or ps.message or ps.level or ps.send)
+    return ps
+
+
+@cython.final
+cdef class _TransportSlot:
+    """A transport with its ``send`` bound once; ``base`` is set when its ``enabled`` and
+    ``level`` can be read from C (a ``Transport`` subclass that does not override them)."""
+
+    cdef object transport
+    cdef object id
+    cdef object send
+    cdef Transport base
+
+
+cdef _TransportSlot _transport_slot(object transport):
+    transport, tid, send = transport_slot(transport)
+    cdef _TransportSlot slot = _TransportSlot.__new__(_TransportSlot)
+    slot.transport = transport
+    slot.id = tid
+    slot.send = send
+    cls = type(transport)
+    if (isinstance(transport, Transport)
+            and getattr(cls, "enabled") is _TRANSPORT_ENABLED
+            and getattr(cls, "level") is _TRANSPORT_LEVEL):
+        slot.base = <Transport>transport
+    return slot
+
+
+_TRANSPORT_ENABLED = Transport.__dict__["enabled"]
+_TRANSPORT_LEVEL = Transport.__dict__["level"]
+
+
+@cython.final
+cdef class _Config:
+    """Settings fixed at construction and shared by every derived logger."""
+
+    cdef object fields_key
+    cdef object metadata_key
+    cdef object error_key
+    cdef object error_serializer
+    cdef bint copy_msg_on_only_error
+    cdef object on_transport_error
+
+
+cdef object _run_metadata_hooks(tuple hooks, object metadata):
+    """Chain the metadata hooks; None means the metadata was dropped."""
+    cdef _Hook hook
+    for hook in hooks:
+        try:
+            metadata = hook.fn(metadata)
+        except Exception as exc:
+            plugin_failed("on_metadata_called", hook.plugin_id, hook.on_error, exc)
+            return None
+        if metadata is None:
+            return None
+    return metadata
+
+
+@cython.freelist(16)
+cdef class LogLayer:
+    """A structured logger: fields, metadata and errors through plugins to transports.
+
+    Fluent methods (``with_fields``, ``child``, ``with_prefix``, ``with_context``)
+    return a new logger and leave the receiver unchanged; mutators (levels, mutes,
+    plugins, transports) change only the receiver. Plugin and transport sets are
+    shared copy-on-write between a logger and the loggers derived from it.
+    """
+
+    cdef _Config _config
+    cdef int _levels
+    cdef int _active
+    cdef bint _enabled
+    cdef bint _mute_fields
+    cdef bint _mute_metadata
+    cdef bint _has_lazy
+    cdef object _prefix
+    cdef dict _fields
+    cdef object _ctx
+    cdef _PluginSet _plugins
+    cdef tuple _transports
+    cdef object __weakref__
+
+    def __init__(self, transports=_OMITTED, plugins=(), level=LogLevel.TRACE, enabled=True,
+                 prefix=None, fields=None, fields_key=None, metadata_key=None, error_key="err",
+                 error_serializer=None, copy_msg_on_only_error=False, mute_fields=False,
+                 mute_metadata=False, on_transport_error=None):
+        # Validate everything before building anything.
+        cdef _Config config = _Config.__new__(_Config)
+        config.fields_key = check_key("fields_key", fields_key)
+        config.metadata_key = check_key("metadata_key", metadata_key)
+        config.error_key = check_key("error_key", error_key, allow_none=False)
+        if error_serializer is not None and not callable(error_serializer):
+            raise TypeError("error_serializer must be callable or None, "
+                            f"got {type(error_serializer).__name__}")
+        config.error_serializer = error_serializer
+        config.copy_msg_on_only_error = check_bool("copy_msg_on_only_error",
+                                                   copy_msg_on_only_error)
+        if on_transport_error is not None and not callable(on_transport_error):
+            raise TypeError("on_transport_error must be callable or None, "
+                            f"got {type(on_transport_error).__name__}")
+        config.on_transport_error = on_transport_error
+        try:
+            level_value = LogLevel.parse(level)
+        except ValueError as exc:
+            raise ValueError(f"level: {exc}") from None
+        enabled = check_bool("enabled", enabled)
+        mute_fields = check_bool("mute_fields", mute_fields)
+        mute_metadata = check_bool("mute_metadata", mute_metadata)
+        if prefix is not None and not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str or None, got {type(prefix).__name__}")
+        field_map = {} if fields is None else check_mapping("fields", fields)
+        if isinstance(plugins, (str, bytes)) or not hasattr(plugins, "__iter__"):
+            raise TypeError(f"plugins must be a sequence of plugins, got {type(plugins).__name__}")
+        records = [PluginRecord(p) for p in plugins]
+        if transports is _OMITTED:
+            if _default_transport_factory is None:
+                raise ValueError("transports: no default transport is available; pass one")
+            transport_list = [_default_transport_factory()]
+        elif hasattr(transports, "send") or not hasattr(transports, "__iter__"):
+            transport_list = [transports]
+        else:
+            transport_list = list(transports)
+            if not transport_list:
+                raise ValueError("transports must not be an empty sequence; omit it for the "
+                                 "default console transport")
+        slots = [_transport_slot(t) for t in transport_list]
+
+        self._config = config
+        self._levels = _mask_from(_index_of(level_value))
+        self._enabled = enabled
+        self._active = self._levels if enabled else 0
+        self._mute_fields = mute_fields
+        self._mute_metadata = mute_metadata
+        self._prefix = prefix
+        self._fields = field_map
+        self._has_lazy = has_lazy(field_map)
+        self._ctx = None
+        self._plugins = _plugin_set(merge_by_id((), records, _record_id))
+        self._transports = merge_by_id((), slots, _slot_id)
+
+    def __repr__(self):
+        return (f"<LogLayer levels={self._levels:#08b} enabled={self._enabled} "
+                f"plugins={len(self._plugins.records)} transports={len(self._transports)}>")
+
+    # -- derived loggers -------------------------------------------------------------
+
+    cdef LogLayer _derive(self):
+        cdef LogLayer new
+        if type(self) is LogLayer:
+            new = LogLayer.__new__(LogLayer)
+        else:
+            new = type(self).__new__(type(self))
+        new._config = self._config
+        new._levels = self._levels
+        new._active = self._active
+        new._enabled = self._enabled
+        new._mute_fields = self._mute_fields
+        new._mute_metadata = self._mute_metadata
+        new._has_lazy = self._has_lazy
+        new._prefix = self._prefix
+        new._fields = self._fields
+        new._ctx = self._ctx
+        new._plugins = self._plugins
+        new._transports = self._transports
+        return new
+
+    @cython.binding(False)
+    def child(self):
+        """A new logger with the same state, sharing plugins and transports copy-on-write."""
+        return self._derive()
+
+    def with_prefix(self, prefix):
+        """A new logger whose prefix is ``prefix`` (replacing any prefix)."""
+        if prefix is not None and not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str or None, got {type(prefix).__name__}")
+        cdef LogLayer new = self._derive()
+        new._prefix = prefix
+        return new
+
+    def with_context(self, ctx):
+        """A new logger bound to a request context; dispatch hooks see it as ``ctx``."""
+        cdef LogLayer new = self._derive()
+        new._ctx = ctx
+        return new
+
+    def without_fields(self, *keys):
+        """A new logger without the named fields (without any when no key is given)."""
+        cdef LogLayer new = self._derive()
+        if keys:
+            drop = set(keys)
+            new._fields = {k: v for k, v in self._fields.items() if k not in drop}
+        else:
+            new._fields = {}
+        new._has_lazy = has_lazy(new._fields)
+        return new
+
+    def get_fields(self):
+        """A shallow copy of the persistent fields."""
+        return PyDict_Copy(self._fields)
+
+    # -- levels and mutes ----------------------------------------------------------
+
+    def set_level(self, level):
+        """Enable ``level`` and every level above it; disable those below."""
+        self._levels = _mask_from(_index_of(LogLevel.parse(level)))
+        self._active = self._levels if self._enabled else 0
+
+    def enable_level(self, level):
+        self._levels |= 1 << _index_of(LogLevel.parse(level))
+        self._active = self._levels if self._enabled else 0
+
+    def disable_level(self, level):
+        self._levels &= ~(1 << _index_of(LogLevel.parse(level)))
+        self._active = self._levels if self._enabled else 0
+
+    def enable_logging(self):
+        """Turn the master switch on; the per-level state is kept as it was."""
+        self._enabled = True
+        self._active = self._levels
+
+    def disable_logging(self):
+        """Turn the master switch off; the per-level state is kept."""
+        self._enabled = False
+        self._active = 0
+
+    def is_level_enabled(self, level):
+        """True when logging is enabled and ``level`` is."""
+        return bool(self._active & (1 << _index_of(LogLevel.parse(level))))
+
+    def mute_fields(self):
+        self._mute_fields = True
+
+    def unmute_fields(self):
+        self._mute_fields = False
+
+    def mute_metadata(self):
+        self._mute_metadata = True
+
+    def unmute_metadata(self):
+        self._mute_metadata = False
+
+    # -- plugins and transports ----------------------------------------------------
+
+    def add_plugin(self, *plugins):
+        """Add plugins, run after the current ones; one whose ID is present replaces it."""
+        records = [PluginRecord(p) for p in plugins]
+        with _mutation_lock:
+            self._plugins = _plugin_set(merge_by_id(self._plugins.records, records, _record_id))
+
+    def remove_plugin(self, id):
+        with _mutation_lock:
+            current = self._plugins.records
+            kept = tuple([r for r in current if r.id != id])
+            if len(kept) == len(current):
+                return False
+            self._plugins = _plugin_set(kept)
+            return True
+
+    def get_plugin(self, id):
+        for record in self._plugins.records:
+            if record.id == id:
+                return record.plugin
+        return None
+
+    def plugin_count(self):
+        return len(self._plugins.records)
+
+    def add_transport(self, *transports):
+        """Add transports; one whose ID is present replaces it (and is not closed)."""
+        slots = [_transport_slot(t) for t in transports]
+        with _mutation_lock:
+            self._transports = merge_by_id(self._transports, slots, _slot_id)
+
+    def remove_transport(self, id):
+        cdef _TransportSlot slot
+        with _mutation_lock:
+            kept = tuple([slot for slot in self._transports if slot.id != id])
+            if len(kept) == len(self._transports):
+                return False
+            self._transports = kept
+            return True
+
+    def set_transports(self, *transports):
+        """Replace the whole transport set (the old transports are not closed)."""
+        slots = [_transport_slot(t) for t in transports]
+        with _mutation_lock:
+            self._transports = merge_by_id((), slots, _slot_id)
+
+    def get_logger_instance(self, id):
+        """The transport's underlying logger (``get_logger_instance()``), or None."""
+        cdef _TransportSlot slot
+        for slot in self._transports:
+            if slot.id == id:
+                getter = getattr(slot.transport, "get_logger_instance", None)
+                return getter() if callable(getter) else slot.transport
+        return None
+
+    def flush(self):
+        """Flush every current transport; failures go to ``on_transport_error``."""
+        cdef _TransportSlot slot
+        for slot in self._transports:
+            flush = getattr(slot.transport, "flush", None)
+            if callable(flush):
+                try:
+                    flush()
+                except Exception as exc:
+                    transport_failed(self._config.on_transport_error, slot.id, exc)
+
+    def close(self):
+        """Close every current transport; failures go to ``on_transport_error``."""
+        cdef _TransportSlot slot
+        for slot in self._transports:
+            close = getattr(slot.transport, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception as exc:
+                    transport_failed(self._config.on_transport_error, slot.id, exc)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    # -- emission ------------------------------------------------------------------
+
+    def exception(self, *messages):
+        """Inside ``except``: log the exception being handled at ERROR."""
+        if self._active & 0b10000:
+            self._emit(4, list(messages), None, sys.exc_info()[1], self._ctx, None)
+
+    @cython.binding(False)
+    def with_metadata(self, metadata):
+        """A builder carrying ``metadata`` (any object) for one entry."""
+        cdef LogBuilder builder = LogBuilder.__new__(LogBuilder)
+        builder._log = self
+        builder._add_metadata(metadata)
+        return builder
+
+    @cython.binding(False)
+    def with_error(self, error):
+        """A builder carrying ``error`` for one entry."""
+        if error is not None and not isinstance(error, BaseException):
+            raise TypeError(f"with_error() needs an exception, got {type(error).__name__}")
+        cdef LogBuilder builder = LogBuilder.__new__(LogBuilder)
+        builder._log = self
+        builder._error = error
+        return builder
+
+    def error_only(self, error, *, level=LogLevel.ERROR, copy_msg=None):
+        """Log just an error; with ``copy_msg`` its ``str()`` becomes the message."""
+        if not isinstance(error, BaseException):
+            raise TypeError(f"error must be an exception, got {type(error).__name__}")
+        cdef int index = _index_of(LogLevel.parse(level))
+        if not self._active & (1 << index):
+            return
+        if copy_msg is None:
+            copy_msg = self._config.copy_msg_on_only_error
+        if copy_msg:
+            try:
+                messages = [str(error)]
+            except Exception:
+                messages = [f"<{type(error).__name__}: str() failed>"]
+        else:
+            messages = []
+        self._emit(index, messages, None, error, self._ctx, None)
+
+    def metadata_only(self, metadata, level=LogLevel.INFO):
+        """Log just metadata; nothing is sent when metadata is muted or a hook drops it."""
+        cdef int index = _index_of(LogLevel.parse(level))
+        if not self._active & (1 << index) or self._mute_metadata or metadata is None:
+            return
+        cdef tuple hooks = self._plugins.metadata
+        if hooks:
+            metadata = _run_metadata_hooks(hooks, metadata)
+            if metadata is None:
+                return
+        self._emit(index, [], metadata, None, self._ctx, None)
+
+    def raw(self, level, messages, *, metadata=None, error=None, fields=None, ctx=None):
+        """Emit with full control, through the whole pipeline.
+
+        Metadata hooks run; fields hooks do not. ``fields`` replaces the logger's
+        fields for this entry; ``ctx`` (when not None) replaces its context.
+        """
+        cdef int index = _index_of(LogLevel.parse(level))
+        if error is not None and not isinstance(error, BaseException):
+            raise TypeError(f"error must be an exception or None, got {type(error).__name__}")
+        if fields is not None:
+            fields = check_mapping("fields", fields)
+        if not self._active & (1 << index):
+            return
+        if metadata is not None:
+            if self._mute_metadata:
+                metadata = None
+            elif self._plugins.metadata:
+                metadata = _run_metadata_hooks(self._plugins.metadata, metadata)
+        self._emit(index, as_message_list(messages), metadata, error,
+                   self._ctx if ctx is None else ctx, fields)
+
+    cdef int _emit(self, int index, list messages, object metadata, object error, object ctx,
+                   object fields) except -1:
+        """Guard against re-entrant logging on this thread, then dispatch."""
+        if PyThread_tss_get(&_dispatching) != NULL:
+            stderr_line("a log call made while an entry was being dispatched on the same "
+                        "thread was dropped (a hook or transport logged)")
+            return 0
+        PyThread_tss_set(&_dispatching, <void*>1)
+        try:
+            self._dispatch(index, messages, metadata, error, ctx, fields)
+        finally:
+            PyThread_tss_set(&_dispatching, NULL)
+        return 0
+
+    cdef int _dispatch(self, int index, list messages, object metadata, object error,
+                       object ctx, object fields) except -1:
+        """Assemble one entry and send it. The level filter has already passed."""
+        cdef long long time_ns = loglayer_now_ns()
+        cdef _Config config = self._config
+        cdef dict field_map
+        cdef dict data
+        cdef bint owned
+        cdef _Hook hook
+        cdef HookParams params = None
+        cdef object level = <object>_LEVELS[index]
+        cdef int number = _LEVEL_NUMBERS[index]
+
+        if fields is None:
+            field_map = self._fields
+            if self._has_lazy:
+                field_map = resolve_lazy(field_map)
+        else:
+            field_map = <dict>fields
+            if has_lazy(field_map):
+                field_map = resolve_lazy(field_map)
+        if self._mute_fields:
+            field_map = {}
+        if config.fields_key is None:
+            data = field_map
+        else:
+            data = {config.fields_key: field_map} if field_map else {}
+        if error is not None:
+            if data is field_map:
+                data = PyDict_Copy(field_map)
+            data[config.error_key] = serialize_error_safely(config.error_serializer, error)
+        cdef list message_list = messages
+        cdef _PluginSet plugins = self._plugins
+
+        if plugins.has_dispatch:
+            params = HookParams.__new__(HookParams)
+            params.level = level
+            params.messages = message_list
+            params.data = data
+            params.metadata = metadata
+            params.error = error
+            params.fields = field_map
+            params.ctx = ctx
+            params.prefix = self._prefix
+            if plugins.data:
+                owned = data is not field_map
+                for hook in plugins.data:
+                    params.data = data
+                    try:
+                        result = hook.fn(params)
+                    except Exception as exc:
+                        plugin_failed("on_before_data_out", hook.plugin_id, hook.on_error, exc)
+                        continue
+                    if result is None:
+                        continue
+                    if not isinstance(result, Mapping):
+                        plugin_failed("on_before_data_out", hook.plugin_id, hook.on_error,
+                                      TypeError(f"returned {type(result).__name__}, "
+                                                "not a mapping"))
+                        continue
+                    if not owned:
+                        data = PyDict_Copy(data)
+                        owned = True
+                    data.update(result)
+                params.data = data
+            for hook in plugins.message:
+                try:
+                    result = hook.fn(params)
+                except Exception as exc:
+                    plugin_failed("on_before_message_out", hook.plugin_id, hook.on_error, exc)
+                    continue
+                if result is None:
+                    continue
+                if not isinstance(result, (list, tuple)):
+                    plugin_failed("on_before_message_out", hook.plugin_id, hook.on_error,
+                                  TypeError(f"returned {type(result).__name__}, not a list"))
+                    continue
+                message_list = list(result)
+                params.messages = message_list
+            for hook in plugins.level:
+                try:
+                    result = hook.fn(params)
+                except Exception as exc:
+                    plugin_failed("transform_log_level", hook.plugin_id, hook.on_error, exc)
+                    continue
+                if result is None:
+                    continue
+                try:
+                    level = LogLevel.parse(result)
+                except ValueError as exc:
+                    plugin_failed("transform_log_level", hook.plugin_id, hook.on_error, exc)
+                    continue
+                number = <int>level
+                params.level = level
+
+        cdef LogEntry entry = LogEntry.__new__(LogEntry)
+        entry.level = level
+        entry.messages = message_list
+        entry.data = data
+        entry.metadata = metadata
+        entry.error = error
+        entry.fields = field_map
+        entry.ctx = ctx
+        entry.prefix = self._prefix
+        entry.time_ns = time_ns
+        entry.metadata_key = config.metadata_key
+
+        cdef tuple gates = plugins.send
+        cdef _TransportSlot slot
+        cdef Transport base
+        cdef bint allowed
+        for slot in self._transports:
+            base = slot.base
+            if base is not None:
+                if not base.enabled or number < base._min_level:
+                    continue
+            else:
+                if not getattr(slot.transport, "enabled", True):
+                    continue
+                minimum = getattr(slot.transport, "level", None)
+                if minimum is not None and number < min_level_of(minimum):
+                    continue
+            if gates:
+                params.transport_id = slot.id
+                allowed = True
+                for hook in gates:
+                    try:
+                        if not hook.fn(params):
+                            allowed = False
+                            break
+                    except Exception as exc:
+                        plugin_failed("should_send", hook.plugin_id, hook.on_error, exc)
+                if not allowed:
+                    continue
+            try:
+                slot.send(entry)
+            except Exception as exc:
+                transport_failed(config.on_transport_error, slot.id, exc)
+        return 0
+
+
+@cython.final
+@cython.freelist(16)
+cdef class LogBuilder:
+    """One entry under construction: metadata, an error, a context, then a level call."""
+
+    cdef LogLayer _log
+    cdef object _metadata
+    cdef object _error
+    cdef object _ctx
+    cdef bint _has_ctx
+
+    def __init__(self, LogLayer log not None):
+        self._log = log
+
+    cdef int _add_metadata(self, object metadata) except -1:
+        cdef LogLayer log = self._log
+        if metadata is None or log._mute_metadata:
+            return 0
+        cdef tuple hooks = log._plugins.metadata
+        if hooks:
+            metadata = _run_metadata_hooks(hooks, metadata)
+            if metadata is None:
+                return 0
+        current = self._metadata
+        if current is not None and type(current) is dict and type(metadata) is dict:
+            merged = PyDict_Copy(current)
+            merged.update(metadata)
+            metadata = merged
+        self._metadata = metadata
+        return 0
+
+    @cython.binding(False)
+    def with_metadata(self, metadata):
+        """Attach metadata; a second call merges when both are dicts, else replaces.
+
+        The metadata hooks run now; a hook returning None drops this metadata and
+        keeps what an earlier call attached.
+        """
+        self._add_metadata(metadata)
+        return self
+
+    @cython.binding(False)
+    def with_error(self, error):
+        """Attach an exception; it is serialized under the logger's ``error_key``."""
+        if error is not None and not isinstance(error, BaseException):
+            raise TypeError(f"with_error() needs an exception, got {type(error).__name__}")
+        self._error = error
+        return self
+
+    def with_context(self, ctx):
+        """Use ``ctx`` as this entry's request context (None included)."""
+        self._ctx = ctx
+        self._has_ctx = True
+        return self
+
+
+
+# -- raw METH_FASTCALL entry points -----------------------------------------------------
+#
+# Cython wraps ``def f(self, *messages)`` in a varargs entry point that builds a tuple
+# and checks for keywords before the body runs: about 27 ns more than a METH_O call,
+# which is more than the whole disabled-level path should cost. The level methods and
+# ``with_fields`` are therefore C functions installed into the type's dict as
+# METH_FASTCALL method descriptors. A disabled call is one bit test; an enabled one
+# builds the message list straight from the argument array, and ``with_fields`` reads
+# keyword names without building a kwargs dict.
+
+cdef inline list _list_from(PyObject** args, Py_ssize_t count):
+    cdef list out = PyList_New(count)
+    cdef Py_ssize_t i
+    for i in range(count):
+        Py_INCREF(<object>args[i])
+        PyList_SET_ITEM(out, i, <object>args[i])
+    return out
+
+
+cdef inline PyObject* _return_none():
+    Py_INCREF(None)
+    return <PyObject*>None
+
+
+cdef inline PyObject* _log_at(PyObject* self, PyObject** args, Py_ssize_t nargs,
+                              int index) except NULL:
+    cdef LogLayer log = <LogLayer>self
+    if log._active & (1 << index):
+        log._emit(index, _list_from(args, nargs), None, None, log._ctx, None)
+        if index == 5:
+            log.flush()
+    return _return_none()
+
+
+cdef inline PyObject* _build_at(PyObject* self, PyObject** args, Py_ssize_t nargs,
+                                int index) except NULL:
+    cdef LogBuilder builder = <LogBuilder>self
+    cdef LogLayer log = builder._log
+    if log._active & (1 << index):
+        log._emit(index, _list_from(args, nargs), builder._metadata, builder._error,
+                  builder._ctx if builder._has_ctx else log._ctx, None)
+        if index == 5:
+            log.flush()
+    return _return_none()
+
+
+cdef PyObject* _log_trace(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
+    return _log_at(s, a, n, 0)
+
+cdef PyObject* _log_debug(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
+    return _log_at(s, a, n, 1)
+
+cdef PyObject* _log_info(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
+    return _log_at(s, a, n, 2)
+
+cdef PyObject* _log_warn(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
+    return _log_at(s, a, n, 3)
+
+cdef PyObject* _log_error(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
+    return _log_at(s, a, n, 4)
+
+cdef PyObject* _log_fatal(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
+    return _log_at(s, a, n, 5)
+
+cdef PyObject* _build_trace(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
+    return _build_at(s, a, n, 0)
+
+cdef PyObject* _build_debug(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
+    return _build_at(s, a, n, 1)
+
+cdef PyObject* _build_info(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
+    return _build_at(s, a, n, 2)
+
+cdef PyObject* _build_warn(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
+    return _build_at(s, a, n, 3)
+
+cdef PyObject* _build_error(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
+    return _build_at(s, a, n, 4)
+
+cdef PyObject* _build_fatal(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
+    return _build_at(s, a, n, 5)
+
+
+cdef bint _values_have_lazy(dict values):
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* key
+    cdef PyObject* value
+    while PyDict_Next(values, &pos, &key, &value):
+        if type(<object>value) is lazy:
+            return True
+    return False
+
+
+cdef PyObject* _log_with_fields(PyObject* s, PyObject** args, Py_ssize_t nargs,
+                                PyObject* kwnames) except NULL:
+    cdef object new = _with_fields(<LogLayer>s, args, nargs, kwnames)
+    Py_INCREF(new)  # the caller of a METH_FASTCALL function owns the result
+    return <PyObject*>new
+
+
+cdef LogLayer _with_fields(LogLayer log, PyObject** args, Py_ssize_t nargs, PyObject* kwnames):
+    cdef tuple names = () if kwnames == NULL else <tuple><object>kwnames
+    cdef Py_ssize_t nkw = PyTuple_GET_SIZE(names)
+    cdef Py_ssize_t i
+    cdef object mapping = None
+    cdef dict added
+    cdef dict merged
+    cdef _Hook hook
+    cdef LogLayer new
+    if nargs > 1:
+        raise TypeError(f"with_fields() takes at most 1 positional argument ({nargs} given)")
+    if nargs == 1:
+        mapping = <object>args[0]
+        if mapping is not None and type(mapping) is not dict and not isinstance(mapping, Mapping):
+            raise TypeError(f"with_fields() needs a mapping, got {type(mapping).__name__}")
+    cdef tuple hooks = log._plugins.fields
+    if not hooks:
+        new = log._derive()
+        if (mapping is None or not mapping) and nkw == 0:
+            return new
+        merged = PyDict_Copy(log._fields)
+        if mapping is not None:
+            merged.update(mapping)
+        for i in range(nkw):
+            PyDict_SetItem(merged, names[i], <object>args[nargs + i])
+        new._fields = merged
+        new._has_lazy = log._has_lazy or _values_have_lazy(merged)
+        return new
+    # With fields hooks: they see the new fields as one dict.
+    if mapping is None:
+        added = {}
+    elif nkw:
+        added = dict(mapping)
+    else:
+        added = None
+    for i in range(nkw):
+        added[names[i]] = <object>args[nargs + i]
+    cdef object new_fields = mapping if added is None else added
+    for hook in hooks:
+        try:
+            result = hook.fn(new_fields)
+        except Exception as exc:
+            plugin_failed("on_fields_called", hook.plugin_id, hook.on_error, exc)
+            return log._derive()
+        if result is None:
+            return log._derive()
+        if not isinstance(result, Mapping):
+            plugin_failed("on_fields_called", hook.plugin_id, hook.on_error,
+                          TypeError(f"returned {type(result).__name__}, not a mapping"))
+            return log._derive()
+        new_fields = result
+    new = log._derive()
+    if new_fields:
+        merged = PyDict_Copy(log._fields)
+        merged.update(new_fields)
+        new._fields = merged
+        new._has_lazy = log._has_lazy or has_lazy(new_fields)
+    return new
+
+
+cdef PyMethodDef[16] _fast_methods
+cdef int _fast_method_count = 0
+
+
+cdef _install(type cls, const char* name, void* function, int flags, const char* doc):
+    """Put a METH_FASTCALL C function into ``cls`` as the method ``name``."""
+    global _fast_method_count
+    cdef PyMethodDef* method = &_fast_methods[_fast_method_count]
+    _fast_method_count += 1
+    method.ml_name = name
+    method.ml_meth = <PyCFunction>function
+    method.ml_flags = flags
+    method.ml_doc = doc
+    descriptor = PyDescr_NewMethod(<PyTypeObject*>cls, method)
+    (<dict><object>(<PyTypeObject*>cls).tp_dict)[descriptor.__name__] = descriptor
+    PyType_Modified(cls)
+
+
+_install(LogLayer, b"trace", <void*>_log_trace, METH_FASTCALL,
+         b"trace($self, /, *messages)\n--\n\nLog the messages at TRACE.")
+_install(LogLayer, b"debug", <void*>_log_debug, METH_FASTCALL,
+         b"debug($self, /, *messages)\n--\n\nLog the messages at DEBUG.")
+_install(LogLayer, b"info", <void*>_log_info, METH_FASTCALL,
+         b"info($self, /, *messages)\n--\n\nLog the messages at INFO.")
+_install(LogLayer, b"warn", <void*>_log_warn, METH_FASTCALL,
+         b"warn($self, /, *messages)\n--\n\nLog the messages at WARN.")
+_install(LogLayer, b"warning", <void*>_log_warn, METH_FASTCALL,
+         b"warning($self, /, *messages)\n--\n\nAlias of warn.")
+_install(LogLayer, b"error", <void*>_log_error, METH_FASTCALL,
+         b"error($self, /, *messages)\n--\n\nLog the messages at ERROR.")
+_install(LogLayer, b"fatal", <void*>_log_fatal, METH_FASTCALL,
+         b"fatal($self, /, *messages)\n--\n\n"
+         b"Log at FATAL and flush the transports. It never exits the process.")
+_install(LogLayer, b"with_fields", <void*>_log_with_fields, METH_FASTCALL | METH_KEYWORDS,
+         b"with_fields($self, mapping=None, /, **fields)\n--\n\n"
+         b"A new logger with these fields merged over the current ones.\n\n"
+         b"The fields hooks see the new fields first; one returning None drops the call\n"
+         b"(the new logger keeps the existing fields).")
+_install(LogBuilder, b"trace", <void*>_build_trace, METH_FASTCALL,
+         b"trace($self, /, *messages)\n--\n\nSend the entry at TRACE.")
+_install(LogBuilder, b"debug", <void*>_build_debug, METH_FASTCALL,
+         b"debug($self, /, *messages)\n--\n\nSend the entry at DEBUG.")
+_install(LogBuilder, b"info", <void*>_build_info, METH_FASTCALL,
+         b"info($self, /, *messages)\n--\n\nSend the entry at INFO.")
+_install(LogBuilder, b"warn", <void*>_build_warn, METH_FASTCALL,
+         b"warn($self, /, *messages)\n--\n\nSend the entry at WARN.")
+_install(LogBuilder, b"warning", <void*>_build_warn, METH_FASTCALL,
+         b"warning($self, /, *messages)\n--\n\nAlias of warn.")
+_install(LogBuilder, b"error", <void*>_build_error, METH_FASTCALL,
+         b"error($self, /, *messages)\n--\n\nSend the entry at ERROR.")
+_install(LogBuilder, b"fatal", <void*>_build_fatal, METH_FASTCALL,
+         b"fatal($self, /, *messages)\n--\n\n"
+         b"Send the entry at FATAL and flush the transports. It never exits the process.")

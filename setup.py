@@ -1,0 +1,33 @@
+"""Builds the compiled core; all other metadata lives in pyproject.toml.
+
+The extension is skipped, and the pure-Python twin used instead, when
+LOGLAYER_NO_EXTENSIONS=1 or when the interpreter is not CPython.
+"""
+
+import os
+import platform
+import sys
+
+from setuptools import Extension, setup
+
+ext_modules = []
+if os.environ.get("LOGLAYER_NO_EXTENSIONS") or platform.python_implementation() != "CPython":
+    print("loglayer: building the pure-Python core only", file=sys.stderr)
+else:
+    from Cython.Build import cythonize
+
+    ext_modules = cythonize(
+        [Extension("loglayer._core", ["cext/_core.pyx"])],
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": False,
+            "wraparound": False,
+            "initializedcheck": False,
+            "cdivision": True,
+            "embedsignature": True,
+        },
+        annotate=bool(os.environ.get("LOGLAYER_ANNOTATE")),
+    )
+    print("loglayer: building the compiled core (loglayer._core)", file=sys.stderr)
+
+setup(ext_modules=ext_modules)

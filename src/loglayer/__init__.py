@@ -1,0 +1,54 @@
+"""loglayer: structured logging with a compiled emission pipeline and plain-Python plugins.
+
+    from loglayer import LogLayer
+    log = LogLayer()
+    log.with_fields(request_id="r-1").with_metadata({"user": "ada"}).info("logged in")
+"""
+
+from __future__ import annotations
+
+from . import _core_py, _select
+from ._select import COMPILED, HookParams, LogBuilder, LogEntry, LogLayer, Transport, lazy
+from .errors import LogLayerError, PluginError, TransportError
+from .levels import LogLevel
+from .plugin import (
+    Plugin,
+    data_hook,
+    fields_hook,
+    level_hook,
+    message_hook,
+    metadata_hook,
+    noop_plugin,
+    send_gate,
+)
+from .transports import ConsoleTransport
+
+# The cores import no transport: the package tells them the default one.
+_core_py._set_default_transport_factory(ConsoleTransport)
+if COMPILED:
+    _select.core._set_default_transport_factory(ConsoleTransport)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "COMPILED",
+    "ConsoleTransport",
+    "HookParams",
+    "LogBuilder",
+    "LogEntry",
+    "LogLayer",
+    "LogLayerError",
+    "LogLevel",
+    "Plugin",
+    "PluginError",
+    "Transport",
+    "TransportError",
+    "data_hook",
+    "fields_hook",
+    "lazy",
+    "level_hook",
+    "message_hook",
+    "metadata_hook",
+    "noop_plugin",
+    "send_gate",
+]

@@ -1,0 +1,225 @@
+"""Cold-path helpers shared by both cores: validation, IDs, error reporting, ``lazy``.
+
+Nothing here runs on the emission hot path except when something failed, so both
+the compiled core and its pure twin call these same functions, and report every
+problem with the same words.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Mapping
+
+from ._errorfmt import serialize_error
+from .errors import PluginError, TransportError
+from .levels import LogLevel
+from .plugin import HOOK_NAMES
+
+next_id = itertools.count(1).__next__
+
+
+def stderr_line(line: str) -> None:
+    """Write one diagnostic line to ``sys.stderr`` as it is now; never raise."""
+    try:
+        stream = sys.stderr
+        if stream is not None:
+            stream.write("loglayer: " + line + "\n")
+    except Exception:
+        pass
+
+
+def describe(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:
+        text = "<str() failed>"
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+def plugin_failed(hook: str, pid: str, on_error, exc: BaseException, what: str = "") -> None:
+    """Report a hook's exception as a PluginError, to ``on_error`` or stderr."""
+    detail = what or describe(exc)
+    err = PluginError(pid, hook, f"plugin {pid!r} failed in {hook}: {detail}")
+    err.__cause__ = exc
+    if on_error is not None:
+        try:
+            on_error(err)
+            return
+        except Exception as handler_exc:
+            stderr_line(f"plugin {pid!r} on_error raised {describe(handler_exc)}")
+    stderr_line(f"plugin {pid!r} hook {hook} failed: {detail}")
+
+
+def transport_failed(handler, tid: str, exc: BaseException) -> None:
+    err = TransportError(tid, f"transport {tid!r} failed: {describe(exc)}")
+    err.__cause__ = exc
+    if handler is not None:
+        try:
+            handler(err)
+            return
+        except Exception as handler_exc:
+            stderr_line(f"on_transport_error raised {describe(handler_exc)}")
+    stderr_line(f"transport {tid!r} failed: {describe(exc)}")
+
+
+def min_level_of(value) -> int:
+    """A transport's ``level`` attribute as a number; 0 (no minimum) when unusable."""
+    if value is None:
+        return 0
+    try:
+        return int(LogLevel.parse(value))
+    except ValueError:
+        return 0
+
+
+class lazy:
+    """A field value computed at each emission that passes the level filter.
+
+    ``fn`` is called before any dispatch hook runs and never for a filtered entry.
+    If it raises, the value becomes ``"[LazyEvalError]"`` and the entry is still sent.
+    """
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn) -> None:
+        if not callable(fn):
+            raise TypeError(f"lazy() needs a callable, got {type(fn).__name__}")
+        self.fn = fn
+
+    def __repr__(self) -> str:
+        return f"lazy({self.fn!r})"
+
+
+def resolve_lazy(fields: dict) -> dict:
+    out = {}
+    for key, value in fields.items():
+        if type(value) is lazy:
+            try:
+                value = value.fn()
+            except Exception:
+                value = "[LazyEvalError]"
+        out[key] = value
+    return out
+
+
+def has_lazy(fields: dict) -> bool:
+    for value in fields.values():
+        if type(value) is lazy:
+            return True
+    return False
+
+
+
+
+class PluginRecord:
+    """A plugin with its hooks looked up once, when it was added."""
+
+    __slots__ = ("plugin", "id", "on_error", "hooks")
+
+    def __init__(self, plugin) -> None:
+        if plugin is None:
+            raise TypeError("add_plugin() got None instead of a plugin")
+        pid = getattr(plugin, "id", None)
+        if pid is None or pid == "":
+            pid = f"plugin-{next_id()}"
+            try:
+                plugin.id = pid
+            except Exception as exc:
+                raise TypeError(
+                    f"plugin {plugin!r} has no id and one could not be assigned: {exc}"
+                ) from None
+        elif not isinstance(pid, str):
+            raise TypeError(f"plugin id must be a str, got {type(pid).__name__}")
+        hooks = {}
+        for name in HOOK_NAMES:
+            fn = getattr(plugin, name, None)
+            if fn is None:
+                continue
+            if not callable(fn):
+                raise TypeError(f"plugin {pid!r}: {name} must be callable, "
+                                f"got {type(fn).__name__}")
+            hooks[name] = fn
+        on_error = getattr(plugin, "on_error", None)
+        self.plugin = plugin
+        self.id = pid
+        self.on_error = on_error if callable(on_error) else None
+        self.hooks = hooks
+
+
+def transport_slot(transport) -> tuple:
+    """(transport, id, bound send), validated; an empty id is generated."""
+    if transport is None:
+        raise TypeError("transport must not be None")
+    send = getattr(transport, "send", None)
+    if not callable(send):
+        raise TypeError(f"transport {transport!r} has no callable send(entry) method")
+    tid = getattr(transport, "id", None)
+    if tid is None or tid == "":
+        tid = f"transport-{next_id()}"
+        try:
+            transport.id = tid
+        except Exception as exc:
+            raise TypeError(
+                f"transport {transport!r} has no id and one could not be assigned: {exc}"
+            ) from None
+    elif not isinstance(tid, str):
+        raise TypeError(f"transport id must be a str, got {type(tid).__name__}")
+    return (transport, tid, send)
+
+
+def check_key(name: str, value, allow_none: bool = True):
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{name} must be a non-empty str{' or None' if allow_none else ''}, "
+                        f"got {value!r}")
+    return value
+
+
+def check_bool(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return value
+
+
+def check_mapping(name: str, value) -> dict:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
+    return dict(value)
+
+
+def as_message_list(messages) -> list:
+    if isinstance(messages, (list, tuple)):
+        return list(messages)
+    if isinstance(messages, (str, bytes)) or not hasattr(messages, "__iter__"):
+        return [messages]
+    return list(messages)
+
+
+def serialize_error_safely(serializer, error):
+    """The error as data, by the configured serializer or the default; never raises."""
+    try:
+        if serializer is None:
+            return serialize_error(error)
+        return serializer(error)
+    except Exception as exc:
+        return {"type": type(error).__name__,
+                "message": f"[error_serializer failed: {describe(exc)}]"}
+
+
+
+
+def merge_by_id(current: tuple, new_items, id_of) -> tuple:
+    """``current`` plus ``new_items``; an item whose ID is present replaces it in place."""
+    items = list(current)
+    for item in new_items:
+        item_id = id_of(item)
+        for i, old in enumerate(items):
+            if id_of(old) == item_id:
+                items[i] = item
+                break
+        else:
+            items.append(item)
+    return tuple(items)

@@ -1,0 +1,94 @@
+"""SPEC §6: compiled and pure cores, one behaviour."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+import loglayer
+from loglayer.testing import TestTransport
+
+from conftest import available_cores
+
+
+def test_extension_loaded_when_expected():
+    """The guard: on CPython without LOGLAYER_NO_EXTENSIONS, the compiled core must be live."""
+    expected = platform.python_implementation() == "CPython" and not os.environ.get(
+        "LOGLAYER_NO_EXTENSIONS"
+    )
+    if expected:
+        assert loglayer.COMPILED, "the compiled core was expected but did not load"
+        assert loglayer.LogLayer.__module__ == "loglayer._core"
+    else:
+        assert not loglayer.COMPILED
+        assert loglayer.LogLayer.__module__ == "loglayer._core_py"
+
+
+def test_compiled_core_is_importable_on_cpython():
+    if platform.python_implementation() != "CPython":
+        pytest.skip("the extension is built for CPython only")
+    core = importlib.import_module("loglayer._core")
+    assert type(core.LogLayer).__name__ == "type"
+    # real Cython extension types, not a compiled copy of the Python classes
+    assert not hasattr(core.LogLayer, "__dict__") or "__slots__" not in core.LogLayer.__dict__
+
+
+def test_env_var_selects_the_pure_core():
+    code = "import loglayer; print(loglayer.COMPILED, loglayer.LogLayer.__module__)"
+    env = dict(os.environ, LOGLAYER_NO_EXTENSIONS="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "loglayer._core_py"]
+
+
+def test_both_cores_share_the_public_helpers():
+    cores = available_cores()
+    assert {c.lazy for c in cores} == {loglayer.lazy}
+    for core in cores:
+        assert set(core.__all__) == {"HookParams", "LogBuilder", "LogEntry", "LogLayer",
+                                     "Transport", "lazy"}
+
+
+def _run_scenario(core):
+    tt = TestTransport("t")
+    errors = []
+    log = core.LogLayer(transports=tt, fields={"base": 1}, prefix="[p]",
+                        on_transport_error=errors.append)
+    log.add_plugin(
+        loglayer.fields_hook("f", lambda f: {**f, "hooked": True}),
+        loglayer.metadata_hook("m", lambda m: m if not isinstance(m, dict) or "drop" not in m
+                               else None),
+        loglayer.data_hook("d", lambda p: {"n_messages": len(p.messages)}),
+        loglayer.message_hook("msg", lambda p: [str(m).upper() for m in p.messages]),
+        loglayer.level_hook("lvl", lambda p: "error" if "boom" in p.messages[0].lower()
+                            else None),
+        loglayer.send_gate("g", lambda p: p.messages[0] != "SKIP"),
+    )
+    child = log.with_fields(a=1).with_prefix("[c]")
+    child.info("hello", 2)
+    child.with_metadata({"m": 1}).with_metadata({"drop": 1}).warn("two")
+    child.with_error(ValueError("v")).debug("boom")
+    child.info("skip")
+    child.metadata_only([1, 2])
+    child.error_only(KeyError("k"), copy_msg=True)
+    child.raw("trace", ["raw"], fields={"r": 1}, ctx="c")
+    child.set_level("warn")
+    child.info("filtered")
+    return [
+        (int(e.level), e.messages, {k: v for k, v in e.data.items() if k != "err"},
+         e.data.get("err", {}).get("type"), e.metadata, e.prefix, e.ctx, e.fields)
+        for e in tt.lines
+    ], errors
+
+
+def test_cores_agree_on_a_full_scenario():
+    results = [_run_scenario(core) for core in available_cores()]
+    assert len(results) >= 1
+    for other in results[1:]:
+        assert other == results[0]
+    assert len(results[0][0]) == 6

@@ -1,0 +1,34 @@
+"""Fail unless each wheel holds the compiled core and no Cython sources or generated C."""
+
+import sys
+import zipfile
+
+
+def check(path: str) -> list[str]:
+    names = zipfile.ZipFile(path).namelist()
+    problems = []
+    if not any(n.startswith("loglayer/_core.") and n.endswith((".so", ".pyd")) for n in names):
+        problems.append("no compiled loglayer/_core extension")
+    problems += [f"ships source {n}" for n in names if n.endswith((".pyx", ".pxd", ".c"))]
+    if "loglayer/py.typed" not in names:
+        problems.append("no loglayer/py.typed")
+    return problems
+
+
+def main(paths: list[str]) -> int:
+    if not paths:
+        print("check_wheel: no wheel given", file=sys.stderr)
+        return 2
+    failed = False
+    for path in paths:
+        problems = check(path)
+        for problem in problems:
+            print(f"check_wheel: {path}: {problem}", file=sys.stderr)
+        failed |= bool(problems)
+        if not problems:
+            print(f"check_wheel: {path}: compiled core present, no .pyx/.c inside")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
