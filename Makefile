@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: test bench wheel venv clean
+.PHONY: test bench bench-micro wheel venv clean
 
 $(VENV)/.ready:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: wheel
 bench: wheel
 	$(PIP) install "$$(ls dist/*.whl)[bench]"
 	$(PY) -m loglayer.bench
+
+# The core's micro benchmark (pytest-benchmark), with its same-run reference points.
+bench-micro: wheel
+	$(PY) -m pytest bench -p no:cacheprovider --benchmark-columns=min,median,mean,stddev,rounds \
+		--benchmark-sort=name --benchmark-min-rounds=20
 
 clean:
 	rm -rf $(VENV) dist build build.log cext/*.c cext/*.html src/*.egg-info
