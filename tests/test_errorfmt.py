@@ -253,7 +253,7 @@ def _depth(data):
 
 def test_long_chain_is_capped():
     excs = [ValueError(f"e{i}") for i in range(30)]
-    for newer, older in zip(excs, excs[1:]):
+    for newer, older in zip(excs, excs[1:], strict=False):
         newer.__cause__ = older
     data = serialize_error(excs[0])
     assert _depth(data) == _errorfmt.MAX_CHAIN_DEPTH
@@ -271,7 +271,7 @@ def test_long_chain_is_capped():
 
 def test_chain_of_exactly_the_cap_is_not_marked_truncated():
     excs = [ValueError(f"e{i}") for i in range(_errorfmt.MAX_CHAIN_DEPTH + 1)]
-    for newer, older in zip(excs, excs[1:]):
+    for newer, older in zip(excs, excs[1:], strict=False):
         newer.__cause__ = older
     assert _depth(serialize_error(excs[0])) == _errorfmt.MAX_CHAIN_DEPTH
     assert format_traceback(excs[0]) == stdlib_text(excs[0])
@@ -300,7 +300,7 @@ def test_self_cause_terminates():
 
 def test_long_cycle_with_tracebacks_terminates():
     excs = [caught(raise_custom) for _ in range(3)]
-    for newer, older in zip(excs, excs[1:] + excs[:1]):
+    for newer, older in zip(excs, excs[1:] + excs[:1], strict=True):
         newer.__context__ = older
     data = serialize_error(excs[0])
     assert _depth(data) == 2
@@ -427,7 +427,8 @@ def test_broken_chain_attributes_do_not_escape():
 
 
 def test_non_exception_argument_does_not_raise():
-    assert serialize_error("not an exception")["message"] == "not an exception"  # type: ignore[arg-type]
+    data = serialize_error("not an exception")  # type: ignore[arg-type]
+    assert data["message"] == "not an exception"
     assert isinstance(format_traceback(None), str)  # type: ignore[arg-type]
 
 
@@ -526,7 +527,7 @@ def test_concurrent_use_with_cache_churn(monkeypatch):
 
     def work():
         for _ in range(300):
-            for exc, want in zip(excs, expected):
+            for exc, want in zip(excs, expected, strict=True):
                 if serialize_error(exc) != want:
                     failures.append(exc)
 

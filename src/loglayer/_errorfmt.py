@@ -90,6 +90,8 @@ else:  # pragma: no cover - 3.10
 #   on first access by scanning the code's line table (several microseconds in a long
 #   function), while ``tb_lasti`` is a plain field.  An offset maps to exactly one line,
 #   so this only costs an entry per distinct call/raise instruction instead of per line.
+#   (Only a hand-built ``types.TracebackType`` whose ``tb_lineno`` contradicts its
+#   ``tb_lasti`` could be shown with the line cached for that offset.)
 _frame_cache: dict[tuple[int, int], tuple[CodeType, str]] = {}
 
 # exception type -> (qualified name, kind)
@@ -106,6 +108,8 @@ def serialize_error(exc: BaseException) -> dict[str, Any]:
     cycles end where an exception repeats.  Never raises.
     """
     try:
+        if exc.__cause__ is None and (exc.__suppress_context__ or exc.__context__ is None):
+            return _serialize_one(exc)  # the common case: nothing chained
         chain = _chain(exc)
         result: dict[str, Any] | None = None
         for item in reversed(chain):
@@ -130,7 +134,9 @@ def format_traceback(exc: BaseException) -> str:
             for item in chain:
                 if isinstance(item, _GROUP_BASE):
                     try:
-                        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                        return "".join(
+                            traceback.format_exception(type(exc), exc, exc.__traceback__)
+                        )
                     except Exception:
                         break  # fall back to our rendering, groups shown as their str()
         parts: list[str] = []
