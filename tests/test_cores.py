@@ -50,7 +50,8 @@ def test_both_cores_share_the_public_helpers():
     cores = available_cores()
     assert {c.lazy for c in cores} == {loglayer.lazy}
     for core in cores:
-        assert set(core.__all__) == {"HookParams", "LogBuilder", "LogEntry", "LogLayer",
+        assert set(core.__all__) == {"ConsoleFormat", "HookParams", "JsonFormat",
+                                     "LineTransport", "LogBuilder", "LogEntry", "LogLayer",
                                      "Transport", "lazy"}
 
 

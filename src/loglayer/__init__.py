@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from . import _core_py, _select
+from ._multiline import Multiline
 from ._select import COMPILED, HookParams, LogBuilder, LogEntry, LogLayer, Transport, lazy
 from .errors import LogLayerError, PluginError, TransportError
 from .levels import LogLevel
@@ -21,7 +22,7 @@ from .plugin import (
     noop_plugin,
     send_gate,
 )
-from .transports import ConsoleTransport
+from .transports import BlankTransport, ConsoleTransport, StructuredTransport
 
 # The cores import no transport: the package tells them the default one.
 _core_py._set_default_transport_factory(ConsoleTransport)
@@ -31,6 +32,7 @@ if COMPILED:
 __version__ = "0.1.0"
 
 __all__ = [
+    "BlankTransport",
     "COMPILED",
     "ConsoleTransport",
     "HookParams",
@@ -39,8 +41,10 @@ __all__ = [
     "LogLayer",
     "LogLayerError",
     "LogLevel",
+    "Multiline",
     "Plugin",
     "PluginError",
+    "StructuredTransport",
     "Transport",
     "TransportError",
     "data_hook",

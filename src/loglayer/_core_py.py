@@ -37,10 +37,14 @@ from ._common import (
     transport_failed,
     transport_slot,
 )
+from ._render_py import ConsoleFormat, JsonFormat
 from .levels import LogLevel
 
 __all__ = [
+    "ConsoleFormat",
     "HookParams",
+    "JsonFormat",
+    "LineTransport",
     "LogBuilder",
     "LogEntry",
     "LogLayer",
@@ -117,6 +121,75 @@ class Transport:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} id={self.id!r}>"
+
+
+class LineTransport(Transport):
+    """A transport that writes one rendered line per entry to a stream.
+
+    ``format`` is an object with ``render(entry)`` returning the whole line (``bytes``
+    or ``str``, as its ``binary`` attribute says). The line is converted to what the
+    stream takes (``binary=True`` for a stream of bytes) and handed to exactly one
+    ``write()`` call, so a reader of the stream never sees half an entry.
+    ``stream=None`` means ``sys.<default_stream>`` as it is at each write; a given
+    stream's ``write`` is looked up once, here.
+
+    The compiled core recognises this class: when a subclass does not override
+    ``send``, it renders in C, once per format per entry, and writes without a
+    Python-level ``send`` frame.
+    """
+
+    def __init__(self, format, stream=None, *, binary: bool = False,
+                 default_stream: str = "stdout", id: str = "", level=None,
+                 enabled: bool = True) -> None:
+        super().__init__(id, level=level, enabled=enabled)
+        if not callable(getattr(format, "render", None)):
+            raise TypeError(f"format must have a render(entry) method, "
+                            f"got {type(format).__name__}")
+        if stream is not None and not callable(getattr(stream, "write", None)):
+            raise TypeError(f"stream must have a write() method, got {type(stream).__name__}")
+        if default_stream not in ("stdout", "stderr"):
+            raise ValueError(f"default_stream must be 'stdout' or 'stderr', "
+                             f"got {default_stream!r}")
+        self._format = format
+        self._stream = stream
+        self._write = None if stream is None else stream.write
+        self._binary = check_bool("binary", binary)
+        self._default_stream = default_stream
+        produces_bytes = bool(getattr(format, "binary", False))
+        self._decode = produces_bytes and not self._binary
+        self._encode = self._binary and not produces_bytes
+
+    @property
+    def format(self):
+        """The format that renders each entry."""
+        return self._format
+
+    @property
+    def stream(self):
+        """The stream written to: the one given, else ``sys.<default_stream>`` as it is now."""
+        return self._stream if self._stream is not None else getattr(sys, self._default_stream)
+
+    def send(self, entry) -> None:
+        self.write_line(self._format.render(entry))
+
+    def write_line(self, line) -> None:
+        """Write one rendered line, converted to what the stream takes."""
+        if self._decode:
+            line = line.decode("utf-8")
+        elif self._encode:
+            line = line.encode("utf-8")
+        if self._write is not None:
+            self._write(line)
+        else:
+            stream = getattr(sys, self._default_stream)
+            if stream is not None:  # no console at all (pythonw, a daemon)
+                stream.write(line)
+
+    def flush(self) -> None:
+        stream = self._stream if self._stream is not None else getattr(sys, self._default_stream)
+        flush = getattr(stream, "flush", None)
+        if callable(flush):
+            flush()
 
 
 class LogEntry:
@@ -206,6 +279,18 @@ _record_id = operator.attrgetter("id")
 _slot_id = operator.itemgetter(1)
 
 
+def _slot(transport) -> tuple:
+    """(transport, id, send, line): ``line`` is the transport when it is a
+    ``LineTransport`` that overrides neither ``send`` nor ``write_line``, so the
+    dispatcher can share one rendering between transports of the same format."""
+    transport, tid, send = transport_slot(transport)
+    cls = type(transport)
+    line = transport if (isinstance(transport, LineTransport)
+                         and cls.send is LineTransport.send
+                         and cls.write_line is LineTransport.write_line) else None
+    return (transport, tid, send, line)
+
+
 class _Config:
     """Settings fixed at construction and shared by every derived logger."""
 
@@ -282,7 +367,7 @@ class LogLayer:
             if not transport_list:
                 raise ValueError("transports must not be an empty sequence; omit it for the "
                                  "default console transport")
-        slots = [transport_slot(t) for t in transport_list]
+        slots = [_slot(t) for t in transport_list]
 
         self._config = config
         self._levels = _mask_from(level_value)
@@ -460,7 +545,7 @@ class LogLayer:
 
     def add_transport(self, *transports) -> None:
         """Add transports; one whose ID is present replaces it (and is not closed)."""
-        slots = [transport_slot(t) for t in transports]
+        slots = [_slot(t) for t in transports]
         with _mutation_lock:
             self._transports = merge_by_id(self._transports, slots, _slot_id)
 
@@ -474,13 +559,13 @@ class LogLayer:
 
     def set_transports(self, *transports) -> None:
         """Replace the whole transport set (the old transports are not closed)."""
-        slots = [transport_slot(t) for t in transports]
+        slots = [_slot(t) for t in transports]
         with _mutation_lock:
             self._transports = merge_by_id((), slots, _slot_id)
 
     def get_logger_instance(self, id: str):
         """The transport's underlying logger (``get_logger_instance()``), or None."""
-        for transport, tid, _ in self._transports:
+        for transport, tid, _, _ in self._transports:
             if tid == id:
                 getter = getattr(transport, "get_logger_instance", None)
                 return getter() if callable(getter) else transport
@@ -488,7 +573,7 @@ class LogLayer:
 
     def flush(self) -> None:
         """Flush every current transport; failures go to ``on_transport_error``."""
-        for transport, tid, _ in self._transports:
+        for transport, tid, _, _ in self._transports:
             flush = getattr(transport, "flush", None)
             if callable(flush):
                 try:
@@ -498,7 +583,7 @@ class LogLayer:
 
     def close(self) -> None:
         """Close every current transport; failures go to ``on_transport_error``."""
-        for transport, tid, _ in self._transports:
+        for transport, tid, _, _ in self._transports:
             close = getattr(transport, "close", None)
             if callable(close):
                 try:
@@ -689,7 +774,8 @@ class LogLayer:
             entry = LogEntry(level, messages, data, metadata, error, fields, ctx, self._prefix,
                              time_ns, config.metadata_key)
             gates = plugins.send
-            for transport, tid, send in self._transports:
+            rendered_format = rendered = None
+            for transport, tid, send, line_transport in self._transports:
                 if not getattr(transport, "enabled", True):
                     continue
                 minimum = getattr(transport, "level", None)
@@ -708,7 +794,14 @@ class LogLayer:
                     if not allowed:
                         continue
                 try:
-                    send(entry)
+                    if line_transport is None:
+                        send(entry)
+                    else:
+                        # Transports sharing a format share one rendering of the entry.
+                        if line_transport._format is not rendered_format:
+                            rendered = line_transport._format.render(entry)
+                            rendered_format = line_transport._format
+                        line_transport.write_line(rendered)
                 except Exception as exc:
                     transport_failed(config.on_transport_error, tid, exc)
         finally:

@@ -31,8 +31,22 @@ else:
 LogLayer = core.LogLayer
 LogBuilder = core.LogBuilder
 LogEntry = core.LogEntry
+ConsoleFormat = core.ConsoleFormat
 HookParams = core.HookParams
+JsonFormat = core.JsonFormat
+LineTransport = core.LineTransport
 Transport = core.Transport
 lazy = core.lazy
 
-__all__ = ["COMPILED", "HookParams", "LogBuilder", "LogEntry", "LogLayer", "Transport", "lazy"]
+__all__ = [
+    "COMPILED",
+    "ConsoleFormat",
+    "HookParams",
+    "JsonFormat",
+    "LineTransport",
+    "LogBuilder",
+    "LogEntry",
+    "LogLayer",
+    "Transport",
+    "lazy",
+]

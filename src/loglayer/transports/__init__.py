@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._blank import BlankTransport
 from ._console import ConsoleTransport
+from ._structured import StructuredTransport
 
-__all__ = ["ConsoleTransport"]
+__all__ = ["BlankTransport", "ConsoleTransport", "StructuredTransport"]

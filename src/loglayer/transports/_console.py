@@ -2,45 +2,84 @@
 
 from __future__ import annotations
 
+import os
 import sys
-import time
+from typing import Any, TextIO
 
-from .._select import Transport
+from .._select import ConsoleFormat, LineTransport
 
 __all__ = ["ConsoleTransport"]
 
 
-class ConsoleTransport(Transport):
-    """Writes ``time LEVEL [prefix] message key=value ...`` lines to a stream.
+def _wants_colors(stream: Any) -> bool:
+    """The auto rule: no ``NO_COLOR``, and ``FORCE_COLOR`` or a terminal."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    if isatty is None:
+        return False
+    try:
+        return isatty() is True
+    except Exception:  # a closed or odd stream: no colours
+        return False
+
+
+class ConsoleTransport(LineTransport):
+    """Writes ``[time ]LEVEL [prefix ]message key=value ...`` lines to a text stream.
 
     ``stream=None`` means ``sys.stderr`` as it is at each write, so redirecting
-    ``sys.stderr`` later (pytest's capture, for one) is honoured.
+    ``sys.stderr`` later (pytest's capture, for one) is honoured. Each entry is one
+    ``write()`` call. Control characters in messages are escaped, so one entry is one
+    line (plus an indented traceback when the entry's error was raised).
+
+    ``colors``: True or False force them; None (the default) turns them on when the
+    ``NO_COLOR`` environment variable is unset or empty and either ``FORCE_COLOR`` is
+    set non-empty or the stream is a terminal (``isatty()``). For a given stream this
+    is decided once, at construction; with ``stream=None`` it is decided again whenever
+    ``sys.stderr`` is a different object than at the previous write.
+
+    ``error_key`` must match the logger's ``error_key``: that data item is shown as
+    ``err=Type: message`` and the traceback is printed below the line.
     """
 
-    def __init__(self, stream=None, *, colors=None, show_time: bool = True, id: str = "",
-                 level=None, enabled: bool = True) -> None:
-        super().__init__(id, level=level, enabled=enabled)
+    def __new__(cls, stream: Any = None, *, colors: bool | None = None, **options: Any):
+        if cls is ConsoleTransport and stream is None and colors is None:
+            cls = _AutoColorConsoleTransport
+        return super().__new__(cls)
+
+    def __init__(self, stream: TextIO | None = None, *, colors: bool | None = None,
+                 show_time: bool = True, error_key: str = "err", id: str = "", level=None,
+                 enabled: bool = True) -> None:
         if stream is not None and not callable(getattr(stream, "write", None)):
             raise TypeError(f"stream must have a write() method, got {type(stream).__name__}")
-        self._stream = stream
-        self._colors = colors
-        self._show_time = show_time
+        if colors is not None and not isinstance(colors, bool):
+            raise TypeError(f"colors must be a bool or None, got {type(colors).__name__}")
+        if colors is None:
+            colors = stream is not None and _wants_colors(stream)
+        super().__init__(ConsoleFormat(colors, show_time, error_key), stream,
+                         default_stream="stderr", id=id, level=level, enabled=enabled)
 
-    def send(self, entry) -> None:
-        parts = []
-        if self._show_time:
-            seconds, ns = divmod(entry.time_ns, 1_000_000_000)
-            parts.append(time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{ns // 1_000_000:03d}")
-        parts.append(entry.level.name)
-        if entry.prefix:
-            parts.append(entry.prefix)
-        parts.extend(str(m) for m in entry.messages)
-        for key, value in entry.data.items():
-            parts.append(f"{key}={value!r}")
-        if isinstance(entry.metadata, dict):
-            for key, value in entry.metadata.items():
-                parts.append(f"{key}={value!r}")
-        elif entry.metadata is not None:
-            parts.append(repr(entry.metadata))
-        stream = self._stream if self._stream is not None else sys.stderr
-        stream.write(" ".join(parts) + "\n")
+
+class _AutoColorConsoleTransport(ConsoleTransport):
+    """A ConsoleTransport on ``sys.stderr`` that re-decides colours when it changes."""
+
+    def __init__(self, stream: TextIO | None = None, *, colors: bool | None = None,
+                 show_time: bool = True, error_key: str = "err", id: str = "", level=None,
+                 enabled: bool = True) -> None:
+        super().__init__(None, colors=False, show_time=show_time, error_key=error_key, id=id,
+                         level=level, enabled=enabled)
+        self._colored = ConsoleFormat(True, show_time, error_key)
+        # (the sys.stderr last written to, its format)
+        self._auto: tuple[Any, Any] = (None, self.format)
+
+    def send(self, entry: Any) -> None:
+        stream = sys.stderr
+        if stream is None:  # no console at all (pythonw, a daemon): nothing to write to
+            return
+        last, fmt = self._auto
+        if stream is not last:
+            fmt = self._colored if _wants_colors(stream) else self.format
+            self._auto = (stream, fmt)
+        stream.write(fmt.render(entry))

@@ -1,0 +1,649 @@
+"""The pure renderers: one JSON line (``render_json``) or one console line (``render_console``).
+
+These functions are the reference for the compiled core, which reproduces them byte for
+byte, so they are written to port directly: every decision that does not depend on the
+entry is taken once, in the format objects' constructors (key renames, level labels,
+colour codes); the per-entry code is plain loops and dict/str operations with no regex
+and no closures. The cold paths (values orjson rejects) go through
+:func:`sanitize_for_json`, which both cores call.
+
+JSON line, keys in this order: time (unless ``time_format`` is None), level, message,
+then ``entry.data`` items, then the metadata (a dict, or what ``to_map`` makes of it, at
+the root or under ``entry.metadata_key``; anything else under ``metadata_key`` or
+``"metadata"``). A data or metadata key equal to the time/level/message key is written
+as ``"_" + key`` (more underscores while that is still one of those keys), so the three
+are never overwritten.
+
+Console line::
+
+    [HH:MM:SS.mmm ]LEVEL [prefix ]message[ key=value ...]
+        <traceback, each line indented by 4 spaces>
+
+Control characters (U+0000-U+001F, U+007F-U+009F, U+2028, U+2029) in the prefix,
+messages, keys, bare values and traceback lines are escaped (``\\n``, ``\\r``, ``\\t``,
+``\\xNN``, ``\\u2028``, ``\\u2029``), so one entry is one line plus its indented
+traceback (``Multiline`` messages excepted, their continuation lines being indented).
+
+Console colours (``ConsoleFormat(colors=True)``), each followed by the reset ``ESC[0m``:
+time dim ``ESC[2m``; levels TRACE dim ``ESC[2m``, DEBUG blue ``ESC[34m``, INFO green
+``ESC[32m``, WARN yellow ``ESC[33m``, ERROR red ``ESC[31m``, FATAL bold red ``ESC[1;31m``
+(the padding after a level name is outside the colour); keys cyan ``ESC[36m`` (the
+``=`` is not coloured).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from ._errorfmt import format_traceback
+from ._multiline import Multiline
+from .levels import LogLevel
+from .utils._tomap import to_map
+
+__all__ = [
+    "ConsoleFormat",
+    "JsonFormat",
+    "TIME_FORMATS",
+    "render_console",
+    "render_json",
+    "sanitize_for_json",
+]
+
+#: The accepted ``time_format`` values besides None (no time key).
+TIME_FORMATS = ("iso", "epoch", "epoch_ms", "epoch_ns")
+
+# JsonFormat._time_mode values.
+_TIME_NONE = 0
+_TIME_ISO = 1
+_TIME_EPOCH = 2
+_TIME_EPOCH_MS = 3
+_TIME_EPOCH_NS = 4
+_TIME_MODES = {None: _TIME_NONE, "iso": _TIME_ISO, "epoch": _TIME_EPOCH,
+               "epoch_ms": _TIME_EPOCH_MS, "epoch_ns": _TIME_EPOCH_NS}
+
+_NS_PER_SECOND = 1_000_000_000
+_NS_PER_MS = 1_000_000
+_SECONDS_PER_DAY = 86_400
+
+# Milliseconds 0..999 as text, indexed by the millisecond.
+_MILLIS = tuple([f"{ms:03d}" for ms in range(1000)])
+_MILLIS_Z = tuple([f"{ms:03d}Z" for ms in range(1000)])
+
+_OPTIONS = orjson.OPT_APPEND_NEWLINE
+
+# Level number -> name, for the JSON "level" value.
+_JSON_LEVELS = {level: level.name.lower() for level in LogLevel}
+
+_RESET = "\x1b[0m"
+_DIM = "\x1b[2m"
+_CYAN = "\x1b[36m"
+_LEVEL_COLORS = {
+    LogLevel.TRACE: "\x1b[2m",
+    LogLevel.DEBUG: "\x1b[34m",
+    LogLevel.INFO: "\x1b[32m",
+    LogLevel.WARN: "\x1b[33m",
+    LogLevel.ERROR: "\x1b[31m",
+    LogLevel.FATAL: "\x1b[1;31m",
+}
+
+# Characters that could end or forge a console line, or drive a terminal: C0 controls,
+# DEL, the C1 controls (U+0085 ends a line for ``str.splitlines``, U+009B is an 8-bit
+# CSI for some terminals), and the two Unicode line separators.
+_CONTROL_CODES = [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
+_CONTROL = frozenset([chr(code) for code in _CONTROL_CODES])
+_ESCAPES = {code: f"\\x{code:02x}" for code in _CONTROL_CODES if code < 0x100}
+_ESCAPES[ord("\n")] = "\\n"
+_ESCAPES[ord("\r")] = "\\r"
+_ESCAPES[ord("\t")] = "\\t"
+_ESCAPES[0x2028] = "\\u2028"
+_ESCAPES[0x2029] = "\\u2029"
+
+# orjson escapes C0 controls in strings but leaves the others raw; in JSON text they can
+# only occur inside strings, where a \\uNNNN escape is valid JSON.
+_JSON_UNSAFE_ESCAPES = {code: f"\\u{code:04x}" for code in _CONTROL_CODES if code >= 0x7F}
+_JSON_UNSAFE = frozenset([chr(code) for code in _JSON_UNSAFE_ESCAPES])
+
+_MULTILINE_JOIN = "\n    "
+_TRACEBACK_INDENT = "    "
+
+# What orjson serializes natively, for sanitize_for_json.
+_INT_MIN = -(1 << 63)
+_INT_MAX = (1 << 64) - 1
+_NATIVE_SCALARS = frozenset([datetime.datetime, datetime.date, datetime.time, uuid.UUID])
+_CONTAINERS = (dict, list, tuple, set, frozenset)
+_MAX_DEPTH = 32
+
+
+# -- formats ---------------------------------------------------------------------------
+
+
+def _check_key(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    return value
+
+
+def _check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return value
+
+
+class JsonFormat:
+    """How ``render_json`` names its three fixed keys and writes the time.
+
+    ``time_format``: ``"iso"`` (``2024-05-01T12:00:00.123Z``, UTC, milliseconds
+    truncated), ``"epoch"`` (float seconds), ``"epoch_ms"`` / ``"epoch_ns"`` (int), or
+    None for no time key. The keys must be non-empty and distinct.
+    """
+
+    #: A rendered line is bytes.
+    binary = True
+
+    __slots__ = ("message_key", "level_key", "time_key", "time_format", "_time_mode",
+                 "_reserved", "_renames", "_iso_cache")
+
+    def __init__(self, message_key: str = "msg", level_key: str = "level",
+                 time_key: str = "time", time_format: str | None = "iso") -> None:
+        _check_key("message_key", message_key)
+        _check_key("level_key", level_key)
+        _check_key("time_key", time_key)
+        if time_format is not None and not isinstance(time_format, str):
+            raise TypeError(f"time_format must be a str or None, got {type(time_format).__name__}")
+        if time_format not in _TIME_MODES:
+            raise ValueError(f"time_format must be one of {', '.join(TIME_FORMATS)} or None, "
+                             f"got {time_format!r}")
+        if len({message_key, level_key, time_key}) != 3:
+            raise ValueError("message_key, level_key and time_key must be distinct, got "
+                             f"{message_key!r}, {level_key!r}, {time_key!r}")
+        self.message_key = message_key
+        self.level_key = level_key
+        self.time_key = time_key
+        self.time_format = time_format
+        self._time_mode = _TIME_MODES[time_format]
+        reserved = [message_key, level_key]
+        if self._time_mode != _TIME_NONE:
+            reserved.append(time_key)
+        # A data/metadata key equal to a reserved key is written under its rename.
+        renames = {}
+        for key in reserved:
+            alias = "_" + key
+            while alias in reserved:
+                alias = "_" + alias
+            renames[key] = alias
+        self._reserved = tuple(reserved)
+        self._renames = renames
+        # (second, "YYYY-MM-DDTHH:MM:SS.") for the last second rendered; one tuple, so a
+        # concurrent reader sees a matching pair.
+        self._iso_cache: tuple[int | None, str] = (None, "")
+
+    def __repr__(self) -> str:
+        return (f"JsonFormat(message_key={self.message_key!r}, level_key={self.level_key!r}, "
+                f"time_key={self.time_key!r}, time_format={self.time_format!r})")
+
+    def render(self, entry: Any) -> bytes:
+        """The whole JSON line for ``entry``, newline included."""
+        return render_json(entry, self)
+
+
+class ConsoleFormat:
+    """How ``render_console`` lays out a line: colours, the time column, the error key.
+
+    ``error_key`` is the data key holding the serialized error: while the entry carries
+    an exception it is shown as ``err=Type: message`` instead of the serialized dict.
+    """
+
+    #: A rendered line is str.
+    binary = False
+
+    __slots__ = ("colors", "show_time", "error_key", "_levels", "_time_open", "_time_close",
+                 "_key_open", "_key_close", "_clock_cache")
+
+    def __init__(self, colors: bool, show_time: bool, error_key: str = "err") -> None:
+        self.colors = _check_bool("colors", colors)
+        self.show_time = _check_bool("show_time", show_time)
+        self.error_key = _check_key("error_key", error_key)
+        levels = {}
+        for level in LogLevel:
+            pad = " " * (5 - len(level.name)) + " "
+            if colors:
+                levels[level] = _LEVEL_COLORS[level] + level.name + _RESET + pad
+            else:
+                levels[level] = level.name + pad
+        self._levels = levels
+        self._time_open = _DIM if colors else ""
+        self._time_close = _RESET + " " if colors else " "
+        self._key_open = " " + _CYAN if colors else " "
+        self._key_close = _RESET + "=" if colors else "="
+        # (second, "[dim]HH:MM:SS.") for the last second rendered.
+        self._clock_cache: tuple[int | None, str] = (None, "")
+
+    def __repr__(self) -> str:
+        return (f"ConsoleFormat(colors={self.colors!r}, show_time={self.show_time!r}, "
+                f"error_key={self.error_key!r})")
+
+    def render(self, entry: Any) -> str:
+        """The whole console line for ``entry`` (and its traceback), newline included."""
+        return render_console(entry, self)
+
+
+# -- shared helpers --------------------------------------------------------------------
+
+
+def _text(obj: object) -> str:
+    """``str(obj)`` as a plain str; ``<unprintable TypeName>`` when ``str()`` raises."""
+    try:
+        text = str(obj)
+    except Exception:
+        return f"<unprintable {type(obj).__name__}>"
+    return text if type(text) is str else str.__str__(text)
+
+
+def _default(obj: object) -> str:
+    """orjson's ``default``: an unserialisable value is written as its ``str()``."""
+    try:
+        return str(obj)
+    except Exception:
+        return f"<unserializable {type(obj).__name__}>"
+
+
+def _level_name(level: object) -> str:
+    """The name of a level outside the table (the core only sends LogLevel members)."""
+    name = getattr(level, "name", None)
+    return name if type(name) is str else _text(level)
+
+
+def _message_text(messages: Any, prefix: object) -> str:
+    """The prefix (when non-empty) and the messages as text, joined by one space."""
+    if prefix:
+        parts = [prefix if type(prefix) is str else _text(prefix)]
+    elif len(messages) == 1:
+        message = messages[0]
+        return message if type(message) is str else _text(message)
+    else:
+        parts = []
+    for message in messages:
+        parts.append(message if type(message) is str else _text(message))
+    return " ".join(parts)
+
+
+# -- JSON ------------------------------------------------------------------------------
+
+
+def _civil_date(days: int) -> tuple[int, int, int]:
+    """(year, month, day) of the proleptic Gregorian date ``days`` after 1970-01-01.
+
+    Integer arithmetic over 400-year eras with years starting in March, so leap days
+    fall at the end of a year; exact for any int, with no platform ``gmtime`` limits.
+    """
+    shifted = days + 719_468  # days from 0000-03-01
+    era = shifted // 146_097
+    day_of_era = shifted - era * 146_097
+    year_of_era = (day_of_era - day_of_era // 1460 + day_of_era // 36_524
+                   - day_of_era // 146_096) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    month_index = (5 * day_of_year + 2) // 153  # 0 = March
+    day = day_of_year - (153 * month_index + 2) // 5 + 1
+    month = month_index + 3 if month_index < 10 else month_index - 9
+    year = year_of_era + era * 400 + (1 if month <= 2 else 0)
+    return year, month, day
+
+
+def _iso_head(seconds: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.`` (UTC) for a Unix time in seconds."""
+    days, rest = divmod(seconds, _SECONDS_PER_DAY)
+    year, month, day = _civil_date(days)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{year:04d}-{month:02d}-{day:02d}T{hours:02d}:{minutes:02d}:{secs:02d}."
+
+
+def _iso_time(fmt: JsonFormat, time_ns: int) -> str:
+    seconds, ns = divmod(time_ns, _NS_PER_SECOND)
+    cache = fmt._iso_cache
+    if cache[0] == seconds:
+        head = cache[1]
+    else:
+        head = _iso_head(seconds)
+        fmt._iso_cache = (seconds, head)
+    return head + _MILLIS_Z[ns // _NS_PER_MS]
+
+
+def _root_key(key: object, renames: dict) -> str:
+    """A key for the root object: a str, renamed when it is a reserved key."""
+    if type(key) is not str:
+        key = _text(key)
+    return renames.get(key, key)
+
+
+def _merge_exact(root: dict, items: dict, renames: dict) -> None:
+    """Copy ``items`` into ``root`` key by key: keys made str, reserved keys renamed."""
+    for key, value in items.items():
+        if type(key) is not str:
+            key = _text(key)
+        if key in renames:
+            key = renames[key]
+        root[key] = value
+
+
+def _json_root(entry: Any, fmt: JsonFormat, exact: bool) -> dict:
+    """The object ``render_json`` writes, keys in their documented order.
+
+    With ``exact`` false, a data or metadata dict holding no reserved key is merged with
+    one ``dict.update``, leaving any non-str key as it is; orjson then rejects the
+    object and ``render_json`` builds it again with ``exact`` true, which converts every
+    key. Both give the same object whenever the first is serialisable.
+    """
+    level = entry.level
+    name = _JSON_LEVELS.get(level)
+    if name is None:
+        name = _level_name(level).lower()
+    messages = entry.messages
+    prefix = entry.prefix
+    if not prefix and len(messages) == 1 and type(messages[0]) is str:
+        text = messages[0]
+    else:
+        text = _message_text(messages, prefix)
+    mode = fmt._time_mode
+    if mode == _TIME_NONE:
+        root = {fmt.level_key: name, fmt.message_key: text}
+    else:
+        time_ns = entry.time_ns
+        if mode == _TIME_ISO:
+            stamp = _iso_time(fmt, time_ns)
+        elif mode == _TIME_EPOCH:
+            stamp = time_ns / 1e9
+        elif mode == _TIME_EPOCH_MS:
+            stamp = time_ns // _NS_PER_MS
+        else:
+            stamp = time_ns
+        root = {fmt.time_key: stamp, fmt.level_key: name, fmt.message_key: text}
+    renames = fmt._renames
+    reserved = fmt._reserved
+    data = entry.data
+    if data:
+        if exact:
+            _merge_exact(root, data, renames)
+        else:
+            for key in reserved:
+                if key in data:
+                    _merge_exact(root, data, renames)
+                    break
+            else:
+                root.update(data)
+    metadata = entry.metadata
+    if metadata is not None:
+        mapped = metadata if type(metadata) is dict else to_map(metadata)
+        metadata_key = entry.metadata_key
+        if mapped is None:
+            root[_root_key(metadata_key or "metadata", renames)] = metadata
+        elif metadata_key:
+            root[_root_key(metadata_key, renames)] = mapped
+        elif exact:
+            _merge_exact(root, mapped, renames)
+        else:
+            for key in reserved:
+                if key in mapped:
+                    _merge_exact(root, mapped, renames)
+                    break
+            else:
+                root.update(mapped)
+    return root
+
+
+def render_json(entry: Any, fmt: JsonFormat) -> bytes:
+    """One JSON object for ``entry``, as UTF-8 bytes ending in ``b"\\n"``. Never raises
+    because of the entry's data: values orjson rejects are written as text."""
+    try:
+        return orjson.dumps(_json_root(entry, fmt, False), default=_default, option=_OPTIONS)
+    except Exception:
+        return _render_json_exact(entry, fmt)
+
+
+def _render_json_exact(entry: Any, fmt: JsonFormat) -> bytes:
+    """The cold path: every key converted, then, if orjson still refuses, sanitized."""
+    root = _json_root(entry, fmt, True)
+    try:
+        return orjson.dumps(root, default=_default, option=_OPTIONS)
+    except Exception:
+        return orjson.dumps(sanitize_for_json(root), option=_OPTIONS)
+
+
+def sanitize_for_json(value: Any) -> Any:
+    """A copy of ``value`` that orjson always accepts; the cold path of both renderers.
+
+    dicts, lists, tuples, sets and frozensets are walked (sets become lists) down to
+    depth 32, below which a container becomes ``"[Truncated]"``; a container met again
+    inside itself becomes ``"[Circular]"``. Non-str keys become ``str(key)``. Values
+    orjson writes natively are kept (str, in-range int, float, bool, None, and exact
+    ``datetime``/``date``/``time``/``UUID``); dataclass instances and enum members are
+    walked as orjson would write them (their fields, their value); anything else,
+    including ints beyond 64 bits, becomes its ``str()`` (or ``<unserializable T>``).
+    Lone surrogates, which are not UTF-8, are written as ``\\udcXX`` escapes.
+    """
+    return _sanitize(value, 0, set())
+
+
+def _sanitize(value: Any, depth: int, path: set) -> Any:
+    # Types are tested with issubclass(type(value), ...): isinstance would also consult
+    # value.__class__, which a proxy object may make raise.
+    cls = type(value)
+    if value is None or cls is float:
+        return value
+    if issubclass(cls, str):
+        return _utf8_text(value)
+    if issubclass(cls, int):
+        return value if _INT_MIN <= value <= _INT_MAX else _utf8_text(_default(value))
+    if issubclass(cls, _CONTAINERS):
+        return _sanitize_container(value, depth, path)
+    if cls in _NATIVE_SCALARS:
+        return value
+    if issubclass(cls, enum.Enum):
+        return _sanitize_nested(value, depth, path, _enum_value)
+    if dataclasses.is_dataclass(cls):
+        return _sanitize_nested(value, depth, path, _dataclass_fields)
+    return _utf8_text(_default(value))
+
+
+def _utf8_text(text: str) -> str:
+    """``text`` with lone surrogates (which orjson rejects) written as ``\\udcXX``."""
+    if str.isascii(text):
+        return text
+    try:
+        str.encode(text, "utf-8")
+    except UnicodeEncodeError:
+        return str.encode(text, "utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _enum_value(member: enum.Enum) -> Any:
+    return member.value
+
+
+def _dataclass_fields(instance: Any) -> dict:
+    return {field.name: getattr(instance, field.name) for field in dataclasses.fields(instance)}
+
+
+def _sanitize_nested(value: Any, depth: int, path: set, unwrap: Any) -> Any:
+    """Sanitize what ``unwrap(value)`` gives, one level deeper; its text if that fails."""
+    if depth >= _MAX_DEPTH:
+        return "[Truncated]"
+    try:
+        inner = unwrap(value)
+    except Exception:
+        return _utf8_text(_default(value))
+    return _sanitize(inner, depth + 1, path)
+
+
+def _sanitize_container(value: Any, depth: int, path: set) -> Any:
+    if depth >= _MAX_DEPTH:
+        return "[Truncated]"
+    ident = id(value)
+    if ident in path:
+        return "[Circular]"
+    path.add(ident)
+    try:
+        if issubclass(type(value), dict):
+            result = {}
+            for key, item in value.items():
+                key = _utf8_text(key if type(key) is str else _text(key))
+                result[key] = _sanitize(item, depth + 1, path)
+            return result
+        return [_sanitize(item, depth + 1, path) for item in value]
+    except Exception:  # a container subclass whose iteration fails
+        return _utf8_text(_default(value))
+    finally:
+        path.discard(ident)
+
+
+# -- console ---------------------------------------------------------------------------
+
+
+def _escape(text: str) -> str:
+    """``text`` with control characters escaped, so it stays on one line."""
+    if text.isprintable() or _CONTROL.isdisjoint(text):
+        return text
+    return text.translate(_ESCAPES)
+
+
+def _clock_head(seconds: int) -> str:
+    """``HH:MM:SS.`` in local time (UTC when the platform cannot convert ``seconds``)."""
+    try:
+        local = time.localtime(seconds)
+        hours, minutes, secs = local.tm_hour, local.tm_min, local.tm_sec
+    except (OverflowError, OSError, ValueError):
+        hours, rest = divmod(seconds % _SECONDS_PER_DAY, 3600)
+        minutes, secs = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}."
+
+
+def _clock_text(fmt: ConsoleFormat, time_ns: int) -> str:
+    seconds, ns = divmod(time_ns, _NS_PER_SECOND)
+    cache = fmt._clock_cache
+    if cache[0] == seconds:
+        head = cache[1]
+    else:
+        head = fmt._time_open + _clock_head(seconds)
+        fmt._clock_cache = (seconds, head)
+    return head + _MILLIS[ns // _NS_PER_MS] + fmt._time_close
+
+
+def _console_message(messages: Any) -> str:
+    """The messages as escaped text joined by one space; ``Multiline`` kept on lines."""
+    if len(messages) == 1:
+        message = messages[0]
+        if type(message) is str:
+            return _escape(message)
+    parts = []
+    for message in messages:
+        if type(message) is str:
+            parts.append(_escape(message))
+        elif issubclass(type(message), Multiline):
+            parts.append(_MULTILINE_JOIN.join([_escape(line) for line in message.lines]))
+        else:
+            parts.append(_escape(_text(message)))
+    return " ".join(parts)
+
+
+def _json_text(value: Any) -> str:
+    """Compact JSON for ``value``, with the line separators orjson leaves raw escaped."""
+    try:
+        raw = orjson.dumps(value, default=_default)
+    except Exception:
+        raw = orjson.dumps(sanitize_for_json(value))
+    text = raw.decode()
+    if _JSON_UNSAFE.isdisjoint(text):
+        return text
+    return text.translate(_JSON_UNSAFE_ESCAPES)
+
+
+def _console_value(value: Any) -> str:
+    """A str bare when it is safe to (non-empty, no space, ``=``, ``"`` or control
+    character); anything else as compact JSON."""
+    if (issubclass(type(value), str) and value and " " not in value and "=" not in value
+            and '"' not in value and (value.isprintable() or _CONTROL.isdisjoint(value))):
+        return value
+    return _json_text(value)
+
+
+def _error_summary(error: object) -> str:
+    """``Type: message`` (just ``Type`` when the message is empty), escaped."""
+    name = type(error).__name__
+    message = _text(error)
+    return _escape(name + ": " + message if message else name)
+
+
+def _indented_traceback(error: BaseException) -> str:
+    """The traceback text, each line escaped and indented by four spaces."""
+    lines = format_traceback(error).split("\n")
+    if not lines[-1]:
+        lines.pop()
+    return "".join([_TRACEBACK_INDENT + _escape(line) + "\n" for line in lines])
+
+
+def render_console(entry: Any, fmt: ConsoleFormat) -> str:
+    """One human-readable line for ``entry`` ending in ``"\\n"``, then the indented
+    traceback when the entry's error was raised. Never raises because of the data."""
+    level = entry.level
+    line = fmt._levels.get(level)
+    if line is None:
+        name = _escape(_level_name(level).upper())
+        line = name + " " * (5 - len(name)) + " "
+    if fmt.show_time:
+        line = _clock_text(fmt, entry.time_ns) + line
+    prefix = entry.prefix
+    if prefix:
+        line += _escape(prefix if type(prefix) is str else _text(prefix)) + " "
+    messages = entry.messages
+    if len(messages) == 1 and type(messages[0]) is str:
+        message = messages[0]
+        line += message if message.isprintable() else _escape(message)
+    else:
+        line += _console_message(messages)
+    error = entry.error
+    error_key = fmt.error_key if error is not None else None
+    data = entry.data
+    if data:
+        key_open = fmt._key_open
+        key_close = fmt._key_close
+        for key, value in data.items():
+            if type(key) is not str:
+                key = _text(key)
+            if key == error_key:
+                line += key_open + _escape(key) + key_close + _error_summary(error)
+                error_key = None
+            else:
+                line += key_open + _escape(key) + key_close + _console_value(value)
+    if error_key is not None:  # the error is not in the data (a hook removed it)
+        line += fmt._key_open + _escape(error_key) + fmt._key_close + _error_summary(error)
+    metadata = entry.metadata
+    if metadata is not None:
+        line += _console_metadata(metadata, fmt)
+    line += "\n"
+    if issubclass(type(error), BaseException) and error.__traceback__ is not None:
+        line += _indented_traceback(error)
+    return line
+
+
+def _console_metadata(metadata: Any, fmt: ConsoleFormat) -> str:
+    """`` key=value`` pairs for the metadata: its items when it maps, else ``metadata=``."""
+    key_open = fmt._key_open
+    key_close = fmt._key_close
+    mapped = metadata if type(metadata) is dict else to_map(metadata)
+    if mapped is None:
+        return key_open + "metadata" + key_close + _console_value(metadata)
+    pairs = []
+    for key, value in mapped.items():
+        if type(key) is not str:
+            key = _text(key)
+        pairs.append(key_open + _escape(key) + key_close + _console_value(value))
+    return "".join(pairs)

@@ -1,0 +1,459 @@
+"""The scenarios of the benchmark, the types shared with the peers, and loglayer's setups.
+
+A *setup* is a function ``setup(scenario_id, sink, binary_sink) -> Case``: it builds a
+logger that writes into the given sink and returns the one statement the harness times,
+as source text plus the names that statement uses. The statement is source text (not a
+callable) so that the harness can paste it straight into the body of its timing loop, as
+``timeit`` does: no extra Python call per iteration is added to any library's figure,
+and the figure is the cost of exactly the line a user would write.
+
+Every library builds its per-call arguments (the metadata dict, the keyword arguments)
+inside the statement, as a user's call site does, from the same values defined here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "BOUND",
+    "CALL_FIELDS",
+    "FIELDS",
+    "MESSAGE",
+    "SCENARIOS",
+    "Case",
+    "Library",
+    "Scenario",
+    "Setup",
+    "Unavailable",
+    "check_output",
+    "kwargs_source",
+    "literal_source",
+    "loglayer_libraries",
+    "raise_through_frames",
+    "s5_statement",
+    "yours_library",
+]
+
+#: The message of every enabled entry except S5's.
+MESSAGE = "user logged in"
+#: S3's five fields: a str, an int, a float, a bool and a two-key dict.
+FIELDS: dict[str, Any] = {
+    "user": "alice",
+    "attempts": 3,
+    "latency_ms": 12.5,
+    "admin": False,
+    "req": {"id": "r-1f3a", "path": "/login"},
+}
+#: S4's three fields bound to the logger once, at setup.
+BOUND: dict[str, Any] = {"service": "auth", "version": 2, "region": "eu-west-1"}
+#: S4's one field added per call.
+CALL_FIELDS: dict[str, Any] = {"attempt": 3}
+#: S5's exception message, and the frames it is raised through.
+ERROR_TEXT = "bad input: 42"
+ERROR_FRAMES = ("_raise_level1", "_raise_level2", "_raise_level3")
+
+
+def literal_source(values: dict[str, Any]) -> str:
+    """Python source of a dict display holding ``values``, e.g. ``{'a': 1}``."""
+    return repr(values)
+
+
+def kwargs_source(values: dict[str, Any]) -> str:
+    """Python source of keyword arguments holding ``values``, e.g. ``a=1, b='x'``."""
+    return ", ".join(f"{key}={value!r}" for key, value in values.items())
+
+
+def _raise_level3() -> None:
+    raise ValueError(ERROR_TEXT)
+
+
+def _raise_level2() -> None:
+    _raise_level3()
+
+
+def _raise_level1() -> None:
+    _raise_level2()
+
+
+#: Raise ``ValueError`` three frames down (``_raise_level1`` -> ``2`` -> ``3``), so that
+#: every S5 traceback has some depth to format.
+raise_through_frames = _raise_level1
+
+
+def s5_statement(handler: str, *, bind: bool = True) -> str:
+    """S5's statement: raise through three frames and log inside the ``except`` block.
+
+    ``handler`` is the library's logging line; with ``bind`` the exception is bound as
+    ``exc`` (for APIs that take it), otherwise the library reads it from
+    ``sys.exc_info()`` itself (``logger.exception``). The raise is part of every
+    library's figure alike.
+    """
+    clause = "except ValueError as exc:" if bind else "except ValueError:"
+    return f"try:\n    raise_through_frames()\n{clause}\n    {handler}"
+
+
+# ---------------------------------------------------------------------------------------
+# Shared types
+
+
+class Unavailable(Exception):
+    """A library cannot run a scenario (not installed, no such API, not applicable).
+
+    The message is shown as the skip note under the scenario's table.
+    """
+
+
+@dataclass
+class Case:
+    """One library's statement in one scenario, ready to be timed.
+
+    ``stmt`` is Python source (one or more lines) run once per iteration; the keys of
+    ``namespace`` are the names it uses. ``note`` is shown under the table, and
+    ``teardown`` undoes what the setup installed (handlers on global loggers).
+    """
+
+    stmt: str
+    namespace: dict[str, Any]
+    note: str = ""
+    teardown: Callable[[], None] | None = None
+
+
+#: ``setup(scenario_id, sink, binary_sink) -> Case``; raises ``Unavailable`` to skip.
+Setup = Callable[[str, Any, Any], Case]
+
+
+@dataclass(frozen=True)
+class Library:
+    """A contender: its display name, its ``--libraries`` key, and how to set it up.
+
+    ``peer`` marks the libraries that are not loglayer; the best peer of a scenario is
+    the fastest of them. ``version`` returns a version string, or raises ``Unavailable``.
+    """
+
+    name: str
+    key: str
+    peer: bool
+    setup: Setup
+    version: Callable[[], str]
+    check: bool = True
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A scenario: its id, the table title, and what its rendered output must contain."""
+
+    id: str
+    title: str
+    kind: str  # "disabled", "text", "json", "error" or "create"
+    expect: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("S1", "S1: disabled `debug()` while the level is INFO", "disabled"),
+    Scenario("S2", f"S2: plain text line (`info({MESSAGE!r})`)", "text"),
+    Scenario(
+        "S3",
+        "S3: `info` with 5 fields (str, int, float, bool, 2-key dict) rendered as JSON",
+        "json",
+        FIELDS,
+    ),
+    Scenario(
+        "S4",
+        "S4: logger bound with 3 fields, plus 1 field per call, rendered as JSON",
+        "json",
+        {**BOUND, **CALL_FIELDS},
+    ),
+    Scenario(
+        "S5",
+        "S5: `error` with an exception and its traceback, in the `except` block "
+        "(raised through 3 frames; the raise is timed too), rendered as JSON",
+        "error",
+        note="every iteration raises from the same place, so a library that caches "
+             "rendered frames per code location is served from its cache; the peers "
+             "format the traceback from scratch each time",
+    ),
+    Scenario(
+        "S6",
+        "S6: S3 through 5 plugins (4 without hooks + 1 data hook that returns None, "
+        "i.e. no change); loglayer only",
+        "json",
+        FIELDS,
+    ),
+    Scenario("S7a", "S7a: derived logger with one field (`with_fields(a=1)` / `bind(a=1)`)",
+             "create"),
+    Scenario("S7b", "S7b: derived logger with nothing added (`child()` / `bind()`)",
+             "create"),
+)
+
+
+# ---------------------------------------------------------------------------------------
+# Checking what a setup rendered
+
+
+def _contains(doc: Any, key: str, value: Any) -> bool:
+    """Whether ``key: value`` (same type and value) occurs anywhere in a JSON document."""
+    if isinstance(doc, dict):
+        if key in doc and type(doc[key]) is type(value) and doc[key] == value:
+            return True
+        return any(_contains(v, key, value) for v in doc.values())
+    if isinstance(doc, list):
+        return any(_contains(v, key, value) for v in doc)
+    return False
+
+
+def _strings(doc: Any) -> str:
+    """Every string in a JSON document, joined, for substring checks."""
+    if isinstance(doc, str):
+        return doc
+    if isinstance(doc, dict):
+        return "\n".join(_strings(v) for v in doc.values())
+    if isinstance(doc, list):
+        return "\n".join(_strings(v) for v in doc)
+    return ""
+
+
+def check_output(scenario: Scenario, text: str) -> str | None:
+    """Check one statement's rendered output; return ``None`` if fine, else the problem.
+
+    The checks make sure that every contender really renders what the scenario says (a
+    setup that silently dropped the fields would otherwise win): S1 writes nothing; S2
+    writes one line holding the message; JSON scenarios write one JSON document holding
+    the message and every expected field with its type; S5 writes one JSON document
+    holding the exception's message and the three frames it was raised through.
+    """
+    if scenario.kind == "disabled":
+        return None if text == "" else f"a disabled call wrote {len(text)} chars"
+    if scenario.kind == "create":
+        return None
+    if not text.strip():
+        return "nothing was written"
+    if scenario.kind == "text":
+        if MESSAGE not in text:
+            return "the message is missing"
+        if text.strip().count("\n"):
+            return "more than one line was written"
+        return None
+    lines = text.strip().splitlines()
+    if len(lines) != 1:
+        return f"{len(lines)} lines were written, expected one JSON document"
+    try:
+        doc = json.loads(lines[0])
+    except ValueError as exc:
+        return f"not JSON ({exc})"
+    strings = _strings(doc)
+    if scenario.kind == "error":
+        missing = [s for s in (ERROR_TEXT, *ERROR_FRAMES) if s not in strings]
+        if missing:
+            return "the traceback is incomplete: missing " + ", ".join(missing)
+        return None
+    if MESSAGE not in strings:
+        return "the message is missing"
+    missing = [k for k, v in scenario.expect.items() if not _contains(doc, k, v)]
+    if missing:
+        return "fields missing or mistyped: " + ", ".join(missing)
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# loglayer
+
+
+def _loglayer_version() -> str:
+    """loglayer's version (installed distribution, else ``__version__``)."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version("loglayer")
+    except (ImportError, PackageNotFoundError):
+        pass
+    try:
+        import loglayer
+
+        return str(getattr(loglayer, "__version__", "source tree"))
+    except Exception as exc:  # the package may be mid-edit: report, do not crash
+        raise Unavailable(f"cannot import loglayer: {exc!r}") from exc
+
+
+def _import_loglayer(*names: str) -> Any:
+    """The ``loglayer`` package, checked to export ``names``, or ``Unavailable``.
+
+    Only the names a scenario uses are required, so a scenario runs as soon as what it
+    needs exists.
+    """
+    try:
+        import loglayer
+    except Exception as exc:  # ImportError, or a package init that is mid-edit
+        raise Unavailable(f"cannot import loglayer: {exc!r}") from exc
+    missing = [name for name in names if not hasattr(loglayer, name)]
+    if missing:
+        raise Unavailable(f"loglayer does not export {', '.join(missing)}")
+    return loglayer
+
+
+def _load_core(variant: str) -> Any:
+    """The requested core module, imported directly so both run in one process.
+
+    The package picks one core at import (``LOGLAYER_NO_EXTENSIONS``); the benchmark
+    wants both side by side, so it imports ``loglayer._core`` (Cython) and
+    ``loglayer._core_py`` (the pure twin) itself.
+    """
+    module_name = "loglayer._core" if variant == "compiled" else "loglayer._core_py"
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        hint = " (extension not built?)" if variant == "compiled" else ""
+        raise Unavailable(f"cannot import {module_name}{hint}: {exc}") from exc
+
+
+def _transports(core: Any, ll: Any) -> tuple[Any, Any]:
+    """(console factory, structured factory) for ``core``.
+
+    The public ConsoleTransport and StructuredTransport are LineTransports of the core
+    the package selected. For the other core the benchmark builds the same thing from
+    that core's own LineTransport and formats: ``StructuredTransport(stream=s,
+    time_format="epoch")`` is ``LineTransport(JsonFormat(time_format="epoch"), s)``.
+    """
+    if issubclass(ll.StructuredTransport, core.LineTransport):
+        return (lambda sink: ll.ConsoleTransport(stream=sink, colors=False, show_time=False),
+                lambda sink: ll.StructuredTransport(stream=sink, time_format="epoch"))
+    return (lambda sink: core.LineTransport(core.ConsoleFormat(False, False), sink,
+                                            default_stream="stderr"),
+            lambda sink: core.LineTransport(
+                core.JsonFormat(time_format="epoch"), sink,
+                binary=isinstance(sink, (io.RawIOBase, io.BufferedIOBase))))
+
+
+def _data_hook_no_change(params: Any) -> None:
+    """S6's data hook: it runs on every entry and asks for no change."""
+    return None
+
+
+def _loglayer_setup(variant: str) -> Setup:
+    """The setup of loglayer with the ``compiled`` or ``pure`` core."""
+
+    def setup(sid: str, sink: Any, binary_sink: Any) -> Case:
+        if sid in ("S1", "S2", "S7a", "S7b"):
+            ll = _import_loglayer("LogLevel", "ConsoleTransport")
+        elif sid == "S6":
+            ll = _import_loglayer("StructuredTransport", "noop_plugin", "data_hook")
+        else:
+            ll = _import_loglayer("StructuredTransport")
+        core = _load_core(variant)
+        LogLayer = core.LogLayer
+        console, structured = _transports(core, ll)
+        if sid in ("S7a", "S7b"):
+            # Creation touches no transport; the console one is the plainest.
+            log = LogLayer(transports=console(sink), level=ll.LogLevel.INFO)
+            return Case("log.with_fields(a=1)" if sid == "S7a" else "log.child()",
+                        {"log": log})
+        if sid in ("S1", "S2"):
+            log = LogLayer(transports=console(sink), level=ll.LogLevel.INFO)
+            method = "debug" if sid == "S1" else "info"
+            return Case(f"log.{method}({MESSAGE!r})", {"log": log},
+                        "ConsoleTransport(colors=False, show_time=False)")
+        # JSON lines are bytes: like structlog's BytesLogger, the transport gets the
+        # binary null sink, as StructuredTransport(sys.stdout.buffer) would in real use.
+        log = LogLayer(transports=structured(binary_sink))
+        note = 'StructuredTransport(binary stream, time_format="epoch")'
+        if sid == "S3":
+            return Case(f"log.with_metadata({literal_source(FIELDS)}).info({MESSAGE!r})",
+                        {"log": log}, note)
+        if sid == "S4":
+            bound = log.with_fields(dict(BOUND))
+            return Case(
+                f"log.with_metadata({literal_source(CALL_FIELDS)}).info({MESSAGE!r})",
+                {"log": bound}, note + "; fields bound once with with_fields({3 keys})")
+        if sid == "S5":
+            return Case(s5_statement('log.with_error(exc).error("failed")'),
+                        {"log": log, "raise_through_frames": raise_through_frames}, note)
+        if sid == "S6":
+            log.add_plugin(
+                ll.noop_plugin("n1"), ll.noop_plugin("n2"), ll.noop_plugin("n3"),
+                ll.noop_plugin("n4"), ll.data_hook("d", _data_hook_no_change),
+            )
+            return Case(f"log.with_metadata({literal_source(FIELDS)}).info({MESSAGE!r})",
+                        {"log": log}, note + "; noop_plugin x4 + data_hook returning None")
+        raise Unavailable(f"no loglayer setup for {sid}")
+
+    return setup
+
+
+def loglayer_libraries() -> list[Library]:
+    """loglayer with each core: ``loglayer (compiled)`` and ``loglayer (pure)``."""
+    return [
+        Library("loglayer (compiled)", "loglayer-compiled", False,
+                _loglayer_setup("compiled"), _loglayer_version),
+        Library("loglayer (pure)", "loglayer-pure", False,
+                _loglayer_setup("pure"), _loglayer_version),
+    ]
+
+
+# ---------------------------------------------------------------------------------------
+# --config module:factory
+
+
+#: The scenarios a user's own logger is run in (the others need a specific setup).
+YOURS_SCENARIOS = ("S1", "S2", "S3", "S4", "S5")
+
+
+def load_factory(spec: str) -> Callable[[Any], Any]:
+    """Import ``module:factory`` and return the factory; ``ValueError`` says what is wrong."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"--config expects module:factory, got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"--config: cannot import {module_name!r}: {exc}") from exc
+    factory: Any = module
+    for part in attr.split("."):
+        try:
+            factory = getattr(factory, part)
+        except AttributeError as exc:
+            raise ValueError(f"--config: {module_name!r} has no attribute {attr!r}") from exc
+    if not callable(factory):
+        raise ValueError(f"--config: {spec} is not callable")
+    return factory  # type: ignore[no-any-return]
+
+
+def yours_library(spec: str) -> Library:
+    """The user's own logger from ``--config module:factory``, as library ``yours``.
+
+    ``factory(sink)`` is called once per scenario (and once more for the rendered
+    sample) and must return a loglayer ``LogLayer`` that writes into ``sink``; the sink
+    accepts both ``str`` and ``bytes``. The statements are loglayer's (S1 calls
+    ``debug`` whatever the user's level is). Its output is shown with
+    ``--show-samples`` but not checked, since its format is the user's.
+    """
+    factory = load_factory(spec)
+
+    def setup(sid: str, sink: Any, binary_sink: Any) -> Case:
+        if sid not in YOURS_SCENARIOS:
+            raise Unavailable(f"--config loggers run in {', '.join(YOURS_SCENARIOS)} only")
+        try:
+            log = factory(sink)
+        except Exception as exc:
+            raise Unavailable(f"{spec}(sink) raised {exc!r}") from exc
+        note = f"--config {spec}"
+        if sid == "S1":
+            return Case(f"log.debug({MESSAGE!r})", {"log": log}, note)
+        if sid == "S2":
+            return Case(f"log.info({MESSAGE!r})", {"log": log}, note)
+        if sid == "S3":
+            return Case(f"log.with_metadata({literal_source(FIELDS)}).info({MESSAGE!r})",
+                        {"log": log}, note)
+        if sid == "S4":
+            return Case(
+                f"log.with_metadata({literal_source(CALL_FIELDS)}).info({MESSAGE!r})",
+                {"log": log.with_fields(dict(BOUND))}, note + "; with_fields({3 keys}) at setup")
+        return Case(s5_statement('log.with_error(exc).error("failed")'),
+                    {"log": log, "raise_through_frames": raise_through_frames}, note)
+
+    return Library("yours", "yours", False, setup, _loglayer_version, check=False)
