@@ -13,6 +13,7 @@ twin, in ``loglayer._common``, so both report problems with the same words.
 """
 
 cimport cython
+from cpython.contextvars cimport get_value
 from cpython.dict cimport PyDict_Copy, PyDict_Next, PyDict_SetItem
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.object cimport PyCFunction, PyMethodDef, PyObject, PyTypeObject
@@ -32,11 +33,14 @@ from loglayer._common import (
     check_bool,
     check_key,
     check_mapping,
+    context_fields,
     has_lazy,
     lazy,
     merge_by_id,
     min_level_of,
     next_id,
+    on_context_fields_enabled,
+    on_taps_changed,
     plugin_failed,
     resolve_lazy,
     serialize_error_safely,
@@ -110,6 +114,24 @@ cdef object _OMITTED = object()
 cdef object _mutation_lock = threading.RLock()
 cdef object _default_transport_factory = None
 cdef Py_tss_t _dispatching
+cdef bint _context_on = False
+
+
+def _turn_context_fields_on():
+    global _context_on
+    _context_on = True
+
+
+on_context_fields_enabled(_turn_context_fields_on)
+cdef tuple _taps = ()
+
+
+def _set_taps(taps):
+    global _taps
+    _taps = taps
+
+
+on_taps_changed(_set_taps)
 if PyThread_tss_create(&_dispatching) != 0:
     raise MemoryError("loglayer: could not create the thread-specific dispatch flag")
 
@@ -711,6 +733,10 @@ cdef class LogLayer:
     def plugin_count(self):
         return len(self._plugins.records)
 
+    def plugin_ids(self):
+        """The IDs of the plugins, in the order they run."""
+        return [record.id for record in self._plugins.records]
+
     def add_transport(self, *transports):
         """Add transports; one whose ID is present replaces it (and is not closed)."""
         slots = [_transport_slot(t) for t in transports]
@@ -880,6 +906,13 @@ cdef class LogLayer:
             field_map = <dict>fields
             if has_lazy(field_map):
                 field_map = resolve_lazy(field_map)
+        if _context_on:
+            bound = get_value(context_fields)
+            if bound:  # request-scoped fields, under the logger's own
+                if field_map:
+                    bound = PyDict_Copy(bound)
+                    (<dict>bound).update(field_map)
+                field_map = <dict?>bound
         if self._mute_fields:
             field_map = {}
         if config.fields_key is None:
@@ -1009,6 +1042,12 @@ cdef class LogLayer:
                     line_transport._write_line(rendered)
             except Exception as exc:
                 transport_failed(config.on_transport_error, slot.id, exc)
+        if _taps:
+            for tap in _taps:
+                try:
+                    tap.send(entry)
+                except Exception as exc:
+                    transport_failed(config.on_transport_error, "tap", exc)
         return 0
 
 

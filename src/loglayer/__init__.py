@@ -8,6 +8,13 @@
 from __future__ import annotations
 
 from . import _core_py, _select
+from ._context import (
+    bind_contextvars,
+    bound_contextvars,
+    clear_contextvars,
+    get_contextvars,
+    unbind_contextvars,
+)
 from ._multiline import Multiline
 from ._select import COMPILED, HookParams, LogBuilder, LogEntry, LogLayer, Transport, lazy
 from .errors import LogLayerError, PluginError, TransportError
@@ -29,6 +36,8 @@ _core_py._set_default_transport_factory(ConsoleTransport)
 if COMPILED:
     _select.core._set_default_transport_factory(ConsoleTransport)
 
+from ._default import configure, log  # noqa: E402  (needs the default transport wired)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -47,12 +56,19 @@ __all__ = [
     "StructuredTransport",
     "Transport",
     "TransportError",
+    "bind_contextvars",
+    "bound_contextvars",
+    "clear_contextvars",
+    "configure",
     "data_hook",
     "fields_hook",
+    "get_contextvars",
     "lazy",
     "level_hook",
+    "log",
     "message_hook",
     "metadata_hook",
     "noop_plugin",
     "send_gate",
+    "unbind_contextvars",
 ]

@@ -7,6 +7,7 @@ problem with the same words.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import sys
 from collections.abc import Mapping
@@ -17,6 +18,63 @@ from .levels import LogLevel
 from .plugin import HOOK_NAMES
 
 next_id = itertools.count(1).__next__
+
+#: The fields bound with ``bind_contextvars``: a dict, or None when nothing is bound.
+context_fields: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "loglayer_context_fields", default=None)
+
+# Each core registers a function here that turns its context-field lookup on. Until
+# something is bound once, emission does not look the variable up at all.
+_context_switches: list = []
+_context_enabled = False
+
+
+def on_context_fields_enabled(switch) -> None:
+    """Register a core's switch; it is called at once if fields were bound already."""
+    _context_switches.append(switch)
+    if _context_enabled:
+        switch()
+
+
+def enable_context_fields() -> None:
+    """Called on the first bind: from now on, emission merges the context's fields."""
+    global _context_enabled
+    if not _context_enabled:
+        _context_enabled = True
+        for switch in _context_switches:
+            switch()
+
+
+# Process-wide taps: transports that receive every entry any logger emits (after the
+# level filter and the dispatch hooks, whatever the logger's transports and gates do).
+# ``loglayer.testing.capture_logs`` uses one. Each core keeps its own copy of the tuple,
+# set through the setters registered here, so emission reads a C-level global.
+_tap_setters: list = []
+_taps: tuple = ()
+
+
+def on_taps_changed(setter) -> None:
+    """Register a core's setter; it is called at once with the current taps."""
+    _tap_setters.append(setter)
+    setter(_taps)
+
+
+def add_tap(transport) -> None:
+    """Start sending every emitted entry to ``transport`` (its ``send`` only)."""
+    global _taps
+    if not callable(getattr(transport, "send", None)):
+        raise TypeError(f"a tap needs a send(entry) method, got {type(transport).__name__}")
+    _taps = (*_taps, transport)
+    for setter in _tap_setters:
+        setter(_taps)
+
+
+def remove_tap(transport) -> None:
+    """Stop sending entries to ``transport``; unknown taps are ignored."""
+    global _taps
+    _taps = tuple(t for t in _taps if t is not transport)
+    for setter in _tap_setters:
+        setter(_taps)
 
 
 def stderr_line(line: str) -> None:

@@ -25,11 +25,14 @@ from ._common import (
     check_bool,
     check_key,
     check_mapping,
+    context_fields,
     has_lazy,
     lazy,
     merge_by_id,
     min_level_of,
     next_id,
+    on_context_fields_enabled,
+    on_taps_changed,
     plugin_failed,
     resolve_lazy,
     serialize_error_safely,
@@ -69,6 +72,24 @@ _OMITTED = object()
 _mutation_lock = threading.RLock()
 _dispatch_state = threading.local()
 _default_transport_factory = None
+_context_on = False
+
+
+def _turn_context_fields_on() -> None:
+    global _context_on
+    _context_on = True
+
+
+on_context_fields_enabled(_turn_context_fields_on)
+_taps: tuple = ()
+
+
+def _set_taps(taps: tuple) -> None:
+    global _taps
+    _taps = taps
+
+
+on_taps_changed(_set_taps)
 
 
 def _set_default_transport_factory(factory) -> None:
@@ -543,6 +564,10 @@ class LogLayer:
     def plugin_count(self) -> int:
         return len(self._plugins.records)
 
+    def plugin_ids(self) -> list:
+        """The IDs of the plugins, in the order they run."""
+        return [record.id for record in self._plugins.records]
+
     def add_transport(self, *transports) -> None:
         """Add transports; one whose ID is present replaces it (and is not closed)."""
         slots = [_slot(t) for t in transports]
@@ -707,6 +732,13 @@ class LogLayer:
                     fields = resolve_lazy(fields)
             elif has_lazy(fields):
                 fields = resolve_lazy(fields)
+            if _context_on:
+                bound = context_fields.get()
+                if bound:  # request-scoped fields, under the logger's own
+                    if fields:
+                        bound = dict(bound)
+                        bound.update(fields)
+                    fields = bound
             if self._mute_fields:
                 fields = {}
             if config.fields_key is None:
@@ -804,6 +836,11 @@ class LogLayer:
                         line_transport.write_line(rendered)
                 except Exception as exc:
                     transport_failed(config.on_transport_error, tid, exc)
+            for tap in _taps:
+                try:
+                    tap.send(entry)
+                except Exception as exc:
+                    transport_failed(config.on_transport_error, "tap", exc)
         finally:
             _dispatch_state.active = False
 

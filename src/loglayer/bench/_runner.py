@@ -343,16 +343,17 @@ def run_scenario(scenario: Scenario, settings: Settings, progress: Progress) -> 
 def _ratios(result: ScenarioResult) -> None:
     """Fill in ``vs stdlib`` and ``vs best peer`` from this scenario's own rows.
 
-    A ratio is the reference's median divided by the row's, so ``2.00x`` means twice
-    as fast as the reference. A row whose output failed its check is never a reference.
+    A ratio is the row's median time divided by the reference's, so ``0.25x`` means a
+    quarter of the reference's time (the form the performance targets are written in).
+    A row whose output failed its check is never a reference.
     """
     timed_rows = [row for row in result.rows if row.per_op_ns]
     stdlib = next((r for r in timed_rows if r.library.key == "stdlib" and r.valid), None)
     peers = [r for r in timed_rows if r.library.peer and r.valid]
     best = min(peers, key=lambda r: r.median_ns) if peers else None
     for row in timed_rows:
-        row.vs_stdlib = stdlib.median_ns / row.median_ns if stdlib else None
-        row.vs_best_peer = best.median_ns / row.median_ns if best else None
+        row.vs_stdlib = row.median_ns / stdlib.median_ns if stdlib else None
+        row.vs_best_peer = row.median_ns / best.median_ns if best else None
 
 
 def loop_overhead_ns(batch_ms: float) -> float:
@@ -447,8 +448,8 @@ def markdown(results: Sequence[ScenarioResult], meta: dict[str, Any]) -> str:
         f"~{s['batch_ms']:g} ms, median of batch_ns / N over rounds; GC off during batches; "
         f"null sink. The bare loop costs {meta['loop_overhead_ns']:.1f} ns/op, included "
         f"in every figure.")
-    out.append("- `vs X` = X's median / this row's median (2.00x = twice as fast as X); "
-               "best peer = the fastest of stdlib, structlog, loguru, picologging in that "
+    out.append("- `vs X` = this row's median time / X's (0.25x = a quarter of X's time; "
+               "lower is faster); best peer = the fastest of stdlib, structlog, loguru, picologging in that "
                "table. All figures come from this one run.")
     by_id = {r.scenario.id: r for r in results}
     for res in results:

@@ -1,0 +1,109 @@
+"""The ready logger, ``from loglayer import log``, and ``configure`` to change it.
+
+It writes to ``sys.stderr`` as it is at each write: readable lines when stderr is a
+terminal, JSON lines otherwise (a service's stderr usually goes to a collector).
+Two environment variables set it up at import:
+
+* ``LOGLAYER_LEVEL``: the lowest level logged (a name or number; default ``trace``,
+  everything, as for any ``LogLayer``);
+* ``LOGLAYER_FORMAT``: ``console`` or ``json`` (default: by whether stderr is a TTY).
+
+A bad value gives one warning line on stderr and the default is used: a typo in the
+environment must not stop a program from starting.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from ._select import JsonFormat, LineTransport, LogLayer
+from .levels import LogLevel
+from .transports import BlankTransport, ConsoleTransport
+
+__all__ = ["configure", "log"]
+
+_FORMATS = ("console", "json")
+
+
+def _warn(message: str) -> None:
+    stream = sys.stderr
+    if stream is not None:
+        stream.write(f"loglayer: {message}\n")
+
+
+def _level_from_env() -> LogLevel:
+    raw = os.environ.get("LOGLAYER_LEVEL", "")
+    if not raw:
+        return LogLevel.TRACE
+    try:
+        return LogLevel.parse(int(raw) if raw.strip().isdigit() else raw)
+    except ValueError:
+        _warn(f"LOGLAYER_LEVEL={raw!r} is not a level "
+              f"({', '.join(m.name.lower() for m in LogLevel)}); using trace")
+        return LogLevel.TRACE
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return bool(sys.stderr is not None and sys.stderr.isatty())
+    except Exception:  # a closed or odd stream
+        return False
+
+
+def _format_from_env() -> str:
+    raw = os.environ.get("LOGLAYER_FORMAT", "")
+    default = "console" if _stderr_is_tty() else "json"
+    if not raw:
+        return default
+    value = raw.strip().lower()
+    if value not in _FORMATS:
+        _warn(f"LOGLAYER_FORMAT={raw!r} is not one of {', '.join(_FORMATS)}; using {default}")
+        return default
+    return value
+
+
+def _default_transport() -> Any:
+    if _format_from_env() == "console":
+        return ConsoleTransport(id="default")
+    return LineTransport(JsonFormat(), default_stream="stderr", id="default")
+
+
+def configure(*, transports: Any = None, plugins: Any = None, level: Any = None) -> LogLayer:
+    """Change the ready logger in place, as ``logging.basicConfig`` changes the root.
+
+    ``transports`` (one or a sequence) replaces its transports, ``plugins`` (a
+    sequence) replaces its plugins, ``level`` sets its level. An argument left as None
+    keeps what is there. Everything is validated before anything changes. Returns the
+    logger.
+    """
+    new_transports = None
+    if transports is not None:
+        new_transports = ([transports] if hasattr(transports, "send")
+                          or not hasattr(transports, "__iter__") else list(transports))
+        if not new_transports:
+            raise ValueError("transports must not be empty")
+    new_plugins = None
+    if plugins is not None:
+        if isinstance(plugins, (str, bytes)) or not hasattr(plugins, "__iter__"):
+            raise TypeError(f"plugins must be a sequence of plugins, "
+                            f"got {type(plugins).__name__}")
+        new_plugins = list(plugins)
+    new_level = None if level is None else LogLevel.parse(level)
+    # Validate the lot on a scratch logger first, so a bad argument changes nothing.
+    LogLayer(transports=new_transports or [BlankTransport(lambda entry: None)],
+             plugins=new_plugins or ())
+    if new_transports is not None:
+        log.set_transports(*new_transports)
+    if new_plugins is not None:
+        for plugin_id in log.plugin_ids():
+            log.remove_plugin(plugin_id)
+        log.add_plugin(*new_plugins)
+    if new_level is not None:
+        log.set_level(new_level)
+    return log
+
+
+#: The ready logger.
+log = LogLayer(transports=_default_transport(), level=_level_from_env())
