@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from . import _core_py, _select
+from . import _core_py, _select, registry
+from ._config import load_config
 from ._context import (
     bind_contextvars,
     bound_contextvars,
@@ -65,10 +66,12 @@ __all__ = [
     "get_contextvars",
     "lazy",
     "level_hook",
+    "load_config",
     "log",
     "message_hook",
     "metadata_hook",
     "noop_plugin",
+    "registry",
     "send_gate",
     "unbind_contextvars",
 ]

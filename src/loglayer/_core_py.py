@@ -407,6 +407,18 @@ class LogLayer:
         return (f"<LogLayer levels={self._levels:#08b} enabled={self._enabled} "
                 f"plugins={len(self._plugins.records)} transports={len(self._transports)}>")
 
+    @staticmethod
+    def from_config(config):
+        """A new logger built from plain data: a level, and transports and plugins as
+        lists of ``{"name": ..., "options": {...}}`` looked up in ``loglayer.registry``.
+
+        See ``loglayer.load_config`` for reading the same shape from TOML or JSON. An
+        unknown key or a bad option raises, naming the path of the offending key.
+        """
+        from ._config import from_config  # the core imports no transport or plugin until asked
+
+        return from_config(config)
+
     # -- derived loggers -------------------------------------------------------------
 
     def _derive(self) -> LogLayer:

@@ -1,4 +1,4 @@
-"""Where entries go: the terminal, JSON lines, or a function of yours."""
+"""Where entries go: the terminal, JSON lines, the stdlib's handlers, or a function of yours."""
 
 from __future__ import annotations
 
@@ -6,4 +6,7 @@ from ._blank import BlankTransport
 from ._console import ConsoleTransport
 from ._structured import StructuredTransport
 
-__all__ = ["BlankTransport", "ConsoleTransport", "StructuredTransport"]
+# The stdlib bridge lives with the rest of the stdlib support; it is a transport too.
+from ..stdlib import StdlibTransport  # noqa: E402
+
+__all__ = ["BlankTransport", "ConsoleTransport", "StdlibTransport", "StructuredTransport"]

@@ -1,0 +1,354 @@
+"""Build a logger from plain data: ``from_config(mapping)`` and ``load_config(path)``.
+
+A configuration names its transports and plugins, which the registry
+(``loglayer.registry``) turns into objects, so a deployment can change how it logs by
+editing a file::
+
+    level = "info"
+    prefix = "[api]"
+
+    [[transports]]
+    name = "structured"
+    options = { time_format = "epoch_ms" }
+
+    [[plugins]]
+    name = "redact"
+    options = { keys = ["password", "token"] }
+
+Besides ``level``, ``transports`` and ``plugins``, the keys are the logger's own simple
+settings: ``enabled``, ``prefix``, ``fields``, ``fields_key``, ``metadata_key``,
+``error_key``, ``copy_msg_on_only_error``, ``mute_fields`` and ``mute_metadata``.
+Without ``transports`` the logger gets its default console transport.
+
+Every mistake is reported before anything is built, or else undone (transports already
+built are closed), and the message starts with the path of the offending key, e.g.
+``plugins[1].options.rate: must be between 0 and 1``. Unknown keys and names raise
+``ValueError``; values of the wrong type raise ``TypeError``: options are checked
+against the factory's signature and type hints before the factory is called, and an
+error the factory itself raises is re-raised with the path in front.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import enum
+import inspect
+import json
+import os
+import sys
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import registry
+from ._select import LogLayer
+from .levels import LogLevel
+
+__all__ = ["from_config", "load_config"]
+
+#: The keys of one transport or plugin entry.
+_ENTRY_KEYS = ("name", "options")
+
+
+def _expect(path: str, value: Any, type_: type, what: str) -> Any:
+    if not isinstance(value, type_):
+        raise TypeError(f"{path}: must be {what}, got {type(value).__name__}")
+    return value
+
+
+def _with_path(message: str, exc: BaseException) -> Exception:
+    """A new exception of ``exc``'s broad kind (TypeError, ImportError, else ValueError)."""
+    for kind in (TypeError, ImportError):
+        if isinstance(exc, kind):
+            return kind(message)
+    return ValueError(message)
+
+
+def _bool(path: str, value: Any) -> bool:
+    return _expect(path, value, bool, "a bool")
+
+
+def _key(path: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    _expect(path, value, str, "a non-empty str")
+    if not value:
+        raise ValueError(f"{path}: must be a non-empty str")
+    return value
+
+
+def _prefix(path: str, value: Any) -> str | None:
+    return None if value is None else _expect(path, value, str, "a str")
+
+
+def _error_key(path: str, value: Any) -> str:
+    if value is None:
+        raise TypeError(f"{path}: must be a non-empty str, got None")
+    return _key(path, value)  # type: ignore[return-value]
+
+
+def _fields(path: str, value: Any) -> dict:
+    _expect(path, value, Mapping, "a mapping")
+    for key in value:
+        _expect(f"{path}.{key}", key, str, "a str key")
+    return dict(value)
+
+
+def _level(path: str, value: Any) -> LogLevel:
+    try:
+        return LogLevel.parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+#: Top-level keys passed straight to the LogLayer constructor, with their checkers.
+_SIMPLE_KEYS: dict[str, Callable[[str, Any], Any]] = {
+    "level": _level,
+    "enabled": _bool,
+    "prefix": _prefix,
+    "fields": _fields,
+    "fields_key": _key,
+    "metadata_key": _key,
+    "error_key": _error_key,
+    "copy_msg_on_only_error": _bool,
+    "mute_fields": _bool,
+    "mute_metadata": _bool,
+}
+
+_TOP_KEYS = ("level", "transports", "plugins", *sorted(k for k in _SIMPLE_KEYS if k != "level"))
+
+
+# -- options against a factory's signature ---------------------------------------------
+
+
+def _signature_target(factory: Callable[..., Any]) -> tuple[Callable[..., Any], bool]:
+    """What to read the parameters of, and whether its first parameter is ``self``.
+
+    For a class, ``__init__`` is what takes the options; a ``__new__`` that only
+    forwards ``**options`` (as the built-in transports' do) would hide them.
+    """
+    if isinstance(factory, type):
+        init = factory.__init__  # type: ignore[misc]  # the class's own, read off the class
+        if init is not object.__init__:
+            return init, True
+    return factory, False
+
+
+def _signature(factory: Callable[..., Any]) -> tuple[inspect.Signature | None, dict[str, Any]]:
+    """The factory's keyword parameters and resolved type hints; (None, {}) if unknown."""
+    target, bound = _signature_target(factory)
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):  # a builtin without a signature: the factory checks
+        return None, {}
+    if bound:
+        sig = sig.replace(parameters=list(sig.parameters.values())[1:])
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # hints naming what only exists for type checkers: skip them
+        hints = {}
+    return sig, hints
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits ``hint``, for the shapes configuration data can take.
+
+    Unions, Optional, Literal, plain classes and the origins of generics (``list[str]``
+    is checked as ``list``) are checked; anything else is accepted and left to the
+    factory. ``float`` accepts ints, and neither ``int`` nor ``float`` accepts bools.
+    """
+    if hint is Any or hint is object:
+        return True
+    if hint is None or hint is type(None):
+        return value is None
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_matches(value, arg) for arg in typing.get_args(hint))
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if origin is collections.abc.Callable:
+        return callable(value)
+    if origin is not None:
+        hint = origin
+    if not isinstance(hint, type):
+        return True  # a TypeVar, a NewType, a string we could not resolve ...
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int and isinstance(value, bool):
+        return False
+    if issubclass(hint, enum.Enum) and not isinstance(value, hint):
+        return isinstance(value, (str, int))  # a name or number the factory converts
+    return isinstance(value, hint)
+
+
+def _describe(hint: Any) -> str:
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("typing.", "")
+
+
+def _check_options(path: str, what: str, factory: Callable[..., Any],
+                   options: Mapping[str, Any]) -> None:
+    sig, hints = _signature(factory)
+    if sig is None:
+        return
+    params = sig.parameters
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    by_keyword = {name: p for name, p in params.items()
+                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    for name, value in options.items():
+        param = by_keyword.get(name)
+        if param is None:
+            if accepts_any:
+                continue
+            expected = ", ".join(by_keyword) or "none"
+            raise ValueError(f"{path}.{name}: unknown option for {what}; "
+                             f"expected one of: {expected}")
+        hint = hints.get(name)
+        if hint is not None and not _matches(value, hint):
+            raise TypeError(f"{path}.{name}: must be {_describe(hint)}, "
+                            f"got {type(value).__name__}")
+    for name, param in by_keyword.items():
+        if param.default is param.empty and name not in options:
+            raise ValueError(f"{path}.{name}: missing, {what} requires it")
+
+
+def _reraise(path: str, options: Mapping[str, Any], exc: TypeError | ValueError) -> typing.NoReturn:
+    """Re-raise a factory's error with the path of the option it is about, if it names one.
+
+    ``rate must be between 0 and 1`` from the factory of ``plugins[1]`` becomes
+    ``plugins[1].options.rate: must be between 0 and 1``.
+    """
+    message = str(exc)
+    for name in options:
+        if message.startswith(name) and message[len(name):len(name) + 1] in (" ", ":"):
+            message = f"{path}.{name}: {message[len(name):].lstrip(' :')}"
+            break
+    else:
+        message = f"{path}: {message}"
+    raise _with_path(message, exc) from exc
+
+
+def _build(kind: str, path: str, item: Any,
+           lookup: Callable[[str], Callable[..., Any]]) -> Any:
+    """One ``{"name": ..., "options": {...}}`` entry, built through the registry."""
+    _expect(path, item, Mapping, 'a mapping like {"name": ..., "options": {...}}')
+    for key in item:
+        if key not in _ENTRY_KEYS:
+            raise ValueError(f"{path}.{key}: unknown key; expected one of: "
+                             f"{', '.join(_ENTRY_KEYS)}")
+    if "name" not in item:
+        raise ValueError(f"{path}.name: missing; every {kind} needs a name")
+    name = _expect(f"{path}.name", item["name"], str, "a str")
+    options = item.get("options", {})
+    _expect(f"{path}.options", options, Mapping, "a mapping")
+    for key in options:
+        _expect(f"{path}.options.{key}", key, str, "a str key")
+    try:
+        factory = lookup(name)
+    except LookupError as exc:  # the message lists the known names: nothing to add
+        raise ValueError(f"{path}.name: {exc}") from None
+    except (ImportError, TypeError, ValueError) as exc:  # broken, or claimed twice
+        raise _with_path(f"{path}.name: {exc}", exc) from exc
+    what = f"{kind} {name!r}"
+    _check_options(f"{path}.options", what, factory, options)
+    try:
+        return factory(**options)
+    except (TypeError, ValueError) as exc:
+        _reraise(f"{path}.options", options, exc)
+
+
+def _entries(path: str, value: Any) -> list:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, collections.abc.Iterable):
+        raise TypeError(f"{path}: must be a list of {{\"name\": ..., \"options\": {{...}}}}, "
+                        f"got {type(value).__name__}")
+    return list(value)
+
+
+def _close_all(transports: list) -> None:
+    """Undo a half-built configuration: close what was built, ignoring close errors."""
+    for transport in transports:
+        close = getattr(transport, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:  # the original error is the one worth reporting
+                pass
+
+
+def from_config(config: Mapping[str, Any]) -> LogLayer:
+    """A new ``LogLayer`` described by plain data (see the module docs for the shape).
+
+    Raises ``ValueError`` (unknown key or name, bad value) or ``TypeError`` (wrong type)
+    whose message starts with the path of the offending key, and ``ImportError`` when
+    a named plugin or transport is installed but fails to load.
+    """
+    if not isinstance(config, Mapping):
+        raise TypeError(f"config must be a mapping, got {type(config).__name__}")
+    for key in config:
+        if key not in _TOP_KEYS:
+            raise ValueError(f"{key}: unknown key; expected one of: {', '.join(_TOP_KEYS)}")
+    kwargs = {key: _SIMPLE_KEYS[key](key, value)
+              for key, value in config.items() if key in _SIMPLE_KEYS}
+    plugin_items = _entries("plugins", config.get("plugins", ()))
+    kwargs["plugins"] = [_build("plugin", f"plugins[{i}]", item, registry.plugin_factory)
+                         for i, item in enumerate(plugin_items)]
+    if "transports" not in config:
+        return LogLayer(**kwargs)
+    transport_items = _entries("transports", config["transports"])
+    if not transport_items:
+        raise ValueError("transports: must not be empty; omit it for the default console "
+                         "transport")
+    built: list = []
+    try:
+        for i, item in enumerate(transport_items):
+            built.append(_build("transport", f"transports[{i}]", item,
+                                registry.transport_factory))
+        return LogLayer(transports=built, **kwargs)
+    except BaseException:
+        _close_all(built)
+        raise
+
+
+def _read_toml(data: bytes) -> Any:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise ImportError("reading a TOML config on Python 3.10 needs the 'tomli' "
+                              "package: pip install tomli") from None
+    return tomllib.loads(data.decode("utf-8"))
+
+
+_READERS: dict[str, Callable[[bytes], Any]] = {
+    ".toml": _read_toml,
+    ".json": json.loads,
+}
+
+
+def load_config(path: str | os.PathLike[str]) -> LogLayer:
+    """A new ``LogLayer`` from a TOML or JSON file, chosen by the file's suffix.
+
+    The document's root is the mapping ``from_config`` takes. Errors are those of
+    ``from_config``, with the file's path in front; a file that does not parse raises
+    ``ValueError`` naming the file.
+    """
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1].lower()
+    reader = _READERS.get(suffix)
+    if reader is None:
+        raise ValueError(f"{path}: unsupported config format {suffix or '(no suffix)'!r}; "
+                         f"use one of: {', '.join(_READERS)}")
+    with open(path, "rb") as file:
+        data = file.read()
+    try:
+        config = reader(data)
+    except ValueError as exc:  # TOMLDecodeError, JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from exc
+    try:
+        return from_config(config)
+    except (TypeError, ValueError, ImportError) as exc:
+        raise _with_path(f"{path}: {exc}", exc) from exc
