@@ -1,0 +1,149 @@
+"""The ``redact`` plugin: censor secrets in fields, metadata, data and messages.
+
+It is built on :class:`loglayer.utils.Cloner` with ``strict=True``, and follows the
+Cloner's rule for speed: each hook first checks, without allocating, whether anything
+needs censoring, and hands back the caller's own object (or None, "no change", for the
+dispatch hooks) when nothing does. Only an entry that holds a secret pays for a copy.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..plugin import Plugin
+from ..utils._cloner import Cloner, Matcher, compile_matchers
+
+__all__ = ["redact"]
+
+Patterns = str | re.Pattern[str] | Iterable[str | re.Pattern[str]]
+
+
+def redact(keys: Matcher = (), patterns: Patterns = (), censor: str = "[REDACTED]",
+           id: str = "redact") -> Plugin:
+    """A plugin that replaces secrets with ``censor`` before anything is logged.
+
+    ``keys``: the value under a matching key is replaced as a whole, at any depth, in
+    dicts and in the fields of records (dataclasses, pydantic and attrs models,
+    namedtuples, plain objects). A str matches a key exactly (case-sensitive); a
+    compiled regex matches keys it finds a match in (``re.compile("(?i)token")``); a
+    callable is a predicate on the key. One of these or a collection of them.
+
+    ``patterns``: regexes (str sources or compiled) searched in every str value at any
+    depth and in str messages; each match is replaced by ``censor``, the rest of the
+    string is kept. A pattern may not match the empty string, nor the censor itself.
+
+    Where it applies:
+
+    * ``with_fields`` (``on_fields_called``) and ``with_metadata`` / ``metadata_only`` /
+      ``raw(metadata=...)`` (``on_metadata_called``): the caller's objects are never
+      changed; a copy of the same type is passed on, only when something matched;
+    * each emission (``on_before_data_out``): the assembled data (fields given at
+      construction or to ``raw``, the serialized error, what earlier data hooks added)
+      is checked; the top-level keys whose values need censoring are returned, to be
+      merged over the data. Add ``redact`` after the plugins whose output it must see;
+    * messages (``on_before_message_out``, only when ``patterns`` are given): the
+      patterns apply to str messages, and a message that is a container or a record is
+      redacted like metadata. With ``keys`` alone messages are not inspected: pass
+      structured values as metadata, not as messages.
+
+    Not covered: the prefix, and the exception object itself, which the console
+    transport prints as ``Type: message`` plus its traceback (the serialized error in
+    the data is redacted).
+
+    An object the plugin cannot copy (see ``Cloner``) that holds a secret is replaced
+    by ``censor`` as a whole. Raises ``TypeError`` or ``ValueError`` naming the
+    argument for a bad option.
+
+        log = LogLayer(plugins=[redact(keys=("password", "token"),
+                                       patterns=(r"\\b\\d{16}\\b",))])
+        log.with_metadata({"user": "ada", "password": "hunter2"}).info("card 4111111111111111")
+        # metadata {"user": "ada", "password": "[REDACTED]"}, message "card [REDACTED]"
+    """
+    if not isinstance(censor, str):
+        raise TypeError(f"censor must be a str, got {type(censor).__name__}")
+    exact, key_regexes, key_tests = compile_matchers("keys", keys)
+    regexes = _compile_patterns(patterns, censor)
+    if not (exact or key_regexes or key_tests or regexes):
+        raise ValueError("redact() needs keys or patterns; with neither it redacts nothing")
+    cloner = Cloner(match_key=[*exact, *key_regexes, *key_tests], match_value=regexes,
+                    censor=censor, strict=True)
+    return _Redact(cloner, id, bool(regexes))
+
+
+def _compile_patterns(patterns: Patterns, censor: str) -> tuple[re.Pattern[str], ...]:
+    """The patterns as compiled regexes; errors name ``patterns`` or ``patterns[i]``."""
+    if isinstance(patterns, (str, re.Pattern)):
+        items, single = [patterns], True
+    elif isinstance(patterns, Iterable) and not isinstance(patterns, (bytes, bytearray, Mapping)):
+        items, single = list(patterns), False
+    else:
+        raise TypeError("patterns must be a regex (a str or a compiled pattern) or a "
+                        f"collection of them, got {type(patterns).__name__}")
+    regexes = []
+    for index, item in enumerate(items):
+        where = "patterns" if single else f"patterns[{index}]"
+        if isinstance(item, str):
+            try:
+                item = re.compile(item)
+            except re.error as exc:
+                raise ValueError(f"{where}: {item!r} is not a valid regex: {exc}") from None
+        elif not isinstance(item, re.Pattern):
+            raise TypeError(f"{where} must be a str or a compiled regex, "
+                            f"got {type(item).__name__}")
+        compile_matchers(where, item)  # a str regex that cannot match the empty string
+        if item.search(censor):
+            raise ValueError(f"{where}: the regex {item.pattern!r} matches the censor "
+                             f"{censor!r} itself")
+        regexes.append(item)
+    return tuple(regexes)
+
+
+class _Redact(Plugin):
+    """The plugin ``redact()`` returns; see there. Immutable, so safe on any thread."""
+
+    def __init__(self, cloner: Cloner, id: str, patterns: bool) -> None:
+        super().__init__(id)
+        self.cloner = cloner
+        self._needs_clone = cloner.needs_clone
+        self._clone = functools.partial(cloner.clone, share_unchanged=True)
+        if patterns:
+            # Only then can a message need redacting: installing the hook for keys alone
+            # would cost every entry a call for nothing (hooks are indexed at add time).
+            self.on_before_message_out = self._redact_messages
+
+    def on_fields_called(self, fields: Any) -> Any:
+        """The fields, or a redacted copy of them when something matched."""
+        if self._needs_clone(fields):
+            return self._clone(fields)
+        return fields
+
+    def on_metadata_called(self, metadata: Any) -> Any:
+        """The metadata, or a redacted copy of it when something matched."""
+        if self._needs_clone(metadata):
+            return self._clone(metadata)
+        return metadata
+
+    def on_before_data_out(self, params: Any) -> dict | None:
+        """The redacted values of the top-level data keys that need it, or None.
+
+        The core merges the result over the data (SPEC §4), so only the keys whose
+        values changed are returned; the data itself is never touched.
+        """
+        data = params.data
+        if not data or not self._needs_clone(data):
+            return None
+        redacted = self._clone(data)  # shares every value that did not change
+        return {key: value for key, value in redacted.items() if value is not data[key]}
+
+    def _redact_messages(self, params: Any) -> list | None:
+        """``on_before_message_out``: the messages, each redacted as needed, or None."""
+        messages = params.messages
+        needs_clone = self._needs_clone
+        for message in messages:
+            if needs_clone(message):
+                clone = self._clone
+                return [clone(item) for item in messages]
+        return None

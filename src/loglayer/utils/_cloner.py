@@ -1,0 +1,619 @@
+"""``Cloner``: a deep clone of log data with a censor written over what must not be logged.
+
+Plugins must not mutate what the caller passed in (SPEC §4), so a plugin that rewrites
+metadata or fields (redaction, sanitising) works on a copy. Copying every entry is the
+expensive part, and most entries hold nothing to rewrite, so the Cloner has two halves:
+:meth:`Cloner.needs_clone` walks a value, without allocating for plain dicts, lists and
+scalars, and says whether :meth:`Cloner.clone` would change anything; only then does the
+caller pay for the clone (``share_unchanged=True`` copies only what leads to a change).
+
+Both halves walk the same shapes in the same way, so they always agree:
+
+* mappings (``dict`` and its subclasses, ``MappingProxyType``, other ``Mapping`` types
+  whose constructor takes a dict): each str key is matched; values are walked;
+* lists, tuples, sets and frozenset (and their subclasses): items are walked;
+* records, whose field names are matched like keys and whose field values are walked:
+  namedtuples, dataclasses (frozen and slotted ones included), pydantic v2 and v1
+  models (declared fields, plus the extra ones a v2 model allows), attrs classes, and
+  other objects through their public (non-underscore) instance attributes from
+  ``__dict__`` and ``__slots__``. These are the fields ``loglayer.utils.to_map`` shows
+  to transports, so what is walked is what gets logged.
+
+Everything else (numbers, bytes, enum members, exceptions, classes, functions, objects
+with no public attributes...) is a leaf, returned as the very same object.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+import types
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar, Union
+
+from ._tomap import _NOT_INSTANCES, _NOT_RECORDS
+
+__all__ = ["Cloner", "Matcher"]
+
+#: What ``match_key`` and ``match_value`` accept: an exact str, a compiled regex
+#: (``search`` semantics), a predicate on the str, or a collection of these.
+Matcher = Union[str, re.Pattern[str], Callable[[str], object], Iterable[Any], None]
+
+# Types that are never walked; checked by identity first, as most values are these.
+_ATOMS = frozenset([int, float, bool, type(None), complex, bytes, bytearray])
+
+# What a value is, for the walk: a leaf, a container (items: sequences and sets), or a
+# record; the record kinds come last, so ``kind >= _NAMEDTUPLE`` means "a record".
+_LEAF = 0
+_MAPPING = 1
+_ITEMS = 2
+_NAMEDTUPLE = 3
+_DATACLASS = 4
+_ATTRS = 5
+_PYDANTIC2 = 6
+_PYDANTIC1 = 7
+_OBJECT = 8
+
+_UNSET = object()
+
+
+def compile_matchers(name: str, spec: Matcher) -> tuple[frozenset, tuple, tuple]:
+    """Split a matcher spec into (exact strs, compiled regexes, predicates).
+
+    ``name`` is the argument's name, used in the error messages. A regex must be a
+    str pattern that cannot match the empty string (it would match everything).
+    """
+    if spec is None:
+        return frozenset(), (), ()
+    if isinstance(spec, (str, re.Pattern)) or callable(spec):
+        items, single = [spec], True
+    elif isinstance(spec, (bytes, bytearray, Mapping)) or not isinstance(spec, Iterable):
+        raise TypeError(f"{name} must be a str, a compiled regex, a callable or a collection "
+                        f"of these, got {type(spec).__name__}")
+    else:
+        items, single = list(spec), False
+    exact, regexes, predicates = [], [], []
+    for index, item in enumerate(items):
+        where = name if single else f"{name}[{index}]"
+        if isinstance(item, str):
+            exact.append(item)
+        elif isinstance(item, re.Pattern):
+            if not isinstance(item.pattern, str):
+                raise TypeError(f"{where} must be a str regex, got a bytes regex {item!r}")
+            if item.search("") is not None:
+                raise ValueError(f"{where}: the regex {item.pattern!r} matches the empty "
+                                 "string, so it would match everything")
+            regexes.append(item)
+        elif callable(item):
+            predicates.append(item)
+        else:
+            raise TypeError(f"{where} must be a str, a compiled regex or a callable, "
+                            f"got {type(item).__name__}")
+    return frozenset(exact), tuple(regexes), tuple(predicates)
+
+
+class Cloner:
+    """Deep-clones a value, writing ``censor`` over keys and string values that match.
+
+        cloner = Cloner(match_key=("password", re.compile("(?i)token")),
+                        match_value=re.compile(r"\\b\\d{16}\\b"))
+        if cloner.needs_clone(metadata):      # cheap, allocates nothing
+            metadata = cloner.clone(metadata)  # the caller's object is left alone
+
+    ``match_key``: str keys of mappings and field names of records that match have
+    their whole value replaced by ``censor`` (a container under such a key is not
+    walked). ``match_value``: str values that match a str exactly or satisfy a predicate
+    become ``censor``; the parts of a str that a regex finds are replaced by ``censor``
+    (so a card number inside a sentence is censored, the sentence kept). Both take an
+    exact str, a compiled regex (``search``, so ``re.compile("pass")`` matches the key
+    ``"password"``), a predicate called with the str, or a collection of these. Mapping
+    keys are matched, never rewritten; an exception raised by a predicate propagates.
+
+    :meth:`clone` never mutates its input. Every container and record it walks is
+    rebuilt with its own type: a new dict, list, namedtuple, dataclass instance
+    (frozen or not, ``__post_init__`` not re-run), pydantic model (``model_copy``,
+    ``copy`` in v1: no validation runs, so a censored int field holds a str), attrs
+    instance or plain object (``copy.copy``, then the changed attributes set). An
+    object reached along two paths is cloned twice, like the renderers write it twice.
+    ``clone(value, share_unchanged=True)`` copies only what leads to a change.
+
+    Limits, by design, so a log call can neither hang nor crash:
+
+    * a reference back to a container that is being cloned (a cycle) becomes
+      ``Cloner.CIRCULAR``;
+    * a container or record nested more than ``max_depth`` levels deep becomes
+      ``Cloner.TRUNCATED`` (the top-level value is level 1);
+    * an object the Cloner cannot rebuild (``copy.copy`` fails or returns the same
+      object, a constructor refuses the cloned items) comes back unchanged, the same
+      object, even when something inside it matched. With ``strict=True`` such an
+      object is replaced by ``censor`` as a whole when something inside it matched or
+      was cut off by ``max_depth``, so a secret can never come back out; a redacting
+      plugin wants that.
+
+    A Cloner holds no state between calls: one instance can be used by many threads.
+    """
+
+    #: Written in place of a reference to a container that encloses it.
+    CIRCULAR: ClassVar[str] = "[Circular]"
+    #: Written in place of a container or record deeper than ``max_depth``.
+    TRUNCATED: ClassVar[str] = "[Truncated]"
+
+    __slots__ = ("censor", "max_depth", "strict", "_key_exact", "_key_tests", "_value_exact",
+                 "_value_regexes", "_value_tests", "_skip", "_repl")
+
+    def __init__(self, match_key: Matcher = None, match_value: Matcher = None,
+                 censor: str = "[REDACTED]", *, max_depth: int = 32,
+                 strict: bool = False) -> None:
+        if not isinstance(censor, str):
+            raise TypeError(f"censor must be a str, got {type(censor).__name__}")
+        if type(max_depth) is not int:
+            raise TypeError(f"max_depth must be an int, got {type(max_depth).__name__}")
+        if max_depth < 1:
+            raise ValueError(f"max_depth must be at least 1, got {max_depth}")
+        if not isinstance(strict, bool):
+            raise TypeError(f"strict must be a bool, got {type(strict).__name__}")
+        key_exact, key_regexes, key_tests = compile_matchers("match_key", match_key)
+        value_exact, value_regexes, value_tests = compile_matchers("match_value", match_value)
+        # A censored value must not match again: cloning a clone changes nothing, and
+        # needs_clone() is false for data that was already censored.
+        if censor in value_exact:
+            raise ValueError(f"match_value matches the censor {censor!r} itself")
+        for regex in value_regexes:
+            if regex.search(censor):
+                raise ValueError(f"match_value: the regex {regex.pattern!r} matches the "
+                                 f"censor {censor!r} itself")
+        self.censor = censor
+        self.max_depth = max_depth
+        self.strict = strict
+        self._key_exact = key_exact
+        self._key_tests = tuple([regex.search for regex in key_regexes]) + key_tests
+        self._value_exact = value_exact
+        self._value_regexes = value_regexes
+        self._value_tests = value_tests
+        # Types the walk passes over without a look: str too when no value can match.
+        self._skip = _ATOMS if (value_exact or value_regexes or value_tests) else _ATOMS | {str}
+        self._repl = censor.replace("\\", "\\\\")  # literal in re.sub
+
+    def __repr__(self) -> str:
+        return (f"Cloner(censor={self.censor!r}, max_depth={self.max_depth}, "
+                f"strict={self.strict})")
+
+    # -- matching ----------------------------------------------------------------------
+
+    def matches_key(self, key: object) -> bool:
+        """Whether ``key`` (a mapping key or field name) is one whose value is censored."""
+        if not isinstance(key, str):
+            return False
+        if key in self._key_exact:
+            return True
+        for test in self._key_tests:
+            if test(key):
+                return True
+        return False
+
+    def _value_hit(self, text: str) -> bool:
+        """Whether ``clone`` would change the str ``text``."""
+        if text in self._value_exact:
+            return True
+        for regex in self._value_regexes:
+            if regex.search(text):
+                return True
+        for test in self._value_tests:
+            if test(text):
+                return True
+        return False
+
+    def _is_censor(self, value: Any) -> bool:
+        return value is self.censor or (type(value) is str and value == self.censor)
+
+    # -- the check ---------------------------------------------------------------------
+
+    def needs_clone(self, value: Any) -> bool:
+        """Whether :meth:`clone` would change anything in ``value``.
+
+        True when a key or a str value matches (a key whose value already is the
+        censor does not count), or when a cycle or a container deeper than
+        ``max_depth`` would be replaced by a placeholder. Call it first and pass the
+        value on as it is when it is false: that is the fast path for the common entry.
+        Dicts, lists, tuples and scalars are walked without allocating anything;
+        records and other containers need a short list of their fields.
+        """
+        if type(value) is dict:
+            return self._check_dict(value, 1)
+        return self._check(value, 0)
+
+    def _check(self, value: Any, depth: int) -> bool:
+        """``needs_clone`` for ``value`` found ``depth`` containers deep."""
+        cls = type(value)
+        if cls in self._skip:
+            return False
+        if cls is dict:
+            return depth >= self.max_depth or self._check_dict(value, depth + 1)
+        if cls is str or isinstance(value, str):
+            return self._value_hit(value)
+        if cls is list or cls is tuple:
+            return depth >= self.max_depth or self._check_items(value, depth + 1)
+        kind, items = _contents(value, cls)
+        if kind == _LEAF:
+            return False
+        if depth >= self.max_depth:
+            return True
+        if kind == _MAPPING or kind >= _NAMEDTUPLE:
+            return self._check_fields(items, depth + 1)
+        return self._check_items(items, depth + 1)
+
+    def _check_dict(self, mapping: dict, depth: int) -> bool:
+        """The hot path: the values of a plain dict ``depth`` containers deep."""
+        exact = self._key_exact
+        if self._key_tests or not exact.isdisjoint(mapping):
+            return self._check_fields(mapping.items(), depth)
+        skip = self._skip
+        for item in mapping.values():
+            cls = type(item)
+            if cls in skip:
+                continue
+            if cls is dict:
+                if depth >= self.max_depth or self._check_dict(item, depth + 1):
+                    return True
+            elif self._check(item, depth):
+                return True
+        return False
+
+    def _check_items(self, items: Iterable[Any], depth: int) -> bool:
+        skip = self._skip
+        for item in items:
+            if type(item) not in skip and self._check(item, depth):
+                return True
+        return False
+
+    def _check_fields(self, items: Iterable[tuple[Any, Any]], depth: int) -> bool:
+        exact = self._key_exact
+        tests = self._key_tests
+        censor = self.censor
+        skip = self._skip
+        for key, item in items:
+            if (key in exact or (tests and self.matches_key(key))) and isinstance(key, str):
+                if item is not censor and not (type(item) is str and item == censor):
+                    return True
+            elif type(item) not in skip and self._check(item, depth):
+                return True
+        return False
+
+    # -- the clone ---------------------------------------------------------------------
+
+    def clone(self, value: Any, *, share_unchanged: bool = False) -> Any:
+        """A deep clone of ``value`` with the censor applied; ``value`` is not changed.
+
+        Leaves and objects that cannot be rebuilt are returned as they are (see the
+        class documentation); everything else is a new object of the same type.
+
+        With ``share_unchanged=True`` only the containers and records on the way to
+        something censored are copied; everything else is shared with ``value``, and
+        ``value`` itself comes back when nothing needed censoring. That is the cheap
+        way to pass data on without mutating it, for a caller that will not mutate the
+        result either (a plugin handing data to transports).
+        """
+        walk = _Clone(self, share_unchanged)
+        if type(value) is dict:
+            return walk._dict(value, 0)
+        return walk.run(value)
+
+
+class _Clone:
+    """The state of one ``clone`` call: the containers on the current path (to spot
+    cycles), how many censors were written (for ``strict``), and whether unchanged
+    parts are shared with the input rather than copied."""
+
+    __slots__ = ("cloner", "skip", "share", "path", "hits")
+
+    def __init__(self, cloner: Cloner, share: bool) -> None:
+        self.cloner = cloner
+        self.skip = cloner._skip
+        self.share = share
+        self.path: list[int] = []  # a stack: ids of the containers being cloned
+        self.hits = 0
+
+    def run(self, value: Any, depth: int = 0) -> Any:
+        cls = type(value)
+        if cls in self.skip:
+            return value
+        if cls is dict:
+            return self._dict(value, depth)
+        if cls is str or isinstance(value, str):
+            return self._text(value)
+        if cls is list or cls is tuple:
+            key = id(value)
+            if key in self.path:
+                return Cloner.CIRCULAR
+            if depth >= self.cloner.max_depth:
+                self.hits += 1  # what is cut off was never inspected
+                return Cloner.TRUNCATED
+            self.path.append(key)
+            depth += 1
+            skip = self.skip
+            items = [item if type(item) in skip else self.run(item, depth) for item in value]
+            self.path.pop()
+            if self.share and _all_same(items, value):
+                return value
+            return items if cls is list else tuple(items)
+        return self._other(value, cls, depth)
+
+    def _dict(self, value: dict, depth: int) -> Any:
+        """The hot path of ``run``: a plain dict."""
+        key = id(value)
+        path = self.path
+        if key in path:
+            return Cloner.CIRCULAR
+        cloner = self.cloner
+        if depth >= cloner.max_depth:
+            self.hits += 1
+            return Cloner.TRUNCATED
+        path.append(key)
+        depth += 1
+        skip = self.skip
+        exact = cloner._key_exact
+        tests = cloner._key_tests
+        share = self.share
+        # When sharing, the copy is made at the first change, and only then.
+        result = None if share else {}
+        for name, item in value.items():
+            if (name in exact or (tests and cloner.matches_key(name))) and isinstance(name, str):
+                if cloner._is_censor(item):
+                    new = item
+                else:
+                    self.hits += 1
+                    new = cloner.censor
+            else:
+                cls = type(item)
+                if cls in skip:
+                    new = item
+                elif cls is dict:
+                    new = self._dict(item, depth)
+                else:
+                    new = self.run(item, depth)
+            if new is not item or not share:
+                if result is None:
+                    result = dict(value)
+                result[name] = new
+        path.pop()
+        return value if result is None else result
+
+    def _other(self, value: Any, cls: type, depth: int) -> Any:
+        """Everything but str, dict, list and tuple: leaves, other containers, records."""
+        kind, items = _contents(value, cls)
+        if kind == _LEAF:
+            return value
+        key = id(value)
+        if key in self.path:
+            return Cloner.CIRCULAR
+        cloner = self.cloner
+        if depth >= cloner.max_depth:
+            self.hits += 1
+            return Cloner.TRUNCATED
+        before = self.hits
+        self.path.append(key)
+        depth += 1
+        record = kind == _MAPPING or kind >= _NAMEDTUPLE
+        if record:
+            cloned = [(name, self._pair(name, item, depth)) for name, item in items]
+        else:
+            cloned = [self.run(item, depth) for item in items]
+        self.path.pop()
+        if self.share and (_all_same([new for _, new in cloned], [old for _, old in items])
+                           if record else _all_same(cloned, items)):
+            return value
+        try:
+            result = _rebuild(value, cls, kind, items, cloned)
+        except Exception:
+            result = _UNSET
+        if result is _UNSET:  # cannot be rebuilt: as it is, or censored when strict
+            return cloner.censor if (cloner.strict and self.hits != before) else value
+        return result
+
+    def _text(self, text: str) -> str:
+        cloner = self.cloner
+        if text in cloner._value_exact:
+            self.hits += 1
+            return cloner.censor
+        for test in cloner._value_tests:
+            if test(text):
+                self.hits += 1
+                return cloner.censor
+        result = text
+        for regex in cloner._value_regexes:
+            result = regex.sub(cloner._repl, result)
+        if result == text:
+            return text  # the very same object, so an unchanged str is shared
+        self.hits += 1
+        return result
+
+    def _pair(self, key: Any, item: Any, depth: int) -> Any:
+        """The clone of ``item``, or the censor when ``key`` matches."""
+        cloner = self.cloner
+        if cloner.matches_key(key):
+            if cloner._is_censor(item):
+                return item
+            self.hits += 1
+            return cloner.censor
+        return self.run(item, depth)
+
+
+def _all_same(new: Iterable[Any], old: Iterable[Any]) -> bool:
+    """Whether the two sequences hold the very same objects, in order."""
+    for a, b in zip(new, old):
+        if a is not b:
+            return False
+    return True
+
+
+def _rebuild(value: Any, cls: type, kind: int, items: Any, cloned: list) -> Any:
+    """A new ``cls`` holding the cloned contents, or ``_UNSET`` when that cannot be done.
+
+    ``items`` are the contents ``_contents`` gave, ``cloned`` their clones in the same
+    order: (key, value) pairs for mappings and records, values otherwise.
+    """
+    if kind == _MAPPING:
+        items = dict(cloned)
+        if cls is dict:
+            return items
+        if cls is types.MappingProxyType:
+            return types.MappingProxyType(items)
+        if isinstance(value, dict):  # a subclass: copy.copy keeps its state (default_factory...)
+            new = _copy(value, cls)
+            if new is not _UNSET:
+                new.clear()
+                new.update(items)
+            return new
+        return _same_type(cls(items), cls)
+    if kind == _ITEMS:
+        if cls is list:
+            return cloned
+        if cls is tuple:
+            return tuple(cloned)
+        if cls is set:
+            return set(cloned)
+        if cls is frozenset:
+            return frozenset(cloned)
+        if isinstance(value, list):
+            new = _copy(value, cls)
+            if new is not _UNSET:
+                new[:] = cloned
+            return new
+        return _same_type(cls(cloned), cls)
+    if kind == _NAMEDTUPLE:
+        return _same_type(cls._make([item for _, item in cloned]), cls)
+    changes = {name: new for (name, old), (_, new) in zip(items, cloned) if new is not old}
+    if kind == _PYDANTIC2:
+        return _same_type(value.model_copy(update=changes), cls)
+    if kind == _PYDANTIC1:
+        return _same_type(value.copy(update=changes), cls)
+    new = _copy(value, cls)
+    if new is not _UNSET:
+        for name, item in changes.items():
+            object.__setattr__(new, name, item)
+    return new
+
+
+def _copy(value: Any, cls: type) -> Any:
+    """``copy.copy(value)``, or ``_UNSET`` unless that gave a distinct ``cls`` object."""
+    new = copy.copy(value)
+    return new if (new is not value and type(new) is cls) else _UNSET
+
+
+def _same_type(new: Any, cls: type) -> Any:
+    """``new``, or ``_UNSET`` when rebuilding gave an object of another type."""
+    return new if type(new) is cls else _UNSET
+
+
+def _contents(value: Any, cls: type) -> tuple[int, Any]:
+    """(kind, contents) of a value that is not a str nor one of ``_ATOMS``.
+
+    The contents are (key, value) pairs for mappings and records, the items for
+    sequences and sets, None for a leaf. Anything that fails while they are read
+    (a property that raises, a broken ``__iter__``) makes the value a leaf.
+    """
+    if cls is dict:
+        return _MAPPING, value.items()
+    if cls is list or cls is tuple or cls is set or cls is frozenset:
+        return _ITEMS, value
+    try:
+        kind = _kind(value, cls)
+        if kind == _LEAF:
+            return _LEAF, None
+        if kind == _MAPPING:
+            return kind, list(value.items())
+        if kind == _ITEMS:
+            return kind, list(value)
+        return kind, _record_fields(value, cls, kind)
+    except Exception:
+        return _LEAF, None
+
+
+def _kind(value: Any, cls: type) -> int:
+    """How the walk treats ``value``, which is neither a str nor one of ``_ATOMS``."""
+    if cls is dict:
+        return _MAPPING
+    if cls is list or cls is tuple:
+        return _ITEMS
+    if isinstance(value, Mapping):
+        return _MAPPING
+    if isinstance(value, tuple):
+        if isinstance(getattr(cls, "_fields", None), tuple) and hasattr(cls, "_make"):
+            return _NAMEDTUPLE
+        return _ITEMS
+    if isinstance(value, list):
+        return _ITEMS
+    if isinstance(value, (set, frozenset)):
+        return _ITEMS
+    if isinstance(value, _NOT_RECORDS) or isinstance(value, _NOT_INSTANCES):
+        return _LEAF
+    if dataclasses.is_dataclass(cls):
+        return _DATACLASS
+    if isinstance(getattr(cls, "model_fields", None), dict) and callable(
+            getattr(cls, "model_copy", None)):
+        return _PYDANTIC2
+    if isinstance(getattr(cls, "__fields__", None), dict) and callable(
+            getattr(cls, "copy", None)):
+        return _PYDANTIC1
+    if getattr(cls, "__attrs_attrs__", None) is not None:
+        return _ATTRS
+    if hasattr(value, "__dict__") or _has_public_slots(cls):
+        return _OBJECT
+    return _LEAF
+
+
+def _has_public_slots(cls: type) -> bool:
+    for klass in cls.__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        if isinstance(slots, str):
+            slots = (slots,)
+        for name in slots:
+            if type(name) is str and not name.startswith("_"):
+                return True
+    return False
+
+
+def _record_fields(value: Any, cls: type, kind: int) -> list[tuple[str, Any]]:
+    """(name, value) for each field of a record; fields that are not set are left out."""
+    if kind == _NAMEDTUPLE:
+        return list(zip(cls._fields, value))
+    if kind == _DATACLASS:
+        names = [field.name for field in dataclasses.fields(value)]
+    elif kind == _ATTRS:
+        names = [attribute.name for attribute in cls.__attrs_attrs__]
+    elif kind == _PYDANTIC2:
+        names = list(cls.model_fields)
+        extra = getattr(value, "__pydantic_extra__", None)
+        if extra:
+            names.extend(extra)
+    elif kind == _PYDANTIC1:
+        names = list(cls.__fields__)
+    else:
+        return _public_attributes(value, cls)
+    pairs = []
+    for name in names:
+        item = getattr(value, name, _UNSET)
+        if item is not _UNSET:
+            pairs.append((name, item))
+    return pairs
+
+
+def _public_attributes(value: Any, cls: type) -> list[tuple[str, Any]]:
+    """The public instance attributes: from ``__dict__``, then the set ``__slots__``."""
+    pairs = []
+    namespace = getattr(value, "__dict__", None)
+    if isinstance(namespace, dict):
+        for name, item in namespace.items():
+            if type(name) is str and not name.startswith("_"):
+                pairs.append((name, item))
+    for klass in cls.__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        if isinstance(slots, str):
+            slots = (slots,)
+        for name in slots:
+            if type(name) is str and not name.startswith("_"):
+                item = getattr(value, name, _UNSET)
+                if item is not _UNSET:
+                    pairs.append((name, item))
+    return pairs
