@@ -205,7 +205,7 @@ def test_transports_may_be_a_tuple():
      "plugins[1].name: unknown plugin 'nope'; known plugins: filter, fragile, "),
     ({"transports": [{"name": "nope"}]}, ValueError,
      "transports[0].name: unknown transport 'nope'; known transports: blank, console, "
-     "memory, stdlib, structured"),
+     "file, memory, queue, stdlib, structured"),
 ])
 def test_structure_errors(config, error, message):
     with pytest.raises(error) as info:

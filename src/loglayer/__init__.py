@@ -30,7 +30,13 @@ from .plugin import (
     noop_plugin,
     send_gate,
 )
-from .transports import BlankTransport, ConsoleTransport, StructuredTransport
+from .transports import (
+    BlankTransport,
+    ConsoleTransport,
+    FileTransport,
+    QueueTransport,
+    StructuredTransport,
+)
 
 # The cores import no transport: the package tells them the default one.
 _core_py._set_default_transport_factory(ConsoleTransport)
@@ -45,6 +51,7 @@ __all__ = [
     "BlankTransport",
     "COMPILED",
     "ConsoleTransport",
+    "FileTransport",
     "HookParams",
     "LogBuilder",
     "LogEntry",
@@ -54,6 +61,7 @@ __all__ = [
     "Multiline",
     "Plugin",
     "PluginError",
+    "QueueTransport",
     "StructuredTransport",
     "Transport",
     "TransportError",

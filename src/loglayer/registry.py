@@ -88,6 +88,8 @@ _BUILTIN_TRANSPORTS: Mapping[str, str] = {
     "console": "loglayer.transports:ConsoleTransport",
     "blank": "loglayer.transports:BlankTransport",
     "stdlib": "loglayer.transports:StdlibTransport",
+    "file": "loglayer.transports:FileTransport",
+    "queue": "loglayer.transports:QueueTransport",
 }
 
 

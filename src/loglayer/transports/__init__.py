@@ -1,12 +1,22 @@
-"""Where entries go: the terminal, JSON lines, the stdlib's handlers, or a function of yours."""
+"""Where entries go: the terminal, JSON lines, files, a background queue, the stdlib's
+handlers, or a function of yours."""
 
 from __future__ import annotations
 
 from ._blank import BlankTransport
 from ._console import ConsoleTransport
+from ._file import FileTransport
+from ._queue import QueueTransport
 from ._structured import StructuredTransport
 
 # The stdlib bridge lives with the rest of the stdlib support; it is a transport too.
-from ..stdlib import StdlibTransport  # noqa: E402
+from ..stdlib import StdlibTransport  # noqa: E402, I001
 
-__all__ = ["BlankTransport", "ConsoleTransport", "StdlibTransport", "StructuredTransport"]
+__all__ = [
+    "BlankTransport",
+    "ConsoleTransport",
+    "FileTransport",
+    "QueueTransport",
+    "StdlibTransport",
+    "StructuredTransport",
+]

@@ -1,0 +1,696 @@
+"""A transport that only enqueues: one worker thread does the slow part.
+
+The caller's cost of a log call through ``QueueTransport`` is one ``deque.append``
+behind a length check; rendering, I/O and the queue's own plugins run on a daemon
+worker thread. A ``collections.deque`` was chosen over ``queue.SimpleQueue`` after
+measuring both from the log call: ``SimpleQueue.put`` is a little cheaper while the
+worker is busy, but it wakes a waiting worker on every put, a futex syscall that the
+caller pays once per entry whenever logging is not saturated. With the deque the
+caller wakes the worker at most once per batch.
+
+Batching policy. The worker sleeps until ``batch_size`` entries (or ``max_size``, if
+smaller) are waiting, a ``flush()``/``close()`` asks for it, or ``flush_interval``
+seconds have passed; then it drains the queue in batches of up to ``batch_size``
+entries until it is empty. An inner transport with ``send_batch(entries)`` gets each
+batch in one call, any other gets ``send(entry)`` per entry. So an entry waits at most
+about ``flush_interval`` seconds before it reaches the inner transports, and a busy
+queue is written in large batches. While a ``flush()`` waits, the inner transports are
+flushed once, when every entry enqueued before it has been sent.
+
+Drain and fork policy. Pending entries are drained when ``close()`` is called, when
+the transport is garbage collected, and at interpreter exit (an ``atexit`` handler,
+which holds the queues only weakly, gives all of them together ``EXIT_TIMEOUT``
+seconds). A child made by ``os.fork()`` starts with an empty queue and no worker; its
+first entry starts a fresh worker. The parent's pending entries are sent by the parent
+only, so nothing is written twice; before the fork, the forking thread waits (at most
+``FORK_TIMEOUT`` seconds) for the worker to finish the batch it is sending, so the child
+never inherits an inner transport in the middle of a write.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .._common import (
+    PluginRecord,
+    describe,
+    merge_by_id,
+    min_level_of,
+    plugin_failed,
+    stderr_line,
+    transport_failed,
+    transport_slot,
+)
+from .._select import HookParams, LogEntry, Transport
+from ..levels import LogLevel
+
+__all__ = ["QueueTransport"]
+
+#: Seconds the interpreter-exit drain may take, for all queues together.
+EXIT_TIMEOUT = 5.0
+#: Seconds a fork waits for a worker to finish the batch it is sending.
+FORK_TIMEOUT = 5.0
+#: Drops and stderr failure lines are reported at most once per this many seconds.
+REPORT_INTERVAL = 5.0
+
+_OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block")
+
+# Every pipeline that may hold entries, for the exit drain and the fork handlers.
+_pipelines: weakref.WeakSet[_Pipeline] = weakref.WeakSet()
+_exit_handler_registered = False
+_registry_lock = threading.Lock()
+
+
+class QueueTransport(Transport):
+    """Wraps one transport (or a sequence) so that logging to it never waits on I/O.
+
+    ``send(entry)`` appends the entry to an in-memory queue and returns; a daemon
+    worker thread sends the entries to the inner transports in batches (see the
+    module docstring for when). Entries are immutable, so the worker reads them later
+    safely; objects they refer to are read then too, so a metadata dict the caller
+    mutates after the log call may be written in its later state.
+
+    * ``max_size``: how many entries may wait. When the queue is full, ``overflow``
+      decides: ``"drop_newest"`` drops the entry being logged, ``"drop_oldest"`` drops
+      the oldest waiting one, ``"block"`` makes the caller wait for room. Threads
+      logging at the same instant can overshoot ``max_size`` by one entry each.
+    * ``dropped``: entries dropped so far. Drops are reported at most once per
+      ``REPORT_INTERVAL`` seconds (and once more at ``close()``): to ``on_drop(count)``
+      with the count since the previous report, or as one line on stderr.
+    * ``flush(timeout=None)`` waits until every entry enqueued before the call has
+      been sent and the inner transports flushed; it returns False if ``timeout``
+      (seconds) passed first. ``close(timeout=None)`` drains the queue, closes the
+      inner transports and stops the worker; a later ``send`` raises ``RuntimeError``
+      (which the logger reports as a ``TransportError``).
+    * An inner transport that raises never stops the worker: each failure goes to
+      ``on_error(TransportError)``, or without it to stderr, one line per inner
+      transport and exception type per ``REPORT_INTERVAL`` with a count of the
+      failures not shown. The inner transports' ``enabled`` and ``level`` are read
+      once per batch.
+    * ``plugins``: plugins whose dispatch hooks (``on_before_data_out``,
+      ``on_before_message_out``, ``transform_log_level``, ``should_send``) run on the
+      worker thread, once per entry, before the inner transports, with the logger's
+      rules: data hook results merge into a copy of ``entry.data``, message and level
+      hooks replace, ``should_send`` is asked per inner transport with
+      ``params.transport_id``, and a failing hook is reported as a ``PluginError`` to
+      the plugin's ``on_error`` (or one stderr line) and skipped (a failing gate lets
+      the entry through). The input hooks (``on_fields_called``,
+      ``on_metadata_called``) do not apply: the entry is already assembled. This moves
+      costly hooks (redaction, enrichment) off the threads that log. Batch-aware
+      plugins (one call per batch, e.g. a plugin hosted out of process) are a planned
+      extension; the worker's ``_deliver`` is where they would receive the batch.
+    * A hook or inner transport that logs back into the same queue from the worker
+      feeds the queue; with ``overflow="block"`` such an entry is dropped (and
+      counted) instead of making the worker wait for itself.
+    """
+
+    __slots__ = ("_queue", "_soft", "_pipeline", "_finalizer")
+
+    def __init__(self, inner: Any, *, max_size: int = 10_000, overflow: str = "drop_newest",
+                 batch_size: int = 256, flush_interval: float = 0.5,
+                 plugins: Iterable[Any] = (), on_drop: Callable[[int], Any] | None = None,
+                 on_error: Callable[[Exception], Any] | None = None, id: str = "",
+                 level: Any = None, enabled: bool = True) -> None:
+        super().__init__(id, level=level, enabled=enabled)
+        if type(max_size) is not int or max_size < 1:
+            raise ValueError(f"max_size must be an int >= 1, got {max_size!r}")
+        if overflow not in _OVERFLOW_POLICIES:
+            raise ValueError(f"overflow must be one of {', '.join(_OVERFLOW_POLICIES)}, "
+                             f"got {overflow!r}")
+        if type(batch_size) is not int or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        if type(flush_interval) not in (int, float) or not flush_interval > 0:
+            raise ValueError(f"flush_interval must be a positive number of seconds, "
+                             f"got {flush_interval!r}")
+        for name, fn in (("on_drop", on_drop), ("on_error", on_error)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{name} must be callable or None, got {type(fn).__name__}")
+        if isinstance(plugins, (str, bytes)) or not hasattr(plugins, "__iter__"):
+            raise TypeError(f"plugins must be a sequence of plugins, got {type(plugins).__name__}")
+        records = merge_by_id((), [PluginRecord(p) for p in plugins], _record_id)
+        if hasattr(inner, "send") or not hasattr(inner, "__iter__"):
+            inners = [inner]
+        else:
+            inners = list(inner)
+            if not inners:
+                raise ValueError("inner must be a transport or a non-empty sequence of them")
+        slots = merge_by_id((), [_inner_slot(transport) for transport in inners], _slot_id)
+
+        self._queue: deque[Any] = deque()
+        # The fast path of send() appends while len(queue) < _soft. The pipeline moves
+        # it: 0 until a worker runs, batch_size while the worker sleeps (so the send
+        # that fills a batch wakes it), max_size while it drains, -1 once closed.
+        self._soft = 0
+        self._pipeline = _Pipeline(self, self._queue, slots, records, max_size, overflow,
+                                   batch_size, float(flush_interval), on_drop, on_error)
+        self._finalizer = weakref.finalize(self, self._pipeline.abandon)
+        self._finalizer.atexit = False  # the exit drain below handles interpreter exit
+        _register(self._pipeline)
+
+    def send(self, entry: Any) -> None:
+        queue = self._queue
+        if len(queue) < self._soft:
+            queue.append(entry)
+            return
+        self._pipeline.enqueue(entry)
+
+    @property
+    def dropped(self) -> int:
+        """How many entries were dropped because the queue was full."""
+        return self._pipeline.dropped
+
+    @property
+    def transports(self) -> tuple[Any, ...]:
+        """The inner transports, in order."""
+        return tuple(slot[0] for slot in self._pipeline.inners)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the entries enqueued before this call are sent and the inner
+        transports flushed; False when ``timeout`` seconds passed first. Called from
+        the worker thread itself (a hook or inner transport), it returns False at once."""
+        return self._pipeline.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Drain the queue, close the inner transports and stop the worker.
+
+        Returns False when the worker did not finish within ``timeout`` seconds (it
+        keeps draining in the background). Later sends raise ``RuntimeError``.
+        """
+        return self._pipeline.close(timeout)
+
+    def __repr__(self) -> str:
+        return f"<QueueTransport id={self.id!r} transports={list(self.transports)!r}>"
+
+
+def _record_id(record: PluginRecord) -> str:
+    return record.id
+
+
+def _slot_id(slot: tuple) -> str:
+    return slot[1]
+
+
+def _inner_slot(transport: Any) -> tuple[Any, str, Any, Any]:
+    """(transport, id, send, send_batch or None), validated like the logger does."""
+    transport, tid, send = transport_slot(transport)
+    send_batch = getattr(transport, "send_batch", None)
+    return (transport, tid, send, send_batch if callable(send_batch) else None)
+
+
+class _Pipeline:
+    """The queue's state and its worker, apart from the ``QueueTransport`` so that the
+    worker thread (which holds this) does not keep the transport alive: when the
+    transport is collected, its finalizer stops the pipeline, which drains first."""
+
+    def __init__(self, owner: QueueTransport, queue: deque[Any], inners: tuple, records: tuple,
+                 max_size: int, overflow: str, batch_size: int, flush_interval: float,
+                 on_drop: Callable[[int], Any] | None,
+                 on_error: Callable[[Exception], Any] | None) -> None:
+        self.owner = weakref.ref(owner)
+        self.name = owner.id
+        self.queue = queue
+        self.inners = inners
+        self.max_size = max_size
+        self.wake_at = min(batch_size, max_size)
+        self.overflow = overflow
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.on_drop = on_drop
+        self.on_error = on_error
+
+        def hooks(name: str) -> tuple:
+            return tuple((r.hooks[name], r.id, r.on_error) for r in records if name in r.hooks)
+
+        self.data_hooks = hooks("on_before_data_out")
+        self.message_hooks = hooks("on_before_message_out")
+        self.level_hooks = hooks("transform_log_level")
+        self.gates = hooks("should_send")
+        self.has_hooks = bool(self.data_hooks or self.message_hooks or self.level_hooks
+                              or self.gates)
+        self.closed = False
+        self._fresh_state()
+
+    def _fresh_state(self) -> None:
+        """Locks, counters and worker as for a new queue (construction, forked child)."""
+        self.lock = threading.Lock()
+        self.wakeup = threading.Condition(self.lock)   # the worker sleeps on it
+        self.progress = threading.Condition(self.lock)  # flush() waits on it
+        self.not_full = threading.Condition(self.lock)  # overflow="block" waits on it
+        self.dispatch_lock = threading.Lock()  # held by the worker while it sends
+        self.fork_held = False
+        self.worker: threading.Thread | None = None
+        self.worker_ident: int | None = None
+        self.stopping = self.closed
+        self.sleeping = False
+        self.urgent = False  # wake up now: a flush, a close, or a blocked sender
+        self.blocked = 0  # senders waiting for room (overflow="block")
+        # Entries taken off the queue (sent or dropped), and the value of `taken`
+        # up to which everything was sent and the inner transports flushed.
+        self.taken = 0
+        self.flushed = 0
+        self.flush_wanted = 0
+        self.dropped = 0
+        self.reported_dropped = 0
+        self.last_drop_report = float("-inf")
+        self.failures: dict[tuple[str, type], list] = {}  # -> [window start, not shown]
+        self.set_soft(-1 if self.closed else 0)
+
+    def set_soft(self, value: int) -> None:
+        owner = self.owner()
+        if owner is not None:
+            owner._soft = value
+
+    # -- the caller's side -------------------------------------------------------------
+
+    def enqueue(self, entry: Any) -> None:
+        """The slow path of ``send``: start the worker, wake it, or apply the overflow
+        policy."""
+        with self.lock:
+            if self.closed:
+                raise RuntimeError(f"QueueTransport {self.name!r} is closed; the entry was "
+                                   "not sent")
+            self._ensure_worker()
+            if self.sleeping:  # this entry fills a batch (or the queue): wake the worker
+                self.sleeping = False
+                self.set_soft(self.max_size)
+                self.wakeup.notify()
+            queue = self.queue
+            if len(queue) >= self.max_size:
+                if self.overflow == "drop_newest":
+                    self.dropped += 1
+                    return
+                if self.overflow == "drop_oldest":
+                    queue.popleft()
+                    self.taken += 1
+                    self.dropped += 1
+                elif not self._wait_for_room():
+                    return
+            queue.append(entry)
+
+    def _wait_for_room(self) -> bool:
+        """overflow="block": wait (holding the lock's condition) until the queue has
+        room. False when the entry must be dropped instead (logged from the worker)."""
+        if threading.get_ident() == self.worker_ident:
+            self.dropped += 1
+            return False
+        self.blocked += 1
+        try:
+            while len(self.queue) >= self.max_size and not self.closed:
+                self._ensure_worker()
+                self.urgent = True
+                self.wakeup.notify()
+                self.not_full.wait(self.flush_interval)
+        finally:
+            self.blocked -= 1
+        if self.closed:
+            raise RuntimeError(f"QueueTransport {self.name!r} was closed while the entry "
+                               "waited for room; it was not sent")
+        return True
+
+    def _ensure_worker(self) -> None:
+        """Start a worker if none runs. The caller holds the lock."""
+        worker = self.worker
+        if worker is not None and worker.is_alive():
+            return
+        worker = threading.Thread(target=self._run, name=f"loglayer-queue-{self.name}",
+                                  daemon=True)
+        worker.start()
+        self.worker = worker
+        self.worker_ident = worker.ident
+        self.set_soft(self.max_size)
+
+    def flush(self, timeout: float | None) -> bool:
+        if threading.get_ident() == self.worker_ident:
+            return False
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.lock:
+            target = self.taken + len(self.queue)
+            if self.flushed >= target:
+                return True
+            if self.closed and (self.worker is None or not self.worker.is_alive()):
+                return False
+            if not self.closed:
+                self._ensure_worker()
+            if target > self.flush_wanted:
+                self.flush_wanted = target
+            self.urgent = True
+            self.wakeup.notify()
+            while self.flushed < target:
+                if not self.closed:
+                    self._ensure_worker()  # in case the worker died (a hook raised SystemExit)
+                if deadline is None:
+                    self.progress.wait()
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self.progress.wait(remaining)
+            return True
+
+    def abandon(self) -> None:
+        """The transport was garbage collected: let the worker drain, close the inner
+        transports and exit. Takes no lock: the collection may run on any thread,
+        the worker's included, while it holds one. The worker notices at its next
+        wake-up, within ``flush_interval``."""
+        self.closed = self.stopping = True
+        if self.worker is None:
+            self._close_inners()
+
+    def stop(self) -> None:
+        """Ask the worker to drain, close the inner transports and exit; no waiting."""
+        with self.lock:
+            first = not self.closed
+            self.closed = self.stopping = True
+            self.set_soft(-1)
+            self.urgent = True
+            self.wakeup.notify()
+            self.not_full.notify_all()
+            worker = self.worker
+        if first and worker is None:  # never started: nothing queued
+            self._close_inners()
+
+    def close(self, timeout: float | None) -> bool:
+        self.stop()
+        worker = self.worker
+        if worker is None:
+            return True
+        if worker.ident == threading.get_ident():
+            return False  # a hook or inner transport closing its own queue
+        worker.join(timeout)
+        if worker.is_alive():
+            return False
+        with self.lock:
+            # Entries appended by senders that passed the length check just before
+            # the close: they can no longer be sent, so they count as dropped.
+            stragglers = len(self.queue)
+            if stragglers:
+                self.queue.clear()
+                self.taken += stragglers
+                self.dropped += stragglers
+            self.flushed = self.taken
+            self.progress.notify_all()
+        self._report(final=True)
+        return True
+
+    # -- the worker --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        queue = self.queue
+        popleft = queue.popleft
+        lock = self.lock
+        batch_size = self.batch_size
+        wake_at = self.wake_at
+        # The `taken` value the current flush round waits for: fixed when the round
+        # starts, so flush() calls arriving meanwhile cannot postpone it forever; the
+        # inner transports are flushed, and the waiters woken, once per round rather
+        # than once per batch.
+        goal = 0
+        try:
+            while True:
+                with lock:
+                    if len(queue) < wake_at and not self.urgent and not self.stopping:
+                        # Sleep until a batch fills (the send that fills it wakes us),
+                        # a flush or close asks, or flush_interval has passed.
+                        self.set_soft(wake_at)
+                        self.sleeping = True
+                        if len(queue) < wake_at:
+                            self.wakeup.wait(self.flush_interval)
+                        self.sleeping = False
+                        if not self.closed:
+                            self.set_soft(self.max_size)
+                    self.urgent = False
+                while True:
+                    with lock:
+                        count = min(len(queue), batch_size)
+                        batch = [popleft() for _ in range(count)]
+                        self.taken += count
+                        done = self.taken
+                        if goal <= self.flushed < self.flush_wanted:
+                            goal = self.flush_wanted
+                        flush_due = self.flushed < goal <= done
+                        if count and self.blocked:
+                            self.not_full.notify_all()
+                    if count:
+                        self._deliver(batch)
+                        del batch
+                    if flush_due:
+                        self._flush_inners()
+                        with lock:
+                            self.flushed = done
+                            self.progress.notify_all()
+                    if not count:
+                        break
+                self._report(final=False)
+                if self.stopping:
+                    with lock:
+                        if not queue:
+                            break
+        finally:
+            if self.stopping:
+                self._close_inners()
+                self._report(final=True)
+            with lock:
+                self.flushed = self.taken
+                self.progress.notify_all()
+
+    def _deliver(self, batch: list) -> None:
+        """Send one batch to the inner transports, running the queue's plugins first."""
+        with self.dispatch_lock:
+            if self.has_hooks:
+                routes = self._route(batch)
+            else:
+                routes = []
+                for slot in self.inners:
+                    transport = slot[0]
+                    if not getattr(transport, "enabled", True):
+                        continue
+                    minimum = min_level_of(getattr(transport, "level", None))
+                    entries = batch if not minimum else [e for e in batch if e.level >= minimum]
+                    routes.append((slot, entries))
+            for (_, tid, send, send_batch), entries in routes:
+                if not entries:
+                    continue
+                if send_batch is not None:
+                    try:
+                        send_batch(entries)
+                    except Exception as exc:
+                        self._failed(tid, exc)
+                    continue
+                for entry in entries:
+                    try:
+                        send(entry)
+                    except Exception as exc:
+                        self._failed(tid, exc)
+
+    def _route(self, batch: list) -> list:
+        """Run the dispatch hooks on each entry; (slot, entries) per inner transport."""
+        active = []
+        for slot in self.inners:
+            if getattr(slot[0], "enabled", True):
+                active.append((slot, min_level_of(getattr(slot[0], "level", None)), []))
+        gates = self.gates
+        for entry in batch:
+            level = entry.level
+            messages = entry.messages
+            data = entry.data
+            params = HookParams(level, messages, data, entry.metadata, entry.error,
+                                entry.fields, entry.ctx, entry.prefix)
+            if self.data_hooks:
+                owned = False
+                for fn, pid, on_error in self.data_hooks:
+                    params.data = data
+                    try:
+                        result = fn(params)
+                    except Exception as exc:
+                        plugin_failed("on_before_data_out", pid, on_error, exc)
+                        continue
+                    if result is None:
+                        continue
+                    if not isinstance(result, Mapping):
+                        plugin_failed("on_before_data_out", pid, on_error, TypeError(
+                            f"returned {type(result).__name__}, not a mapping"))
+                        continue
+                    if not owned:  # entry.data is shared: merge into a copy
+                        data = dict(data)
+                        owned = True
+                    data.update(result)
+                params.data = data
+            for fn, pid, on_error in self.message_hooks:
+                try:
+                    result = fn(params)
+                except Exception as exc:
+                    plugin_failed("on_before_message_out", pid, on_error, exc)
+                    continue
+                if result is None:
+                    continue
+                if not isinstance(result, (list, tuple)):
+                    plugin_failed("on_before_message_out", pid, on_error, TypeError(
+                        f"returned {type(result).__name__}, not a list"))
+                    continue
+                messages = list(result)
+                params.messages = messages
+            for fn, pid, on_error in self.level_hooks:
+                try:
+                    result = fn(params)
+                except Exception as exc:
+                    plugin_failed("transform_log_level", pid, on_error, exc)
+                    continue
+                if result is None:
+                    continue
+                try:
+                    level = LogLevel.parse(result)
+                except ValueError as exc:
+                    plugin_failed("transform_log_level", pid, on_error, exc)
+                    continue
+                params.level = level
+            if level is not entry.level or messages is not entry.messages or data is not entry.data:
+                entry = LogEntry(level, messages, data, entry.metadata, entry.error, entry.fields,
+                                 entry.ctx, entry.prefix, entry.time_ns, entry.metadata_key)
+            for slot, minimum, entries in active:
+                if level < minimum:
+                    continue
+                if gates:
+                    params.transport_id = slot[1]
+                    allowed = True
+                    for fn, pid, on_error in gates:
+                        try:
+                            if not fn(params):
+                                allowed = False
+                                break
+                        except Exception as exc:  # fail open
+                            plugin_failed("should_send", pid, on_error, exc)
+                    if not allowed:
+                        continue
+                entries.append(entry)
+        return [(slot, entries) for slot, _, entries in active]
+
+    def _flush_inners(self) -> None:
+        with self.dispatch_lock:
+            for transport, tid, _, _ in self.inners:
+                flush = getattr(transport, "flush", None)
+                if callable(flush):
+                    try:
+                        flush()
+                    except Exception as exc:
+                        self._failed(tid, exc)
+
+    def _close_inners(self) -> None:
+        with self.dispatch_lock:
+            for transport, tid, _, _ in self.inners:
+                close = getattr(transport, "close", None)
+                if callable(close):
+                    try:
+                        close()
+                    except Exception as exc:
+                        self._failed(tid, exc)
+
+    # -- reporting ---------------------------------------------------------------------
+
+    def _failed(self, tid: str, exc: Exception) -> None:
+        """Report an inner transport's failure: every one to ``on_error``, or at most one
+        stderr line per (transport, exception type) per REPORT_INTERVAL."""
+        if self.on_error is not None:
+            transport_failed(self.on_error, tid, exc)
+            return
+        key = (tid, type(exc))
+        now = time.monotonic()
+        window = self.failures.get(key)
+        if window is not None and now - window[0] < REPORT_INTERVAL:
+            window[1] += 1
+            return
+        hidden = window[1] if window is not None else 0
+        more = (f" ({hidden} more {type(exc).__name__} failures not shown since the "
+                "previous line)") if hidden else ""
+        stderr_line(f"transport {tid!r} failed: {describe(exc)}{more}")
+        self.failures[key] = [now, 0]
+
+    def _report(self, final: bool) -> None:
+        """Report drops (at most once per REPORT_INTERVAL unless ``final``), and on the
+        final report the failure lines that the interval held back."""
+        now = time.monotonic()
+        count = self.dropped - self.reported_dropped
+        if count > 0 and (final or now - self.last_drop_report >= REPORT_INTERVAL):
+            self.reported_dropped += count
+            self.last_drop_report = now
+            if self.on_drop is not None:
+                try:
+                    self.on_drop(count)
+                except Exception as exc:
+                    stderr_line(f"queue transport {self.name!r}: on_drop raised {describe(exc)}")
+            else:
+                stderr_line(f"queue transport {self.name!r} dropped {count} entries: the queue "
+                            f"was full (max_size={self.max_size}, overflow={self.overflow!r})")
+        if final:
+            for (tid, kind), window in self.failures.items():
+                if window[1]:
+                    stderr_line(f"transport {tid!r} failed {window[1]} more times with "
+                                f"{kind.__name__} (lines not shown)")
+                    window[1] = 0
+
+    # -- process events ----------------------------------------------------------------
+
+    def before_fork(self) -> None:
+        if threading.get_ident() != self.worker_ident:
+            self.fork_held = self.dispatch_lock.acquire(timeout=FORK_TIMEOUT)
+
+    def after_fork_in_parent(self) -> None:
+        if self.fork_held:
+            self.fork_held = False
+            self.dispatch_lock.release()
+
+    def after_fork_in_child(self) -> None:
+        self.queue.clear()  # the parent sends these
+        self._fresh_state()
+
+
+def _register(pipeline: _Pipeline) -> None:
+    """Track ``pipeline`` for the exit drain and forks.
+
+    The exit handler is registered when the first queue is made, after its inner
+    transports were: handlers run last-registered first, so the drain runs before the
+    exit hooks of the transports it writes to.
+    """
+    global _exit_handler_registered
+    with _registry_lock:
+        _pipelines.add(pipeline)
+        if not _exit_handler_registered:
+            atexit.register(_drain_at_exit)
+            _exit_handler_registered = True
+
+
+def _drain_at_exit() -> None:
+    deadline = time.monotonic() + EXIT_TIMEOUT
+    for pipeline in list(_pipelines):
+        pending = len(pipeline.queue)
+        if not pipeline.close(max(0.0, deadline - time.monotonic())):
+            stderr_line(f"queue transport {pipeline.name!r}: gave up draining at exit after "
+                        f"{EXIT_TIMEOUT} s ({pending} entries were pending)")
+
+
+def _before_fork() -> None:
+    for pipeline in list(_pipelines):
+        pipeline.before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    for pipeline in list(_pipelines):
+        pipeline.after_fork_in_parent()
+
+
+def _after_fork_in_child() -> None:
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for pipeline in list(_pipelines):
+        pipeline.after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
