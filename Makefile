@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: test bench bench-micro wheel venv clean
+.PHONY: test bench bench-micro deps wheel venv clean
 
 $(VENV)/.ready:
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,10 @@ $(VENV)/.ready:
 	touch $@
 
 venv: $(VENV)/.ready
+
+# Debian packages the tests build with (Go + go-plugin, protoc, clang/lld); idempotent.
+deps:
+	tools/install_deps.sh
 
 # Build the wheel with the compiled core, prove it ships the .so and no .pyx/.c, install it.
 wheel: venv
@@ -24,7 +28,7 @@ wheel: venv
 	$(PIP) install "$$(ls dist/*.whl)[dev]"
 
 # The whole suite, once per core: compiled, then the pure-Python twin.
-test: wheel
+test: deps wheel
 	@echo "== compiled core =="
 	$(PY) -m pytest -q -p no:cacheprovider
 	@echo "== pure-Python core (LOGLAYER_NO_EXTENSIONS=1) =="

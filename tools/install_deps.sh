@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite builds with, and nothing when they are
+# already there: Go with HashiCorp's go-plugin (the cross-language gRPC tests build a
+# Go plugin and a Go host offline), protoc, and clang/lld (the WebAssembly guests are
+# compiled from C source). CI runs on a fresh machine, so the project installs them.
+set -euo pipefail
+
+packages=(
+  golang-go
+  golang-github-hashicorp-go-plugin-dev
+  golang-google-grpc-dev
+  golang-goprotobuf-dev
+  protobuf-compiler
+  clang
+  lld
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all present (${packages[*]})"
+  exit 0
+fi
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
