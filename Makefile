@@ -44,4 +44,5 @@ bench-micro: wheel
 		--benchmark-sort=name --benchmark-min-rounds=20
 
 clean:
-	rm -rf $(VENV) dist build build.log cext/*.c cext/*.html src/*.egg-info
+	rm -rf $(VENV) dist build build.log cext/*.c cext/*.html src/*.egg-info src/loglayer/*.so \
+		src/loglayer/isolation/*.so

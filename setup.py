@@ -16,8 +16,11 @@ if os.environ.get("LOGLAYER_NO_EXTENSIONS") or platform.python_implementation() 
 else:
     from Cython.Build import cythonize
 
+    extensions = [Extension("loglayer._core", ["cext/_core.pyx"])]
+    if sys.platform != "win32":  # the wasm fast path loads wasmtime's C API with dlopen
+        extensions.append(Extension("loglayer.isolation._wasmfast", ["cext/_wasmfast.pyx"]))
     ext_modules = cythonize(
-        [Extension("loglayer._core", ["cext/_core.pyx"])],
+        extensions,
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,
@@ -28,6 +31,7 @@ else:
         },
         annotate=bool(os.environ.get("LOGLAYER_ANNOTATE")),
     )
-    print("loglayer: building the compiled core (loglayer._core)", file=sys.stderr)
+    print("loglayer: building the compiled core (loglayer._core) and "
+          f"{len(ext_modules) - 1} fast path(s)", file=sys.stderr)
 
 setup(ext_modules=ext_modules)

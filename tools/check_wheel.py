@@ -1,4 +1,5 @@
-"""Fail unless each wheel holds the compiled core and no Cython sources or generated C."""
+"""Fail unless each wheel holds the compiled core, the wasm fast path and the guest
+header, and no Cython sources or generated C."""
 
 import sys
 import zipfile
@@ -9,6 +10,11 @@ def check(path: str) -> list[str]:
     problems = []
     if not any(n.startswith("loglayer/_core.") and n.endswith((".so", ".pyd")) for n in names):
         problems.append("no compiled loglayer/_core extension")
+    if not path.endswith(("win32.whl", "win_amd64.whl")) and not any(
+            n.startswith("loglayer/isolation/_wasmfast.") for n in names):
+        problems.append("no compiled loglayer/isolation/_wasmfast fast path")
+    if "loglayer/isolation/loglayer_guest.h" not in names:
+        problems.append("no loglayer/isolation/loglayer_guest.h for guest authors")
     problems += [f"ships source {n}" for n in names if n.endswith((".pyx", ".pxd", ".c"))]
     if "loglayer/py.typed" not in names:
         problems.append("no loglayer/py.typed")
