@@ -1,0 +1,223 @@
+"""What crosses the wire between a ``GrpcPlugin`` host and a served plugin.
+
+Both sides import this module: the go-plugin handshake constants (the magic cookie, the
+protocol versions, the environment variables go-plugin hosts set) and the one encoding of
+hook arguments and results that ``loglayer_plugin.proto`` describes. Values travel as JSON
+(``orjson``): JSON-like values as they are, record-like objects through
+:func:`loglayer.utils.to_map`, anything else as its ``str()``. Errors travel serialized
+(``{"type", "message", "traceback"?, "cause"?}``); ``ctx`` never crosses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from .._errorfmt import serialize_error
+from ..levels import LogLevel
+from ..utils import to_map
+from .proto import loglayer_plugin_pb2 as pb
+
+__all__ = [
+    "APP_PROTOCOL_VERSION",
+    "CORE_PROTOCOL_VERSION",
+    "ENV_MAX_PORT",
+    "ENV_MIN_PORT",
+    "ENV_PROTOCOL_VERSIONS",
+    "ENV_UNIX_SOCKET_DIR",
+    "HEALTH_SERVICE",
+    "LEVELS",
+    "MAGIC_COOKIE_KEY",
+    "MAGIC_COOKIE_VALUE",
+    "NOT_A_PLUGIN_MESSAGE",
+    "RemoteParams",
+    "SOCKET_DIR_PREFIX",
+    "decode_params",
+    "dumps",
+    "encode_params",
+    "entry_row",
+    "loads",
+    "params_from_row",
+    "pb",
+]
+
+#: The handshake's magic cookie: a host sets it in the child's environment, a plugin
+#: refuses to run without it. It says "this process was started by a loglayer host",
+#: nothing more: it is not a secret. Go plugins use the same key and value.
+MAGIC_COOKIE_KEY = "LOGLAYER_PLUGIN_MAGIC_COOKIE"
+MAGIC_COOKIE_VALUE = "7d1c5e0a9b3f4e26a8c2d6f1b0e9a4c3"
+
+#: go-plugin's own protocol version: the first field of the handshake line.
+CORE_PROTOCOL_VERSION = 1
+#: The version of ``loglayer_plugin.proto``: the second field of the handshake line.
+APP_PROTOCOL_VERSION = 1
+
+#: The ``grpc.health.v1`` service name a go-plugin plugin reports SERVING.
+HEALTH_SERVICE = "plugin"
+
+#: How the private directories of ``serve``'s Unix sockets are named (a host removes a
+#: dead plugin's directory, which the plugin could not).
+SOCKET_DIR_PREFIX = "loglayer-plugin-"
+
+# Environment variables go-plugin hosts set for their plugins.
+ENV_PROTOCOL_VERSIONS = "PLUGIN_PROTOCOL_VERSIONS"
+ENV_MIN_PORT = "PLUGIN_MIN_PORT"
+ENV_MAX_PORT = "PLUGIN_MAX_PORT"
+ENV_UNIX_SOCKET_DIR = "PLUGIN_UNIX_SOCKET_DIR"
+
+#: What a go-plugin plugin prints (to stderr, exiting with status 1) when it is run
+#: without the magic cookie, for example by hand from a shell.
+NOT_A_PLUGIN_MESSAGE = (
+    "This binary is a plugin. These are not meant to be executed directly.\n"
+    "Please execute the program that consumes these plugins, which will\n"
+    "load any plugins automatically\n"
+)
+
+#: Level numbers to levels, without ``LogLevel.parse``'s checks (for the hot paths).
+LEVELS = {int(level): level for level in LogLevel}
+
+_DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS
+_INT64 = range(-(2**63), 2**64)  # what orjson accepts: int64 and uint64
+_MAX_DEPTH = 64
+
+
+def _default(value: Any) -> Any:
+    """orjson's fallback: records as mappings, collections as lists, the rest as text."""
+    mapped = to_map(value)
+    if mapped is not None:
+        return mapped
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    if isinstance(value, BaseException):
+        return serialize_error(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """``value`` as plain JSON types, for what orjson refused (huge ints, cycles, depth)."""
+    if depth > _MAX_DEPTH:
+        return "[too deep]"
+    if value is None or isinstance(value, (bool, float, str)):
+        return value
+    if isinstance(value, int):
+        return int(value) if value in _INT64 else str(value)
+    if isinstance(value, Mapping):
+        return {k if isinstance(k, str) else str(k): _plain(v, depth + 1)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item, depth + 1) for item in value]
+    converted = _default(value)
+    if isinstance(converted, str):
+        return converted
+    return _plain(converted, depth + 1)
+
+
+def dumps(value: Any) -> bytes:
+    """``value`` as JSON bytes; None as ``b""`` (the protocol's "no value"). Never raises
+    for a value a hook could see: what orjson refuses is converted first."""
+    if value is None:
+        return b""
+    try:
+        return orjson.dumps(value, default=_default, option=_DUMPS_OPTIONS)
+    except (orjson.JSONEncodeError, RecursionError):
+        try:
+            return orjson.dumps(_plain(value), option=_DUMPS_OPTIONS)
+        except (orjson.JSONEncodeError, RecursionError):
+            return orjson.dumps(str(value))
+
+
+def loads(raw: bytes) -> Any:
+    """The value of a JSON field; ``b""`` is None. Raises ``orjson.JSONDecodeError``."""
+    return orjson.loads(raw) if raw else None
+
+
+class RemoteParams:
+    """What a served plugin's dispatch hooks receive: the in-process ``params``, decoded.
+
+    ``level`` is a :class:`~loglayer.LogLevel`, ``messages`` a list, ``data`` and
+    ``fields`` dicts, ``metadata`` any JSON value, ``error`` the serialized error (a dict)
+    or None, ``prefix`` a str or None, ``transport_id`` set for ``should_send``. ``ctx``
+    is always None: a request context does not cross processes.
+    """
+
+    __slots__ = ("level", "messages", "data", "metadata", "error", "fields", "ctx", "prefix",
+                 "transport_id")
+
+    def __init__(self, level: LogLevel, messages: list, data: dict, metadata: Any,
+                 error: dict | None, fields: dict, prefix: str | None,
+                 transport_id: str | None) -> None:
+        self.level = level
+        self.messages = messages
+        self.data = data
+        self.metadata = metadata
+        self.error = error
+        self.fields = fields
+        self.ctx = None
+        self.prefix = prefix
+        self.transport_id = transport_id
+
+    def __repr__(self) -> str:
+        return (f"RemoteParams(level={self.level!r}, messages={self.messages!r}, "
+                f"data={self.data!r}, transport_id={self.transport_id!r})")
+
+
+def _error_value(error: Any) -> Any:
+    """The error as it crosses: serialized when it is an exception."""
+    return serialize_error(error) if isinstance(error, BaseException) else error
+
+
+def encode_params(params: Any) -> pb.Params:
+    """A dispatch hook's ``params`` as a ``Params`` message (one JSON field each)."""
+    error = params.error
+    prefix = params.prefix
+    return pb.Params(
+        level=int(params.level),
+        messages=dumps(list(params.messages)),
+        data=dumps(params.data),
+        metadata=dumps(params.metadata),
+        error=b"" if error is None else dumps(_error_value(error)),
+        fields=dumps(params.fields),
+        prefix=prefix or "",
+        has_prefix=prefix is not None,
+        transport_id=params.transport_id or "",
+    )
+
+
+def entry_row(entry: Any) -> tuple:
+    """An entry-like object as one row of a batch's ``entries`` JSON array.
+
+    ``fields`` is sent as null when it is the entry's ``data`` itself (no ``fields_key``,
+    no error: most entries), which saves encoding and decoding it twice."""
+    error = entry.error
+    data = entry.data
+    fields = entry.fields
+    return (entry.level, entry.messages, data, entry.metadata,
+            None if error is None else _error_value(error),
+            None if fields is data else fields, entry.prefix)
+
+
+def decode_params(message: pb.Params) -> RemoteParams:
+    """A ``Params`` message as the object a plugin's dispatch hook receives."""
+    return RemoteParams(
+        LEVELS.get(message.level) or LogLevel.parse(message.level),
+        loads(message.messages) or [],
+        loads(message.data) or {},
+        loads(message.metadata),
+        loads(message.error),
+        loads(message.fields) or {},
+        message.prefix if message.has_prefix else None,
+        message.transport_id or None,
+    )
+
+
+def params_from_row(row: list) -> RemoteParams:
+    """One row of a batch's ``entries`` array as a dispatch hook's ``params``."""
+    level, messages, data, metadata, error, fields, prefix = row
+    if data is None:
+        data = {}
+    return RemoteParams(LEVELS.get(level) or LogLevel.parse(level), messages or [], data,
+                        metadata, error, data if fields is None else fields, prefix, None)
