@@ -281,3 +281,61 @@ def merge_by_id(current: tuple, new_items, id_of) -> tuple:
         else:
             items.append(item)
     return tuple(items)
+
+
+def run_dispatch_hooks(data_hooks: tuple, message_hooks: tuple, level_hooks: tuple, params,
+                       data_owned: bool) -> None:
+    """Run the data, message and level hooks of one entry, in that order (SPEC §4).
+
+    Each hook tuple holds ``(function, plugin id, on_error)``. ``params`` carries the
+    entry and is updated as the hooks run: data hook results merge into ``params.data``
+    (copied first unless ``data_owned``: the caller's dict is never changed), a message
+    hook's list replaces ``params.messages``, and the last level hook that answers sets
+    ``params.level``. A failing hook is reported and its fallback applies. The pure core
+    and the queue transport's worker share this; the compiled core has its own loop.
+    """
+    if data_hooks:
+        data = params.data
+        for fn, pid, on_error in data_hooks:
+            params.data = data
+            try:
+                result = fn(params)
+            except Exception as exc:
+                plugin_failed("on_before_data_out", pid, on_error, exc)
+                continue
+            if result is None:
+                continue
+            if not isinstance(result, Mapping):
+                plugin_failed("on_before_data_out", pid, on_error, TypeError(
+                    f"returned {type(result).__name__}, not a mapping"))
+                continue
+            if not data_owned:
+                data = dict(data)
+                data_owned = True
+            data.update(result)
+        params.data = data
+    for fn, pid, on_error in message_hooks:
+        try:
+            result = fn(params)
+        except Exception as exc:
+            plugin_failed("on_before_message_out", pid, on_error, exc)
+            continue
+        if result is None:
+            continue
+        if not isinstance(result, (list, tuple)):
+            plugin_failed("on_before_message_out", pid, on_error, TypeError(
+                f"returned {type(result).__name__}, not a list"))
+            continue
+        params.messages = list(result)
+    for fn, pid, on_error in level_hooks:
+        try:
+            result = fn(params)
+        except Exception as exc:
+            plugin_failed("transform_log_level", pid, on_error, exc)
+            continue
+        if result is None:
+            continue
+        try:
+            params.level = LogLevel.parse(result)
+        except ValueError as exc:
+            plugin_failed("transform_log_level", pid, on_error, exc)

@@ -35,6 +35,7 @@ from ._common import (
     on_taps_changed,
     plugin_failed,
     resolve_lazy,
+    run_dispatch_hooks,
     serialize_error_safely,
     stderr_line,
     transport_failed,
@@ -767,54 +768,9 @@ class LogLayer:
             if plugins.has_dispatch:
                 params = HookParams(level, messages, data, metadata, error, fields, ctx,
                                     self._prefix)
-                if plugins.data:
-                    owned = data is not fields
-                    for fn, pid, on_error in plugins.data:
-                        params.data = data
-                        try:
-                            result = fn(params)
-                        except Exception as exc:
-                            plugin_failed("on_before_data_out", pid, on_error, exc)
-                            continue
-                        if result is None:
-                            continue
-                        if not isinstance(result, Mapping):
-                            plugin_failed("on_before_data_out", pid, on_error, TypeError(
-                                f"returned {type(result).__name__}, not a mapping"))
-                            continue
-                        if not owned:
-                            data = dict(data)
-                            owned = True
-                        data.update(result)
-                    params.data = data
-                for fn, pid, on_error in plugins.message:
-                    try:
-                        result = fn(params)
-                    except Exception as exc:
-                        plugin_failed("on_before_message_out", pid, on_error, exc)
-                        continue
-                    if result is None:
-                        continue
-                    if not isinstance(result, (list, tuple)):
-                        plugin_failed("on_before_message_out", pid, on_error, TypeError(
-                            f"returned {type(result).__name__}, not a list"))
-                        continue
-                    messages = list(result)
-                    params.messages = messages
-                for fn, pid, on_error in plugins.level:
-                    try:
-                        result = fn(params)
-                    except Exception as exc:
-                        plugin_failed("transform_log_level", pid, on_error, exc)
-                        continue
-                    if result is None:
-                        continue
-                    try:
-                        level = LogLevel.parse(result)
-                    except ValueError as exc:
-                        plugin_failed("transform_log_level", pid, on_error, exc)
-                        continue
-                    params.level = level
+                run_dispatch_hooks(plugins.data, plugins.message, plugins.level, params,
+                                   data is not fields)
+                level, messages, data = params.level, params.messages, params.data
             entry = LogEntry(level, messages, data, metadata, error, fields, ctx, self._prefix,
                              time_ns, config.metadata_key)
             gates = plugins.send

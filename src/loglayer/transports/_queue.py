@@ -35,7 +35,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .._common import (
@@ -44,12 +44,12 @@ from .._common import (
     merge_by_id,
     min_level_of,
     plugin_failed,
+    run_dispatch_hooks,
     stderr_line,
     transport_failed,
     transport_slot,
 )
 from .._select import HookParams, LogEntry, Transport
-from ..levels import LogLevel
 
 __all__ = ["QueueTransport"]
 
@@ -502,54 +502,9 @@ class _Pipeline:
             data = entry.data
             params = HookParams(level, messages, data, entry.metadata, entry.error,
                                 entry.fields, entry.ctx, entry.prefix)
-            if self.data_hooks:
-                owned = False
-                for fn, pid, on_error in self.data_hooks:
-                    params.data = data
-                    try:
-                        result = fn(params)
-                    except Exception as exc:
-                        plugin_failed("on_before_data_out", pid, on_error, exc)
-                        continue
-                    if result is None:
-                        continue
-                    if not isinstance(result, Mapping):
-                        plugin_failed("on_before_data_out", pid, on_error, TypeError(
-                            f"returned {type(result).__name__}, not a mapping"))
-                        continue
-                    if not owned:  # entry.data is shared: merge into a copy
-                        data = dict(data)
-                        owned = True
-                    data.update(result)
-                params.data = data
-            for fn, pid, on_error in self.message_hooks:
-                try:
-                    result = fn(params)
-                except Exception as exc:
-                    plugin_failed("on_before_message_out", pid, on_error, exc)
-                    continue
-                if result is None:
-                    continue
-                if not isinstance(result, (list, tuple)):
-                    plugin_failed("on_before_message_out", pid, on_error, TypeError(
-                        f"returned {type(result).__name__}, not a list"))
-                    continue
-                messages = list(result)
-                params.messages = messages
-            for fn, pid, on_error in self.level_hooks:
-                try:
-                    result = fn(params)
-                except Exception as exc:
-                    plugin_failed("transform_log_level", pid, on_error, exc)
-                    continue
-                if result is None:
-                    continue
-                try:
-                    level = LogLevel.parse(result)
-                except ValueError as exc:
-                    plugin_failed("transform_log_level", pid, on_error, exc)
-                    continue
-                params.level = level
+            run_dispatch_hooks(self.data_hooks, self.message_hooks, self.level_hooks, params,
+                               False)  # entry.data is shared: merges go into a copy
+            level, messages, data = params.level, params.messages, params.data
             if level is not entry.level or messages is not entry.messages or data is not entry.data:
                 entry = LogEntry(level, messages, data, entry.metadata, entry.error, entry.fields,
                                  entry.ctx, entry.prefix, entry.time_ns, entry.metadata_key)
