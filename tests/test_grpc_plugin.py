@@ -527,6 +527,48 @@ def test_grpc_plugin_as_a_queue_transport_plugin(redact_and_tag):
     queue.close()
 
 
+def test_batch_plugin_in_a_queue_takes_one_call_per_batch(start):
+    """GrpcPlugin(batch=True) inside QueueTransport: its hooks run once per batch on the
+    worker thread, in its place among the queue's plugins, with its gate per transport."""
+    from loglayer.transports import QueueTransport
+
+    plugin, errors = start("redact", batch=True)
+    batch_calls, unary_calls = [], []
+    dispatch_batch, call = plugin.dispatch_batch, plugin._call
+
+    def counting_batch(entries, transport_ids=()):
+        batch_calls.append(len(entries))
+        return dispatch_batch(entries, transport_ids)
+
+    def counting_call(hook, *args, **kwargs):
+        unary_calls.append(hook)
+        return call(hook, *args, **kwargs)
+
+    plugin.dispatch_batch = counting_batch
+    plugin._call = counting_call
+    main, muted = TestTransport("main"), TestTransport("muted")
+    after = loglayer.data_hook("after", lambda p: {"after_saw": p.data.get("redacted_by")})
+    queue = QueueTransport([main, muted], plugins=[plugin, after], batch_size=100,
+                           flush_interval=0.05)
+    log = LogLayer(transports=queue)
+    for i in range(250):
+        log.with_fields(token="t", i=i).info(f"password=x{i}")
+    log.info("escalate now")
+    log.info("secret-only")
+    assert queue.flush(timeout=60)
+    queue.close()
+    assert len(main) == 251 and len(muted) == 0  # the plugin's gate refuses "muted"
+    first = main.lines[0]
+    assert first.messages == ["password=[REDACTED]"] and first.data["token"] == "[REDACTED]"
+    assert first.data["after_saw"] == "redact"  # the later plugin saw the batch results
+    assert main.lines[-1].level == LogLevel.ERROR and main.lines[-1].messages == ["escalate now"]
+    assert [e.data["i"] for e in main.lines[:250]] == list(range(250))
+    assert sum(batch_calls) == 252  # every entry went through the plugin exactly once
+    assert len(batch_calls) < 252 // 2 and max(batch_calls) > 1  # in batches, not one by one
+    assert set(unary_calls) == {"dispatch_batch"}  # no per-entry RPC
+    assert [e for e in errors if e.hook != "process"] == []
+
+
 def test_dispatch_batch_encodes_entries_like_unary_calls(start):
     plugin, errors = start("echo", batch=True)
     tt = TestTransport("collect")

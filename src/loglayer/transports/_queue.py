@@ -103,9 +103,10 @@ class QueueTransport(Transport):
       the plugin's ``on_error`` (or one stderr line) and skipped (a failing gate lets
       the entry through). The input hooks (``on_fields_called``,
       ``on_metadata_called``) do not apply: the entry is already assembled. This moves
-      costly hooks (redaction, enrichment) off the threads that log. Batch-aware
-      plugins (one call per batch, e.g. a plugin hosted out of process) are a planned
-      extension; the worker's ``_deliver`` is where they would receive the batch.
+      costly hooks (redaction, enrichment) off the threads that log. A plugin with a
+      ``dispatch_batch(entries, transport_ids)`` method (``GrpcPlugin(batch=True)``)
+      gets the whole batch in one call instead, in its place among the plugins, and
+      returns per entry its level, messages, data and one send decision per transport.
     * A hook or inner transport that logs back into the same queue from the worker
       feeds the queue; with ``overflow="block"`` such an entry is dropped (and
       counted) instead of making the worker wait for itself.
@@ -204,6 +205,32 @@ def _inner_slot(transport: Any) -> tuple[Any, str, Any, Any]:
     return (transport, tid, send, send_batch if callable(send_batch) else None)
 
 
+def _run_entry_hooks(stage: tuple, entry: Any) -> Any:
+    """An entry after one stage of per-entry data, message and level hooks."""
+    _, data_hooks, message_hooks, level_hooks = stage
+    params = HookParams(entry.level, entry.messages, entry.data, entry.metadata, entry.error,
+                        entry.fields, entry.ctx, entry.prefix)
+    run_dispatch_hooks(data_hooks, message_hooks, level_hooks, params,
+                       False)  # entry.data is shared: merges go into a copy
+    if params.level is entry.level and params.messages is entry.messages \
+            and params.data is entry.data:
+        return entry
+    return LogEntry(params.level, params.messages, params.data, entry.metadata, entry.error,
+                    entry.fields, entry.ctx, entry.prefix, entry.time_ns, entry.metadata_key)
+
+
+def _gates_allow(gates: tuple, params: Any, transport_id: str) -> bool:
+    """Every gate's answer for one (entry, transport); a failing gate lets it through."""
+    params.transport_id = transport_id
+    for fn, pid, on_error in gates:
+        try:
+            if not fn(params):
+                return False
+        except Exception as exc:  # fail open
+            plugin_failed("should_send", pid, on_error, exc)
+    return True
+
+
 class _Pipeline:
     """The queue's state and its worker, apart from the ``QueueTransport`` so that the
     worker thread (which holds this) does not keep the transport alive: when the
@@ -225,17 +252,38 @@ class _Pipeline:
         self.on_drop = on_drop
         self.on_error = on_error
 
-        def hooks(name: str) -> tuple:
-            return tuple((r.hooks[name], r.id, r.on_error) for r in records if name in r.hooks)
+        def hooks(group: list, name: str) -> tuple:
+            return tuple((r.hooks[name], r.id, r.on_error) for r in group if name in r.hooks)
 
-        self.data_hooks = hooks("on_before_data_out")
-        self.message_hooks = hooks("on_before_message_out")
-        self.level_hooks = hooks("transform_log_level")
-        self.gates = hooks("should_send")
-        self.has_hooks = bool(self.data_hooks or self.message_hooks or self.level_hooks
-                              or self.gates)
+        # The plugins run in order, as stages: a plugin that can take a whole batch in one
+        # call (``dispatch_batch``, e.g. a GrpcPlugin with batch=True) is a stage of its
+        # own; each run of ordinary plugins between them is one stage of per-entry
+        # data, message and level hooks. Ordinary plugins' gates run last, on the final
+        # entry; a batch plugin's gate answers come back with its stage.
+        stages: list = []
+        run: list = []
+        for record in records:
+            dispatch_batch = getattr(record.plugin, "dispatch_batch", None)
+            if callable(dispatch_batch):
+                if run:
+                    stages.append(self._hook_stage(run, hooks))
+                    run = []
+                stages.append(("batch", dispatch_batch, record.id, record.on_error))
+            else:
+                run.append(record)
+        if run:
+            stages.append(self._hook_stage(run, hooks))
+        self.stages = tuple(stage for stage in stages if stage[0] == "batch" or any(stage[1:]))
+        self.gates = hooks([r for r in records if not callable(
+            getattr(r.plugin, "dispatch_batch", None))], "should_send")
+        self.has_hooks = bool(self.stages or self.gates)
         self.closed = False
         self._fresh_state()
+
+    @staticmethod
+    def _hook_stage(group: list, hooks: Callable[[list, str], tuple]) -> tuple:
+        return ("entry", hooks(group, "on_before_data_out"),
+                hooks(group, "on_before_message_out"), hooks(group, "transform_log_level"))
 
     def _fresh_state(self) -> None:
         """Locks, counters and worker as for a new queue (construction, forked child)."""
@@ -490,41 +538,56 @@ class _Pipeline:
                         self._failed(tid, exc)
 
     def _route(self, batch: list) -> list:
-        """Run the dispatch hooks on each entry; (slot, entries) per inner transport."""
+        """Run the plugins over the batch; (slot, entries) per inner transport."""
         active = []
         for slot in self.inners:
             if getattr(slot[0], "enabled", True):
                 active.append((slot, min_level_of(getattr(slot[0], "level", None)), []))
+        entries = list(batch)
+        # refused[i]: the positions in `active` a batch plugin's gate said no to, entry i
+        refused: list = [()] * len(entries)
+        for stage in self.stages:
+            if stage[0] == "batch":
+                self._batch_stage(stage, entries, refused, [slot[1] for slot, _, _ in active])
+            else:
+                for i, entry in enumerate(entries):
+                    entries[i] = _run_entry_hooks(stage, entry)
         gates = self.gates
-        for entry in batch:
-            level = entry.level
-            messages = entry.messages
-            data = entry.data
-            params = HookParams(level, messages, data, entry.metadata, entry.error,
-                                entry.fields, entry.ctx, entry.prefix)
-            run_dispatch_hooks(self.data_hooks, self.message_hooks, self.level_hooks, params,
-                               False)  # entry.data is shared: merges go into a copy
-            level, messages, data = params.level, params.messages, params.data
-            if level is not entry.level or messages is not entry.messages or data is not entry.data:
-                entry = LogEntry(level, messages, data, entry.metadata, entry.error, entry.fields,
-                                 entry.ctx, entry.prefix, entry.time_ns, entry.metadata_key)
-            for slot, minimum, entries in active:
-                if level < minimum:
+        for i, entry in enumerate(entries):
+            params = None
+            if gates:
+                params = HookParams(entry.level, entry.messages, entry.data, entry.metadata,
+                                    entry.error, entry.fields, entry.ctx, entry.prefix)
+            for position, (slot, minimum, routed) in enumerate(active):
+                if entry.level < minimum or position in refused[i]:
                     continue
-                if gates:
-                    params.transport_id = slot[1]
-                    allowed = True
-                    for fn, pid, on_error in gates:
-                        try:
-                            if not fn(params):
-                                allowed = False
-                                break
-                        except Exception as exc:  # fail open
-                            plugin_failed("should_send", pid, on_error, exc)
-                    if not allowed:
-                        continue
-                entries.append(entry)
-        return [(slot, entries) for slot, _, entries in active]
+                if gates and not _gates_allow(gates, params, slot[1]):
+                    continue
+                routed.append(entry)
+        return [(slot, routed) for slot, _, routed in active]
+
+    @staticmethod
+    def _batch_stage(stage: tuple, entries: list, refused: list, transport_ids: list) -> None:
+        """One call of a batch plugin over every entry; its results replace the entries."""
+        _, dispatch_batch, plugin_id, on_error = stage
+        try:
+            outcomes = list(dispatch_batch(entries, transport_ids))
+            if len(outcomes) != len(entries):
+                raise ValueError(f"returned {len(outcomes)} outcomes for {len(entries)} "
+                                 "entries")
+        except Exception as exc:  # the plugin's fallback: entries unchanged, gates open
+            plugin_failed("dispatch_batch", plugin_id, on_error, exc)
+            return
+        for i, (entry, outcome) in enumerate(zip(entries, outcomes)):
+            level, messages, data, send = outcome
+            if level is not entry.level or messages is not entry.messages \
+                    or data is not entry.data:
+                entries[i] = LogEntry(level, messages, data, entry.metadata, entry.error,
+                                      entry.fields, entry.ctx, entry.prefix, entry.time_ns,
+                                      entry.metadata_key)
+            no = tuple(position for position, ok in enumerate(send) if not ok)
+            if no:
+                refused[i] = refused[i] + no
 
     def _flush_inners(self) -> None:
         with self.dispatch_lock:
