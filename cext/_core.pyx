@@ -42,10 +42,13 @@ from loglayer._common import (
     on_context_fields_enabled,
     on_taps_changed,
     plugin_failed,
+    plugin_list,
     resolve_lazy,
     serialize_error_safely,
     stderr_line,
+    text_of,
     transport_failed,
+    transport_list,
     transport_slot,
 )
 from loglayer.levels import LogLevel
@@ -577,21 +580,14 @@ cdef class LogLayer:
         if prefix is not None and not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str or None, got {type(prefix).__name__}")
         field_map = {} if fields is None else check_mapping("fields", fields)
-        if isinstance(plugins, (str, bytes)) or not hasattr(plugins, "__iter__"):
-            raise TypeError(f"plugins must be a sequence of plugins, got {type(plugins).__name__}")
-        records = [PluginRecord(p) for p in plugins]
+        records = [PluginRecord(p) for p in plugin_list(plugins)]
         if transports is _OMITTED:
             if _default_transport_factory is None:
                 raise ValueError("transports: no default transport is available; pass one")
-            transport_list = [_default_transport_factory()]
-        elif hasattr(transports, "send") or not hasattr(transports, "__iter__"):
-            transport_list = [transports]
+            transport_items = [_default_transport_factory()]
         else:
-            transport_list = list(transports)
-            if not transport_list:
-                raise ValueError("transports must not be an empty sequence; omit it for the "
-                                 "default console transport")
-        slots = [_transport_slot(t) for t in transport_list]
+            transport_items = transport_list("transports", transports)
+        slots = [_transport_slot(t) for t in transport_items]
 
         self._config = config
         self._levels = _mask_from(_index_of(level_value))
@@ -996,11 +992,12 @@ cdef class LogLayer:
                 except ValueError as exc:
                     plugin_failed("transform_log_level", hook.plugin_id, hook.on_error, exc)
                     continue
-                number = <int>level
+                index = _index_of(level)
+                number = _LEVEL_NUMBERS[index]
                 params.level = level
 
         cdef LogEntry entry = LogEntry.__new__(LogEntry)
-        entry._slot = _index_of(level) if number != _LEVEL_NUMBERS[index] else index
+        entry._slot = index
         entry.level = level
         entry.messages = message_list
         entry.data = data
@@ -1393,7 +1390,7 @@ cdef bint _is_bare(str text):
 
 
 cdef inline str _as_text(object obj):
-    return obj if type(obj) is str else _pure._text(obj)
+    return obj if type(obj) is str else text_of(obj)
 
 
 cdef str _message_text(list messages, object prefix):
@@ -1455,7 +1452,7 @@ cdef class JsonFormat(_Format):
 
     cdef inline object _root_key(self, object key):
         if type(key) is not str:
-            key = _pure._text(key)
+            key = text_of(key)
         renamed = self._renames.get(key)
         return key if renamed is None else renamed
 
@@ -1577,7 +1574,7 @@ cdef class ConsoleFormat(_Format):
                 parts.append(_pure._MULTILINE_JOIN.join(
                     [_escaped(line) for line in (<object>message).lines]))
             else:
-                parts.append(_escaped(_pure._text(message)))
+                parts.append(_escaped(text_of(message)))
         return " ".join(parts)
 
     cdef object _render(self, LogEntry entry):

@@ -16,7 +16,6 @@ from loglayer import (
     get_contextvars,
     unbind_contextvars,
 )
-from loglayer.testing import TestTransport
 
 
 @pytest.fixture(autouse=True)

@@ -595,3 +595,20 @@ def test_transports_are_exported():
     assert {"StructuredTransport", "BlankTransport", "Multiline"} <= set(loglayer.__all__)
     assert isinstance(StructuredTransport(), loglayer.Transport)
     assert isinstance(BlankTransport(print), loglayer.Transport)
+
+
+def test_the_line_carries_the_level_a_level_hook_set():
+    import io
+    import json
+
+    import loglayer
+
+    out = io.StringIO()
+    log = loglayer.LogLayer(
+        transports=loglayer.StructuredTransport(out, time_format=None),
+        plugins=[loglayer.level_hook("up", lambda p: "fatal" if p.level < 20 else None)])
+    log.trace("a")
+    log.info("b")
+    log.debug("c")
+    assert [json.loads(line)["level"] for line in out.getvalue().splitlines()] == [
+        "fatal", "info", "fatal"]

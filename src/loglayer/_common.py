@@ -242,6 +242,32 @@ def check_bool(name: str, value) -> bool:
     return value
 
 
+def plugin_list(plugins) -> list:
+    """``plugins`` as a list: any iterable of plugins, but not a lone str or bytes."""
+    if isinstance(plugins, (str, bytes)) or not hasattr(plugins, "__iter__"):
+        raise TypeError(f"plugins must be a sequence of plugins, got {type(plugins).__name__}")
+    return list(plugins)
+
+
+def transport_list(name: str, transports) -> list:
+    """One transport or a non-empty sequence of them, as a list."""
+    if hasattr(transports, "send") or not hasattr(transports, "__iter__"):
+        return [transports]
+    items = list(transports)
+    if not items:
+        raise ValueError(f"{name} must be a transport or a non-empty sequence of them")
+    return items
+
+
+def text_of(obj) -> str:
+    """``str(obj)`` as a plain str; ``<unprintable TypeName>`` when ``str()`` raises."""
+    try:
+        text = str(obj)
+    except Exception:
+        return f"<unprintable {type(obj).__name__}>"
+    return text if type(text) is str else str.__str__(text)
+
+
 def check_mapping(name: str, value) -> dict:
     if not isinstance(value, Mapping):
         raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")

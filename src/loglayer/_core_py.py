@@ -34,11 +34,13 @@ from ._common import (
     on_context_fields_enabled,
     on_taps_changed,
     plugin_failed,
+    plugin_list,
     resolve_lazy,
     run_dispatch_hooks,
     serialize_error_safely,
     stderr_line,
     transport_failed,
+    transport_list,
     transport_slot,
 )
 from ._render_py import ConsoleFormat, JsonFormat
@@ -375,21 +377,14 @@ class LogLayer:
         if prefix is not None and not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str or None, got {type(prefix).__name__}")
         field_map = {} if fields is None else check_mapping("fields", fields)
-        if isinstance(plugins, (str, bytes)) or not hasattr(plugins, "__iter__"):
-            raise TypeError(f"plugins must be a sequence of plugins, got {type(plugins).__name__}")
-        records = [PluginRecord(p) for p in plugins]
+        records = [PluginRecord(p) for p in plugin_list(plugins)]
         if transports is _OMITTED:
             if _default_transport_factory is None:
                 raise ValueError("transports: no default transport is available; pass one")
-            transport_list = [_default_transport_factory()]
-        elif hasattr(transports, "send") or not hasattr(transports, "__iter__"):
-            transport_list = [transports]
+            transport_items = [_default_transport_factory()]
         else:
-            transport_list = list(transports)
-            if not transport_list:
-                raise ValueError("transports must not be an empty sequence; omit it for the "
-                                 "default console transport")
-        slots = [_slot(t) for t in transport_list]
+            transport_items = transport_list("transports", transports)
+        slots = [_slot(t) for t in transport_items]
 
         self._config = config
         self._levels = _mask_from(level_value)

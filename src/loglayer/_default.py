@@ -18,6 +18,7 @@ import os
 import sys
 from typing import Any
 
+from ._common import plugin_list, transport_list
 from ._select import JsonFormat, LineTransport, LogLayer
 from .levels import LogLevel
 from .transports import BlankTransport, ConsoleTransport
@@ -78,18 +79,8 @@ def configure(*, transports: Any = None, plugins: Any = None, level: Any = None)
     keeps what is there. Everything is validated before anything changes. Returns the
     logger.
     """
-    new_transports = None
-    if transports is not None:
-        new_transports = ([transports] if hasattr(transports, "send")
-                          or not hasattr(transports, "__iter__") else list(transports))
-        if not new_transports:
-            raise ValueError("transports must not be empty")
-    new_plugins = None
-    if plugins is not None:
-        if isinstance(plugins, (str, bytes)) or not hasattr(plugins, "__iter__"):
-            raise TypeError(f"plugins must be a sequence of plugins, "
-                            f"got {type(plugins).__name__}")
-        new_plugins = list(plugins)
+    new_transports = None if transports is None else transport_list("transports", transports)
+    new_plugins = None if plugins is None else plugin_list(plugins)
     new_level = None if level is None else LogLevel.parse(level)
     # Validate the lot on a scratch logger first, so a bad argument changes nothing.
     LogLayer(transports=new_transports or [BlankTransport(lambda entry: None)],

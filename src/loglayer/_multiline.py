@@ -10,16 +10,9 @@ Structured (JSON) output uses ``str(multiline)``, the lines joined by ``"\\n"``.
 
 from __future__ import annotations
 
+from ._common import text_of
+
 __all__ = ["Multiline"]
-
-
-def _line_text(obj: object) -> str:
-    """``str(obj)`` as a plain str; a placeholder when ``str()`` raises."""
-    try:
-        text = str(obj)
-    except Exception:
-        return f"<unprintable {type(obj).__name__}>"
-    return text if type(text) is str else str.__str__(text)
 
 
 class Multiline:
@@ -34,7 +27,7 @@ class Multiline:
     lines: tuple[str, ...]
 
     def __init__(self, *lines: object) -> None:
-        self.lines = tuple([_line_text(line) for line in lines])
+        self.lines = tuple([text_of(line) for line in lines])
 
     def __str__(self) -> str:
         return "\n".join(self.lines)

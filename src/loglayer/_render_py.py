@@ -42,6 +42,7 @@ from typing import Any
 
 import orjson
 
+from ._common import check_bool, text_of
 from ._errorfmt import format_traceback
 from ._multiline import Multiline
 from .levels import LogLevel
@@ -132,12 +133,6 @@ def _check_key(name: str, value: object) -> str:
     return value
 
 
-def _check_bool(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return value
-
-
 class JsonFormat:
     """How ``render_json`` names its three fixed keys and writes the time.
 
@@ -209,8 +204,8 @@ class ConsoleFormat:
                  "_key_open", "_key_close", "_clock_cache")
 
     def __init__(self, colors: bool, show_time: bool, error_key: str = "err") -> None:
-        self.colors = _check_bool("colors", colors)
-        self.show_time = _check_bool("show_time", show_time)
+        self.colors = check_bool("colors", colors)
+        self.show_time = check_bool("show_time", show_time)
         self.error_key = _check_key("error_key", error_key)
         levels = {}
         for level in LogLevel:
@@ -239,15 +234,6 @@ class ConsoleFormat:
 # -- shared helpers --------------------------------------------------------------------
 
 
-def _text(obj: object) -> str:
-    """``str(obj)`` as a plain str; ``<unprintable TypeName>`` when ``str()`` raises."""
-    try:
-        text = str(obj)
-    except Exception:
-        return f"<unprintable {type(obj).__name__}>"
-    return text if type(text) is str else str.__str__(text)
-
-
 def _default(obj: object) -> str:
     """orjson's ``default``: an unserialisable value is written as its ``str()``."""
     try:
@@ -259,20 +245,20 @@ def _default(obj: object) -> str:
 def _level_name(level: object) -> str:
     """The name of a level outside the table (the core only sends LogLevel members)."""
     name = getattr(level, "name", None)
-    return name if type(name) is str else _text(level)
+    return name if type(name) is str else text_of(level)
 
 
 def _message_text(messages: Any, prefix: object) -> str:
     """The prefix (when non-empty) and the messages as text, joined by one space."""
     if prefix:
-        parts = [prefix if type(prefix) is str else _text(prefix)]
+        parts = [prefix if type(prefix) is str else text_of(prefix)]
     elif len(messages) == 1:
         message = messages[0]
-        return message if type(message) is str else _text(message)
+        return message if type(message) is str else text_of(message)
     else:
         parts = []
     for message in messages:
-        parts.append(message if type(message) is str else _text(message))
+        parts.append(message if type(message) is str else text_of(message))
     return " ".join(parts)
 
 
@@ -321,7 +307,7 @@ def _iso_time(fmt: JsonFormat, time_ns: int) -> str:
 def _root_key(key: object, renames: dict) -> str:
     """A key for the root object: a str, renamed when it is a reserved key."""
     if type(key) is not str:
-        key = _text(key)
+        key = text_of(key)
     return renames.get(key, key)
 
 
@@ -329,7 +315,7 @@ def _merge_exact(root: dict, items: dict, renames: dict) -> None:
     """Copy ``items`` into ``root`` key by key: keys made str, reserved keys renamed."""
     for key, value in items.items():
         if type(key) is not str:
-            key = _text(key)
+            key = text_of(key)
         if key in renames:
             key = renames[key]
         root[key] = value
@@ -495,7 +481,7 @@ def _sanitize_container(value: Any, depth: int, path: set) -> Any:
         if issubclass(type(value), dict):
             result = {}
             for key, item in value.items():
-                key = _utf8_text(key if type(key) is str else _text(key))
+                key = _utf8_text(key if type(key) is str else text_of(key))
                 result[key] = _sanitize(item, depth + 1, path)
             return result
         return [_sanitize(item, depth + 1, path) for item in value]
@@ -550,7 +536,7 @@ def _console_message(messages: Any) -> str:
         elif issubclass(type(message), Multiline):
             parts.append(_MULTILINE_JOIN.join([_escape(line) for line in message.lines]))
         else:
-            parts.append(_escape(_text(message)))
+            parts.append(_escape(text_of(message)))
     return " ".join(parts)
 
 
@@ -578,7 +564,7 @@ def _console_value(value: Any) -> str:
 def _error_summary(error: object) -> str:
     """``Type: message`` (just ``Type`` when the message is empty), escaped."""
     name = type(error).__name__
-    message = _text(error)
+    message = text_of(error)
     return _escape(name + ": " + message if message else name)
 
 
@@ -602,7 +588,7 @@ def render_console(entry: Any, fmt: ConsoleFormat) -> str:
         line = _clock_text(fmt, entry.time_ns) + line
     prefix = entry.prefix
     if prefix:
-        line += _escape(prefix if type(prefix) is str else _text(prefix)) + " "
+        line += _escape(prefix if type(prefix) is str else text_of(prefix)) + " "
     messages = entry.messages
     if len(messages) == 1 and type(messages[0]) is str:
         message = messages[0]
@@ -617,7 +603,7 @@ def render_console(entry: Any, fmt: ConsoleFormat) -> str:
         key_close = fmt._key_close
         for key, value in data.items():
             if type(key) is not str:
-                key = _text(key)
+                key = text_of(key)
             if key == error_key:
                 line += key_open + _escape(key) + key_close + _error_summary(error)
                 error_key = None
@@ -644,6 +630,6 @@ def _console_metadata(metadata: Any, fmt: ConsoleFormat) -> str:
     pairs = []
     for key, value in mapped.items():
         if type(key) is not str:
-            key = _text(key)
+            key = text_of(key)
         pairs.append(key_open + _escape(key) + key_close + _console_value(value))
     return "".join(pairs)

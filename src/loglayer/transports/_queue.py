@@ -44,9 +44,11 @@ from .._common import (
     merge_by_id,
     min_level_of,
     plugin_failed,
+    plugin_list,
     run_dispatch_hooks,
     stderr_line,
     transport_failed,
+    transport_list,
     transport_slot,
 )
 from .._select import HookParams, LogEntry, Transport
@@ -133,15 +135,8 @@ class QueueTransport(Transport):
         for name, fn in (("on_drop", on_drop), ("on_error", on_error)):
             if fn is not None and not callable(fn):
                 raise TypeError(f"{name} must be callable or None, got {type(fn).__name__}")
-        if isinstance(plugins, (str, bytes)) or not hasattr(plugins, "__iter__"):
-            raise TypeError(f"plugins must be a sequence of plugins, got {type(plugins).__name__}")
-        records = merge_by_id((), [PluginRecord(p) for p in plugins], _record_id)
-        if hasattr(inner, "send") or not hasattr(inner, "__iter__"):
-            inners = [inner]
-        else:
-            inners = list(inner)
-            if not inners:
-                raise ValueError("inner must be a transport or a non-empty sequence of them")
+        records = merge_by_id((), [PluginRecord(p) for p in plugin_list(plugins)], _record_id)
+        inners = transport_list("inner", inner)
         slots = merge_by_id((), [_inner_slot(transport) for transport in inners], _slot_id)
 
         self._queue: deque[Any] = deque()
