@@ -16,7 +16,8 @@ if os.environ.get("LOGLAYER_NO_EXTENSIONS") or platform.python_implementation() 
 else:
     from Cython.Build import cythonize
 
-    extensions = [Extension("loglayer._core", ["cext/_core.pyx"])]
+    extensions = [Extension("loglayer._core", ["cext/_core.pyx"]),
+                  Extension("loglayer.utils._clonefast", ["cext/_clonefast.pyx"])]
     if sys.platform != "win32":  # the wasm fast path loads wasmtime's C API with dlopen
         extensions.append(Extension("loglayer.isolation._wasmfast", ["cext/_wasmfast.pyx"]))
     ext_modules = cythonize(
@@ -32,6 +33,6 @@ else:
         annotate=bool(os.environ.get("LOGLAYER_ANNOTATE")),
     )
     print("loglayer: building the compiled core (loglayer._core) and "
-          f"{len(ext_modules) - 1} fast path(s)", file=sys.stderr)
+          f"{len(ext_modules) - 1} fast paths", file=sys.stderr)
 
 setup(ext_modules=ext_modules)

@@ -13,7 +13,7 @@ import types
 import typing
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loglayer.utils import Cloner
@@ -602,3 +602,93 @@ def test_property_sharing_gives_the_same_result_as_a_deep_clone(value):
     assert deep_same(value, before)
     assert deep_same(shared, cloner.clone(value))
     assert (shared is value) == (not cloner.needs_clone(value))
+
+
+# -- the compiled walk agrees with the pure one ------------------------------------------
+
+compiled_walk = pytest.mark.skipif(Cloner()._walker is None,
+                                   reason="the compiled walk (utils._clonefast) is not in use")
+
+
+def pure_clone(cloner: Cloner, value: object, share: bool = False) -> object:
+    """``clone`` through the pure walk alone, whatever the live one is."""
+    from loglayer.utils._cloner import _Clone
+
+    walk = _Clone(cloner, share)
+    return walk._dict(value, 0) if type(value) is dict else walk.run(value)
+
+
+class Key(str):
+    """A str subclass: a key the compiled walk cannot settle by its cached hash alone."""
+
+
+#: One of each way to match: exact keys and regex values; regex keys only (str values
+#: are then never inspected); a predicate key and an exact value; a low depth cap with
+#: strict; more exact keys than the compiled walk compares by hash.
+COMPARED_CLONERS = [
+    Cloner(("password", "token"), re.compile(r"s3cr3t-\w+")),
+    Cloner(re.compile("(?i)pass")),
+    Cloner(lambda key: key == "user", SECRET),
+    Cloner(("password",), max_depth=2, strict=True),
+    Cloner([f"key{i}" for i in range(12)] + ["password"]),
+]
+
+_RECORD_KEYS = st.sampled_from(["password", "note"])
+MIXED = st.recursive(
+    st.one_of(_SCALARS, st.builds(Key, _KEYS), st.builds(Key, st.just(SECRET))),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.tuples(inner, inner),
+        st.dictionaries(st.one_of(_KEYS, st.builds(Key, _KEYS), st.integers()), inner,
+                        max_size=4),
+        st.builds(Point, inner, inner),
+        st.builds(Plain, inner, inner),
+        st.builds(OwnDict, st.dictionaries(_KEYS, inner, max_size=3)),
+        st.frozensets(_TEXT, max_size=3),
+    ),
+    max_leaves=20,
+)
+
+
+@compiled_walk
+@settings(max_examples=300, deadline=None)
+@given(MIXED, st.sampled_from(range(len(COMPARED_CLONERS))))
+def test_property_compiled_walk_agrees_with_the_pure_walk(value, index):
+    cloner = COMPARED_CLONERS[index]
+    before = copy.deepcopy(value)
+    assert cloner.needs_clone(value) == cloner._pure_needs_clone(value)
+    assert deep_same(cloner.clone(value), pure_clone(cloner, value))
+    censored, pure_censored = cloner.censored(value), cloner._pure_censored(value)
+    assert deep_same(censored, pure_censored)
+    assert (censored is value) == (pure_censored is value)
+    assert deep_same(value, before)
+
+
+@compiled_walk
+def test_compiled_walk_agrees_on_cycles_through_records():
+    cloner = COMPARED_CLONERS[0]
+    inner: dict = {"password": "x", "items": []}
+    holder = Plain(inner, [inner])
+    inner["items"].append(holder)  # dict -> list -> record -> dict: a cycle across both
+    inner["self"] = inner
+    for share in (False, True):
+        assert deep_same(cloner.clone(inner, share_unchanged=share),
+                         pure_clone(cloner, inner, share))
+    assert cloner.needs_clone(inner) and cloner._pure_needs_clone(inner)
+
+
+def test_str_subclass_keys_match_like_str_keys():
+    cloner = Cloner(("password",))
+    value = {Key("password"): "x", "note": {Key("other"): "y"}}
+    assert cloner.needs_clone(value)
+    assert cloner.clone(value) == {"password": CENSOR, "note": {"other": "y"}}
+
+
+def test_censored_is_the_value_or_a_shared_clone():
+    cloner = Cloner(("password",))
+    clean = {"a": [1, 2], "b": {"c": 3}}
+    assert cloner.censored(clean) is clean
+    dirty = {"a": clean["a"], "b": {"password": "x"}}
+    result = cloner.censored(dirty)
+    assert result == {"a": [1, 2], "b": {"password": CENSOR}}
+    assert result["a"] is clean["a"] and dirty["b"] == {"password": "x"}

@@ -361,3 +361,12 @@ def test_property_secrets_never_reach_any_output(metadata, fields, data, message
     for entry in tt.lines:
         assert _secret_free(repr((entry.messages, entry.data, entry.metadata)))
     assert deep_same((metadata, fields, data), before)
+
+
+def test_a_later_data_hook_sees_the_redacted_data():
+    seen = []
+    spy = data_hook("spy", lambda params: seen.append(dict(params.data)))
+    log = LogLayer(transports=TestTransport("tt"), fields={"token": KEY_SECRET, "n": 1},
+                   plugins=[redact(keys=("token",)), spy])
+    log.info("hello")
+    assert seen == [{"token": "[REDACTED]", "n": 1}]

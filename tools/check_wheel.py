@@ -1,5 +1,5 @@
-"""Fail unless each wheel holds the compiled core, the wasm fast path and the guest
-header, and no Cython sources or generated C."""
+"""Fail unless each wheel holds the compiled core, the Cloner and wasm fast
+paths and the guest header, and no Cython sources or generated C."""
 
 import sys
 import zipfile
@@ -10,6 +10,9 @@ def check(path: str) -> list[str]:
     problems = []
     if not any(n.startswith("loglayer/_core.") and n.endswith((".so", ".pyd")) for n in names):
         problems.append("no compiled loglayer/_core extension")
+    for fast_path in ("loglayer/utils/_clonefast",):
+        if not any(n.startswith(fast_path + ".") for n in names):
+            problems.append(f"no compiled {fast_path} fast path")
     if not path.endswith(("win32.whl", "win_amd64.whl")) and not any(
             n.startswith("loglayer/isolation/_wasmfast.") for n in names):
         problems.append("no compiled loglayer/isolation/_wasmfast fast path")

@@ -7,12 +7,7 @@ non-empty value, on other interpreters, or when the extension is missing.
 
 from __future__ import annotations
 
-import os
-import platform
-
-NO_EXTENSIONS = bool(os.environ.get("LOGLAYER_NO_EXTENSIONS")) or (
-    platform.python_implementation() != "CPython"
-)
+from ._native import NO_EXTENSIONS
 
 if NO_EXTENSIONS:
     from . import _core_py as core

@@ -8,13 +8,12 @@ dispatch hooks) when nothing does. Only an entry that holds a secret pays for a 
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..plugin import Plugin
-from ..utils._cloner import Cloner, Matcher, compile_matchers
+from ..utils._cloner import Cloner, Matcher, _fast as _clonefast, compile_matchers
 
 __all__ = ["redact"]
 
@@ -107,24 +106,17 @@ class _Redact(Plugin):
     def __init__(self, cloner: Cloner, id: str, patterns: bool) -> None:
         super().__init__(id)
         self.cloner = cloner
-        self._needs_clone = cloner.needs_clone
-        self._clone = functools.partial(cloner.clone, share_unchanged=True)
+        # The fields and metadata hooks are the Cloner's own ``censored`` (compiled when
+        # the fast path is built): the value itself, or a redacted copy when something
+        # matched, with no Python frame of the plugin's in between.
+        self.on_fields_called = cloner._censored
+        self.on_metadata_called = cloner._censored
+        if cloner._walker is not None:  # the compiled twin of on_before_data_out
+            self.on_before_data_out = _clonefast.DataHook(cloner._walker)
         if patterns:
             # Only then can a message need redacting: installing the hook for keys alone
             # would cost every entry a call for nothing (hooks are indexed at add time).
             self.on_before_message_out = self._redact_messages
-
-    def on_fields_called(self, fields: Any) -> Any:
-        """The fields, or a redacted copy of them when something matched."""
-        if self._needs_clone(fields):
-            return self._clone(fields)
-        return fields
-
-    def on_metadata_called(self, metadata: Any) -> Any:
-        """The metadata, or a redacted copy of it when something matched."""
-        if self._needs_clone(metadata):
-            return self._clone(metadata)
-        return metadata
 
     def on_before_data_out(self, params: Any) -> dict | None:
         """The redacted values of the top-level data keys that need it, or None.
@@ -133,17 +125,20 @@ class _Redact(Plugin):
         values changed are returned; the data itself is never touched.
         """
         data = params.data
-        if not data or not self._needs_clone(data):
+        if not data:
             return None
-        redacted = self._clone(data)  # shares every value that did not change
+        redacted = self.cloner._censored(data)  # shares every value that did not change
+        if redacted is data:
+            return None
         return {key: value for key, value in redacted.items() if value is not data[key]}
 
     def _redact_messages(self, params: Any) -> list | None:
         """``on_before_message_out``: the messages, each redacted as needed, or None."""
         messages = params.messages
-        needs_clone = self._needs_clone
-        for message in messages:
-            if needs_clone(message):
-                clone = self._clone
-                return [clone(item) for item in messages]
+        censored = self.cloner._censored
+        for index, message in enumerate(messages):
+            redacted = censored(message)
+            if redacted is not message:
+                return [*messages[:index], redacted,
+                        *[censored(item) for item in messages[index + 1:]]]
         return None

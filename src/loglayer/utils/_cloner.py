@@ -21,6 +21,11 @@ Both halves walk the same shapes in the same way, so they always agree:
 
 Everything else (numbers, bytes, enum members, exceptions, classes, functions, objects
 with no public attributes...) is a leaf, returned as the very same object.
+
+This module is the definition of the walk. When the compiled fast path
+(``loglayer.utils._clonefast``) is built, it takes the plain dicts, lists, tuples, str
+and scalars, and hands every other shape back to the functions here, with the same
+state; ``LOGLAYER_NO_EXTENSIONS=1`` turns it off.
 """
 
 from __future__ import annotations
@@ -32,7 +37,15 @@ import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Union
 
+from .._native import NO_EXTENSIONS
 from ._tomap import _NOT_INSTANCES, _NOT_RECORDS
+
+_fast: Any = None
+if not NO_EXTENSIONS:
+    try:
+        from . import _clonefast as _fast
+    except ImportError:  # not built: the pure walk does everything
+        pass
 
 __all__ = ["Cloner", "Matcher"]
 
@@ -140,7 +153,7 @@ class Cloner:
     TRUNCATED: ClassVar[str] = "[Truncated]"
 
     __slots__ = ("censor", "max_depth", "strict", "_key_exact", "_key_tests", "_value_exact",
-                 "_value_regexes", "_value_tests", "_skip", "_repl")
+                 "_value_regexes", "_value_tests", "_skip", "_repl", "_walker", "_censored")
 
     def __init__(self, match_key: Matcher = None, match_value: Matcher = None,
                  censor: str = "[REDACTED]", *, max_depth: int = 32,
@@ -174,6 +187,13 @@ class Cloner:
         # Types the walk passes over without a look: str too when no value can match.
         self._skip = _ATOMS if (value_exact or value_regexes or value_tests) else _ATOMS | {str}
         self._repl = censor.replace("\\", "\\\\")  # literal in re.sub
+        self._walker = None
+        #: ``censored``'s implementation, for a hook to call with no frame in between.
+        self._censored = self._pure_censored
+        if _fast is not None:
+            self._walker = _fast.Walker(self, self._check, self._clone_other,
+                                        Cloner.CIRCULAR, Cloner.TRUNCATED)
+            self._censored = self._walker.censored
 
     def __repr__(self) -> str:
         return (f"Cloner(censor={self.censor!r}, max_depth={self.max_depth}, "
@@ -219,6 +239,11 @@ class Cloner:
         Dicts, lists, tuples and scalars are walked without allocating anything;
         records and other containers need a short list of their fields.
         """
+        if self._walker is not None:
+            return self._walker.check(value)
+        return self._pure_needs_clone(value)
+
+    def _pure_needs_clone(self, value: Any) -> bool:
         if type(value) is dict:
             return self._check_dict(value, 1)
         return self._check(value, 0)
@@ -294,10 +319,39 @@ class Cloner:
         way to pass data on without mutating it, for a caller that will not mutate the
         result either (a plugin handing data to transports).
         """
+        if self._walker is not None:
+            return self._walker.clone(value, share_unchanged)
         walk = _Clone(self, share_unchanged)
         if type(value) is dict:
             return walk._dict(value, 0)
         return walk.run(value)
+
+    def censored(self, value: Any) -> Any:
+        """``value`` itself when nothing in it needs censoring, else
+        ``clone(value, share_unchanged=True)``.
+
+        The check and the clone in one call, for code that hands data on and does not
+        mutate it (a redacting hook): the common entry costs the check alone.
+        """
+        return self._censored(value)
+
+    def _pure_censored(self, value: Any) -> Any:
+        if not self._pure_needs_clone(value):
+            return value
+        walk = _Clone(self, True)
+        if type(value) is dict:
+            return walk._dict(value, 0)
+        return walk.run(value)
+
+    def _clone_other(self, value: Any, depth: int, path: list[int], hits: int,
+                     share: bool) -> tuple[Any, int]:
+        """The compiled walk's way back here, for a shape only this module handles:
+        ``value`` cloned ``depth`` containers deep with the walk's state (``path``,
+        shared and updated; ``hits``), as (clone, hits)."""
+        walk = _Clone(self, share)
+        walk.path = path
+        walk.hits = hits
+        return walk.run(value, depth), walk.hits
 
 
 class _Clone:
