@@ -45,4 +45,5 @@ bench-micro: wheel
 
 clean:
 	rm -rf $(VENV) dist build build.log cext/*.c cext/*.html src/*.egg-info src/loglayer/*.so \
-		src/loglayer/isolation/*.so src/loglayer/utils/*.so
+		src/loglayer/isolation/*.so src/loglayer/utils/*.so \
+		src/loglayer/plugins/*.so

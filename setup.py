@@ -17,7 +17,8 @@ else:
     from Cython.Build import cythonize
 
     extensions = [Extension("loglayer._core", ["cext/_core.pyx"]),
-                  Extension("loglayer.utils._clonefast", ["cext/_clonefast.pyx"])]
+                  Extension("loglayer.utils._clonefast", ["cext/_clonefast.pyx"]),
+                  Extension("loglayer.plugins._samplefast", ["cext/_samplefast.pyx"])]
     if sys.platform != "win32":  # the wasm fast path loads wasmtime's C API with dlopen
         extensions.append(Extension("loglayer.isolation._wasmfast", ["cext/_wasmfast.pyx"]))
     ext_modules = cythonize(

@@ -8,6 +8,23 @@ and builders come from freelists, the clock is read with one C call, and the
 re-entrancy guard is a thread-specific C pointer. A logger with no dispatch hooks
 never builds a params object.
 
+Native hooks. loglayer's own compiled plugins (the ``redact`` data hook, the samplers)
+are called from C with no params object and no Python call. Such a hook object has a
+``__loglayer_native__`` attribute holding a ``PyCapsule``:
+
+* named ``"loglayer.native_data"``: ``object fn(object hook, dict data)``, the data
+  hook's answer (None or a mapping) for the entry's current data; NULL with an
+  exception set on error;
+* named ``"loglayer.native_gate"``: ``int fn(object hook, int level_index)``, 1 to
+  send and 0 not to, -1 with an exception set on error. ``level_index`` is the
+  position of the entry's level in ``LogLevel`` (0 for TRACE ... 5 for FATAL). The
+  core asks a native gate at most once per entry, at the first transport that
+  reaches it, and gives the entry's other transports the same answer.
+
+The hook object stays callable the ordinary way (``hook(params)``), which is how the
+pure core, the queue worker and any other caller use it. The protocol is private to
+loglayer: the capsule names carry the signature, nothing else is promised.
+
 Cold paths (validation, error reporting, ``lazy``) call the same helpers as the pure
 twin, in ``loglayer._common``, so both report problems with the same words.
 """
@@ -17,6 +34,7 @@ from cpython.contextvars cimport get_value
 from cpython.dict cimport PyDict_Copy, PyDict_Next, PyDict_SetItem
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.object cimport PyCFunction, PyMethodDef, PyObject, PyTypeObject
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_GET_SIZE
 from cpython.type cimport PyType_Modified
@@ -414,13 +432,25 @@ cdef class HookParams:
                 f"data={self.data!r}, transport_id={self.transport_id!r})")
 
 
+ctypedef object (*_native_data_fn)(object hook, dict data)
+ctypedef int (*_native_gate_fn)(object hook, int level_index) except -1
+
+#: Native gates beyond this many in one plugin set are called the ordinary way (the
+#: per-entry answers are kept in the bits of one C integer).
+cdef enum:
+    _MAX_NATIVE_GATES = 64
+
+
 @cython.final
 cdef class _Hook:
-    """One plugin's hook, resolved once: the bound function and how to report its errors."""
+    """One plugin's hook, resolved once: the bound function and how to report its errors,
+    plus its C entry point when it is a native hook (see the module docstring)."""
 
     cdef object fn
     cdef object plugin_id
     cdef object on_error
+    cdef _native_data_fn native_data
+    cdef _native_gate_fn native_gate
 
 
 @cython.final
@@ -435,11 +465,13 @@ cdef class _PluginSet:
     cdef tuple level
     cdef tuple send
     cdef bint has_dispatch
+    cdef bint needs_params  # a dispatch hook is called with params (not native)
 
 
 cdef tuple _hook_slot(tuple records, str name):
     cdef list hooks = []
     cdef _Hook hook
+    cdef int gates = 0
     for record in records:
         fn = record.hooks.get(name)
         if fn is not None:
@@ -447,8 +479,27 @@ cdef tuple _hook_slot(tuple records, str name):
             hook.fn = fn
             hook.plugin_id = record.id
             hook.on_error = record.on_error
+            native = getattr(fn, "__loglayer_native__", None)
+            if native is not None:
+                if name == "on_before_data_out" and PyCapsule_IsValid(
+                        native, b"loglayer.native_data"):
+                    hook.native_data = <_native_data_fn>PyCapsule_GetPointer(
+                        native, b"loglayer.native_data")
+                elif (name == "should_send" and gates < _MAX_NATIVE_GATES
+                        and PyCapsule_IsValid(native, b"loglayer.native_gate")):
+                    hook.native_gate = <_native_gate_fn>PyCapsule_GetPointer(
+                        native, b"loglayer.native_gate")
+                    gates += 1
             hooks.append(hook)
     return tuple(hooks)
+
+
+cdef bint _any_called_with_params(tuple hooks):
+    cdef _Hook hook
+    for hook in hooks:
+        if hook.native_data == NULL and hook.native_gate == NULL:
+            return True
+    return False
 
 
 cdef _PluginSet _plugin_set(tuple records):
@@ -461,6 +512,8 @@ cdef _PluginSet _plugin_set(tuple records):
     ps.level = _hook_slot(records, "transform_log_level")
     ps.send = _hook_slot(records, "should_send")
     ps.has_dispatch = bool(ps.data or ps.message or ps.level or ps.send)
+    ps.needs_params = bool(ps.message or ps.level or _any_called_with_params(ps.data)
+                           or _any_called_with_params(ps.send))
     return ps
 
 
@@ -935,21 +988,25 @@ cdef class LogLayer:
         cdef _PluginSet plugins = self._plugins
 
         if plugins.has_dispatch:
-            params = HookParams.__new__(HookParams)
-            params.level = level
-            params.messages = message_list
-            params.data = data
-            params.metadata = metadata
-            params.error = error
-            params.fields = field_map
-            params.ctx = ctx
-            params.prefix = self._prefix
+            if plugins.needs_params:
+                params = HookParams.__new__(HookParams)
+                params.level = level
+                params.messages = message_list
+                params.data = data
+                params.metadata = metadata
+                params.error = error
+                params.fields = field_map
+                params.ctx = ctx
+                params.prefix = self._prefix
             if plugins.data:
                 owned = data is not field_map
                 for hook in plugins.data:
-                    params.data = data
                     try:
-                        result = hook.fn(params)
+                        if hook.native_data != NULL:
+                            result = hook.native_data(hook.fn, data)
+                        else:
+                            params.data = data
+                            result = hook.fn(params)
                     except Exception as exc:
                         plugin_failed("on_before_data_out", hook.plugin_id, hook.on_error, exc)
                         continue
@@ -964,7 +1021,8 @@ cdef class LogLayer:
                         data = PyDict_Copy(data)
                         owned = True
                     data.update(result)
-                params.data = data
+                if params is not None:
+                    params.data = data
             for hook in plugins.message:
                 try:
                     result = hook.fn(params)
@@ -1010,6 +1068,11 @@ cdef class LogLayer:
         entry.metadata_key = config.metadata_key
 
         cdef tuple gates = plugins.send
+        cdef unsigned long long gates_asked = 0  # native gates, one bit each
+        cdef unsigned long long gates_sending = 0
+        cdef unsigned long long bit
+        cdef int native_number
+        cdef int answer
         cdef _TransportSlot slot
         cdef Transport base
         cdef LineTransport line_transport
@@ -1028,15 +1091,35 @@ cdef class LogLayer:
                 if minimum is not None and number < min_level_of(minimum):
                     continue
             if gates:
-                params.transport_id = slot.id
+                if params is not None:
+                    params.transport_id = slot.id
                 allowed = True
+                native_number = 0
                 for hook in gates:
-                    try:
-                        if not hook.fn(params):
-                            allowed = False
-                            break
-                    except Exception as exc:
-                        plugin_failed("should_send", hook.plugin_id, hook.on_error, exc)
+                    if hook.native_gate == NULL:
+                        try:
+                            if not hook.fn(params):
+                                allowed = False
+                                break
+                        except Exception as exc:
+                            plugin_failed("should_send", hook.plugin_id, hook.on_error, exc)
+                        continue
+                    # A native gate answers once per entry; its answer is kept for the
+                    # entry's other transports.
+                    bit = (<unsigned long long>1) << native_number
+                    native_number += 1
+                    if not (gates_asked & bit):
+                        try:
+                            answer = hook.native_gate(hook.fn, index)
+                        except Exception as exc:  # fails open; asked again next transport
+                            plugin_failed("should_send", hook.plugin_id, hook.on_error, exc)
+                            continue
+                        gates_asked |= bit
+                        if answer:
+                            gates_sending |= bit
+                    if not (gates_sending & bit):
+                        allowed = False
+                        break
                 if not allowed:
                     continue
             try:

@@ -374,3 +374,63 @@ def test_bad_options_name_the_argument(build, error, name):
 
 def test_module_exports():
     assert sampling.__all__ == ["burst", "fixed_rate", "per_level"]
+
+
+# -- one draw per entry, in order: the compiled gates and the pure ones agree -------------
+
+
+def _reference(seed: int, count: int, rate: float) -> list[int]:
+    """The entries a seeded fixed_rate keeps when it draws exactly once per entry."""
+    rng = random.Random(seed)
+    return [i for i in range(count) if rng.random() < rate]
+
+
+def test_a_seeded_sampler_draws_once_per_entry_in_order():
+    a, b, c = TestTransport("a"), TestTransport("b"), TestTransport("c")
+    log, _ = _logger(sampling.fixed_rate(0.5, seed=11), transports=[a, b, c])
+    _emit(log, 500)
+    assert _kept(a) == _kept(b) == _kept(c) == _reference(11, 500, 0.5)
+
+
+def test_a_gate_called_directly_decides_once_per_params_object():
+    gate = sampling.fixed_rate(0.5, seed=4).should_send
+
+    class Params:
+        level = LogLevel.INFO
+
+    answers = []
+    for _ in range(200):
+        params = Params()
+        first = gate(params)
+        assert gate(params) is first  # a second transport asking: the same answer
+        answers.append(first)
+    assert [i for i, kept in enumerate(answers) if kept] == _reference(4, 200, 0.5)
+
+
+def test_many_samplers_compose_in_order():
+    # More gates than the compiled core keeps per-entry answers for in one integer: the
+    # later ones are asked the ordinary way, and every gate still decides once per
+    # entry, and only when the gates before it let the entry through.
+    seeds = range(70)
+    a, b = TestTransport("a"), TestTransport("b")
+    log, _ = _logger(*[sampling.fixed_rate(0.995, seed=s) for s in seeds], transports=[a, b])
+    _emit(log, 300)
+    rngs = [random.Random(s) for s in seeds]
+    expected = [i for i in range(300) if all(rng.random() < 0.995 for rng in rngs)]
+    assert _kept(a) == _kept(b) == expected
+    assert 0 < len(expected) < 300
+
+
+def test_a_failing_clock_is_asked_again_by_the_next_transport(capsys):
+    calls = []
+
+    def broken() -> float:
+        calls.append(1)
+        raise OSError("clock unavailable")
+
+    a, b = TestTransport("a"), TestTransport("b")
+    log, _ = _logger(sampling.burst(1, 1.0, clock=broken, id="b"), transports=[a, b])
+    log.info("sent anyway")
+    assert _kept(a) == _kept(b) == ["sent anyway"]
+    assert len(calls) == 2
+    assert capsys.readouterr().err.count("'b'") == 2

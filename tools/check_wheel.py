@@ -1,4 +1,4 @@
-"""Fail unless each wheel holds the compiled core, the Cloner and wasm fast
+"""Fail unless each wheel holds the compiled core, the Cloner, sampler and wasm fast
 paths and the guest header, and no Cython sources or generated C."""
 
 import sys
@@ -10,7 +10,7 @@ def check(path: str) -> list[str]:
     problems = []
     if not any(n.startswith("loglayer/_core.") and n.endswith((".so", ".pyd")) for n in names):
         problems.append("no compiled loglayer/_core extension")
-    for fast_path in ("loglayer/utils/_clonefast",):
+    for fast_path in ("loglayer/utils/_clonefast", "loglayer/plugins/_samplefast"):
         if not any(n.startswith(fast_path + ".") for n in names):
             problems.append(f"no compiled {fast_path} fast path")
     if not path.endswith(("win32.whl", "win_amd64.whl")) and not any(

@@ -1,0 +1,158 @@
+"""The samplers' gates, compiled (``loglayer.plugins._samplefast``).
+
+``loglayer.plugins.sampling`` defines how the samplers behave, in Python; this module
+holds the same two gates as native send gates of the compiled core (see
+``loglayer._core``'s module docstring): the dispatcher asks them from C, with the
+entry's level index, once per entry, so a sampler costs a table lookup and, when it
+must draw, one call of its ``random.Random``. Called the ordinary way (``gate(params)``:
+the queue worker, tests) they keep the pure gates' per-thread memory of the last
+entry, so that an entry gets one decision however many transports ask.
+
+With the same seed, a compiled and a pure sampler make the same decisions for the
+same entries: both draw from the same ``random.Random`` method, at the same moments.
+"""
+
+cimport cython
+from cpython.pycapsule cimport PyCapsule_New
+
+cdef extern from *:
+    """
+    /* The clock time.monotonic() reads on these systems, without a Python call. */
+    #if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
+    #include <time.h>
+    #define LOGLAYER_C_MONOTONIC 1
+    static double loglayer_monotonic(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    }
+    #else
+    #define LOGLAYER_C_MONOTONIC 0
+    static double loglayer_monotonic(void) { return 0.0; }
+    #endif
+    """
+    bint LOGLAYER_C_MONOTONIC
+    double loglayer_monotonic() nogil
+
+import time
+
+from loglayer.levels import LogLevel
+
+__all__ = ["BurstGate", "RateGate"]
+
+#: The position of each level in ``LogLevel``: the core's level index.
+cdef dict _INDEX = {level: index for index, level in enumerate(LogLevel)}
+cdef enum:
+    _LEVELS = 6
+
+
+@cython.final
+cdef class RateGate:
+    """``fixed_rate`` / ``per_level``: per level, always, never, or a draw against a
+    rate. ``table`` maps every ``LogLevel`` to True, False or a probability;
+    ``draw`` is a ``random.Random().random``; ``last`` a ``threading.local`` whose
+    ``held`` is ``[params, decision]``, for the generic path."""
+
+    cdef signed char certain[_LEVELS]  # 1: send, 0: drop, -1: draw against rates[i]
+    cdef double rates[_LEVELS]
+    cdef object draw
+    cdef object last
+    cdef readonly object __loglayer_native__
+
+    def __cinit__(self, dict table not None, draw not None, last not None):
+        for level, index in _INDEX.items():
+            rate = table[level]
+            if rate is True or rate is False:
+                self.certain[index] = 1 if rate else 0
+                self.rates[index] = 1.0 if rate else 0.0
+            else:
+                self.certain[index] = -1
+                self.rates[index] = rate
+        self.draw = draw
+        self.last = last
+        self.__loglayer_native__ = PyCapsule_New(<void*>_rate_native, b"loglayer.native_gate",
+                                                 NULL)
+
+    cdef int decide(self, int index) except -1:
+        cdef signed char certain = self.certain[index]
+        if certain >= 0:
+            return certain
+        return 1 if <double>self.draw() < self.rates[index] else 0
+
+    def __call__(self, params):
+        cdef int index = _INDEX[params.level]
+        if self.certain[index] >= 0:
+            return self.certain[index] == 1
+        held = self.last.held
+        if held[0] is params:
+            return held[1]
+        keep = self.decide(index) == 1
+        held[0] = params
+        held[1] = keep
+        return keep
+
+
+cdef int _rate_native(object gate, int index) except -1:
+    return (<RateGate>gate).decide(index)
+
+
+@cython.final
+cdef class BurstGate:
+    """``burst``: at most ``n`` entries per window of ``per_seconds``, levels in
+    ``kept`` (every ``LogLevel`` to a bool) always pass and are not counted. ``clock``
+    returns seconds; ``time.monotonic`` is read from C where it is ``clock_gettime``.
+
+    No lock: the window and the count are read and updated with no Python code in
+    between, after the clock was read, so the GIL makes each decision atomic.
+    """
+
+    cdef signed char kept[_LEVELS]
+    cdef Py_ssize_t n
+    cdef Py_ssize_t count
+    cdef double per_seconds
+    cdef double window_end
+    cdef object clock  # None: the C monotonic clock
+    cdef object last
+    cdef readonly object __loglayer_native__
+
+    def __cinit__(self, dict kept not None, Py_ssize_t n, double per_seconds, clock not None,
+                  last not None):
+        for level, index in _INDEX.items():
+            self.kept[index] = 1 if kept[level] else 0
+        self.n = n
+        self.count = 0
+        self.per_seconds = per_seconds
+        self.window_end = float("-inf")
+        self.clock = None if (clock is time.monotonic and LOGLAYER_C_MONOTONIC) else clock
+        self.last = last
+        self.__loglayer_native__ = PyCapsule_New(<void*>_burst_native, b"loglayer.native_gate",
+                                                 NULL)
+
+    cdef int decide(self, int index) except -1:
+        cdef double now
+        if self.kept[index]:
+            return 1
+        now = loglayer_monotonic() if self.clock is None else <double>self.clock()
+        if now >= self.window_end:
+            self.window_end = now + self.per_seconds
+            self.count = 0
+        if self.count < self.n:
+            self.count += 1
+            return 1
+        return 0
+
+    def __call__(self, params):
+        cdef int index = _INDEX[params.level]
+        if self.kept[index]:
+            return True
+        held = self.last.held
+        if held[0] is params:
+            return held[1]
+        keep = self.decide(index) == 1
+        held[0] = params
+        held[1] = keep
+        return keep
+
+
+cdef int _burst_native(object gate, int index) except -1:
+    return (<BurstGate>gate).decide(index)
