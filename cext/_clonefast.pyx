@@ -34,7 +34,7 @@ cdef extern from "Python.h":
     PyTypeObject PyUnicode_Type
     PyObject* Py_None
 
-__all__ = ["DataHook", "Walker"]
+__all__ = ["DataHook", "ValueHook", "Walker"]
 
 #: Up to this many exact keys are told apart by their hash before any set lookup.
 cdef enum:
@@ -66,7 +66,8 @@ cdef class Walker:
     ``check(value)`` is ``Cloner.needs_clone``; ``clone(value, share)`` is
     ``Cloner.clone``; ``censored(value)`` is the value itself when nothing needs
     censoring, else ``clone(value, True)``: what a redacting fields or metadata hook
-    returns. ``DataHook(walker)`` is the ``redact`` plugin's data hook.
+    returns. ``ValueHook(walker)`` and ``DataHook(walker)`` are the ``redact``
+    plugin's hooks.
 
     ``check_other(value, depth)`` and ``clone_other(value, depth, path, hits, share) ->
     (clone, hits)`` are the pure walk's, for every shape this module does not handle.
@@ -203,6 +204,9 @@ cdef class Walker:
     def censored(self, value):
         """``value`` when nothing in it needs censoring, else its clone sharing every
         unchanged part: what a redacting hook hands on."""
+        return self._censored(value)
+
+    cdef object _censored(self, object value):
         if type(value) is dict:
             if not self._check_dict(<dict>value, 1):
                 return value
@@ -215,7 +219,7 @@ cdef class Walker:
         censored values, or None when none do; ``data`` itself is never changed."""
         if not data:
             return None
-        redacted = self.censored(data)  # shares every value that did not change
+        redacted = self._censored(data)  # shares every value that did not change
         if redacted is data:
             return None
         return {key: value for key, value in redacted.items() if value is not data[key]}
@@ -223,6 +227,28 @@ cdef class Walker:
     def clone(self, value, bint share):
         """``Cloner.clone(value, share_unchanged=share)``."""
         return _Run(self, share).run(value, 0)
+
+
+@cython.final
+cdef class ValueHook:
+    """A redacting ``on_fields_called`` / ``on_metadata_called``: ``walker.censored``.
+    Callable as ``hook(value)`` like any such hook, and a native value hook of the
+    compiled core, which calls it from C."""
+
+    cdef Walker walker
+    cdef readonly object __loglayer_native__
+
+    def __cinit__(self, Walker walker not None):
+        self.walker = walker
+        self.__loglayer_native__ = PyCapsule_New(<void*>_native_value,
+                                                 b"loglayer.native_value", NULL)
+
+    def __call__(self, value):
+        return self.walker._censored(value)
+
+
+cdef object _native_value(object hook, object value):
+    return (<ValueHook>hook).walker._censored(value)
 
 
 @cython.final

@@ -12,6 +12,8 @@ Native hooks. loglayer's own compiled plugins (the ``redact`` data hook, the sam
 are called from C with no params object and no Python call. Such a hook object has a
 ``__loglayer_native__`` attribute holding a ``PyCapsule``:
 
+* named ``"loglayer.native_value"``: ``object fn(object hook, object value)``, a
+  fields or metadata hook's answer for ``value``; NULL with an exception set on error;
 * named ``"loglayer.native_data"``: ``object fn(object hook, dict data)``, the data
   hook's answer (None or a mapping) for the entry's current data; NULL with an
   exception set on error;
@@ -432,6 +434,7 @@ cdef class HookParams:
                 f"data={self.data!r}, transport_id={self.transport_id!r})")
 
 
+ctypedef object (*_native_value_fn)(object hook, object value)
 ctypedef object (*_native_data_fn)(object hook, dict data)
 ctypedef int (*_native_gate_fn)(object hook, int level_index) except -1
 
@@ -449,6 +452,7 @@ cdef class _Hook:
     cdef object fn
     cdef object plugin_id
     cdef object on_error
+    cdef _native_value_fn native_value
     cdef _native_data_fn native_data
     cdef _native_gate_fn native_gate
 
@@ -481,7 +485,11 @@ cdef tuple _hook_slot(tuple records, str name):
             hook.on_error = record.on_error
             native = getattr(fn, "__loglayer_native__", None)
             if native is not None:
-                if name == "on_before_data_out" and PyCapsule_IsValid(
+                if (name == "on_fields_called" or name == "on_metadata_called") and \
+                        PyCapsule_IsValid(native, b"loglayer.native_value"):
+                    hook.native_value = <_native_value_fn>PyCapsule_GetPointer(
+                        native, b"loglayer.native_value")
+                elif name == "on_before_data_out" and PyCapsule_IsValid(
                         native, b"loglayer.native_data"):
                     hook.native_data = <_native_data_fn>PyCapsule_GetPointer(
                         native, b"loglayer.native_data")
@@ -571,7 +579,10 @@ cdef object _run_metadata_hooks(tuple hooks, object metadata):
     cdef _Hook hook
     for hook in hooks:
         try:
-            metadata = hook.fn(metadata)
+            if hook.native_value != NULL:
+                metadata = hook.native_value(hook.fn, metadata)
+            else:
+                metadata = hook.fn(metadata)
         except Exception as exc:
             plugin_failed("on_metadata_called", hook.plugin_id, hook.on_error, exc)
             return None
@@ -1340,7 +1351,10 @@ cdef LogLayer _with_fields(LogLayer log, PyObject** args, Py_ssize_t nargs, PyOb
     cdef object new_fields = mapping if added is None else added
     for hook in hooks:
         try:
-            result = hook.fn(new_fields)
+            if hook.native_value != NULL:
+                result = hook.native_value(hook.fn, new_fields)
+            else:
+                result = hook.fn(new_fields)
         except Exception as exc:
             plugin_failed("on_fields_called", hook.plugin_id, hook.on_error, exc)
             return log._derive()

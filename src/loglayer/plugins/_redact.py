@@ -109,9 +109,10 @@ class _Redact(Plugin):
         # The fields and metadata hooks are the Cloner's own ``censored`` (compiled when
         # the fast path is built): the value itself, or a redacted copy when something
         # matched, with no Python frame of the plugin's in between.
-        self.on_fields_called = cloner._censored
-        self.on_metadata_called = cloner._censored
-        if cloner._walker is not None:  # the compiled twin of on_before_data_out
+        self.on_fields_called = self.on_metadata_called = cloner._censored
+        if cloner._walker is not None:  # the compiled hooks, which the core calls from C
+            self.on_fields_called = self.on_metadata_called = _clonefast.ValueHook(
+                cloner._walker)
             self.on_before_data_out = _clonefast.DataHook(cloner._walker)
         if patterns:
             # Only then can a message need redacting: installing the hook for keys alone
