@@ -243,6 +243,12 @@ cdef class ValueHook:
         self.__loglayer_native__ = PyCapsule_New(<void*>_native_value,
                                                  b"loglayer.native_value", NULL)
 
+    def __copy__(self):
+        return self  # like a function: copying the plugin that holds it shares it
+
+    def __deepcopy__(self, memo):
+        return self
+
     def __call__(self, value):
         return self.walker._censored(value)
 
@@ -265,6 +271,12 @@ cdef class DataHook:
         self.walker = walker
         self.__loglayer_native__ = PyCapsule_New(<void*>_native_data,
                                                  b"loglayer.native_data", NULL)
+
+    def __copy__(self):
+        return self  # like a function: copying the plugin that holds it shares it
+
+    def __deepcopy__(self, memo):
+        return self
 
     def __call__(self, params):
         return self.walker.data_changes(params.data)

@@ -79,6 +79,12 @@ cdef class RateGate:
             return certain
         return 1 if <double>self.draw() < self.rates[index] else 0
 
+    def __copy__(self):
+        return self  # like a function: copying the plugin that holds it shares it
+
+    def __deepcopy__(self, memo):
+        return self
+
     def __call__(self, params):
         cdef int index = _INDEX[params.level]
         if self.certain[index] >= 0:
@@ -140,6 +146,12 @@ cdef class BurstGate:
             self.count += 1
             return 1
         return 0
+
+    def __copy__(self):
+        return self  # like a function: copying the plugin that holds it shares it
+
+    def __deepcopy__(self, memo):
+        return self
 
     def __call__(self, params):
         cdef int index = _INDEX[params.level]

@@ -692,3 +692,15 @@ def test_censored_is_the_value_or_a_shared_clone():
     result = cloner.censored(dirty)
     assert result == {"a": [1, 2], "b": {"password": CENSOR}}
     assert result["a"] is clean["a"] and dirty["b"] == {"password": "x"}
+
+
+@pytest.mark.parametrize("duplicate", [copy.copy, copy.deepcopy,
+                                       lambda c: __import__("pickle").loads(
+                                           __import__("pickle").dumps(c))])
+def test_copies_and_pickles_censor_the_same(duplicate):
+    cloner = Cloner(("password",), re.compile(r"s3cr3t-\w+"), censor="***", max_depth=3)
+    value = {"password": "x", "note": f"a {SECRET}", "deep": {"a": {"b": {"c": 1}}}}
+    twin = duplicate(cloner)
+    assert (twin.censor, twin.max_depth) == ("***", 3)
+    assert twin.clone(value) == cloner.clone(value)
+    assert twin.needs_clone(value) and twin.censored({"ok": 1}) == {"ok": 1}

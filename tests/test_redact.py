@@ -370,3 +370,16 @@ def test_a_later_data_hook_sees_the_redacted_data():
                    plugins=[redact(keys=("token",)), spy])
     log.info("hello")
     assert seen == [{"token": "[REDACTED]", "n": 1}]
+
+
+def test_the_plugin_can_be_copied_and_pickled():
+    import pickle
+
+    plugin = redact(keys=("password",), patterns=PATTERNS, id="r")
+    for twin in (copy.copy(plugin), copy.deepcopy(plugin), pickle.loads(pickle.dumps(plugin))):
+        tt = TestTransport("tt")
+        LogLayer(transports=tt, plugins=[twin]).with_metadata(
+            {"password": KEY_SECRET}).info(f"see {SECRET}")
+        assert tt.last_line().metadata == {"password": CENSOR}
+        assert tt.last_line().messages == [f"see {CENSOR}"]
+        assert twin.id == "r"

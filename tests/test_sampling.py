@@ -434,3 +434,13 @@ def test_a_failing_clock_is_asked_again_by_the_next_transport(capsys):
     assert _kept(a) == _kept(b) == ["sent anyway"]
     assert len(calls) == 2
     assert capsys.readouterr().err.count("'b'") == 2
+
+
+def test_a_copied_sampler_keeps_its_gate():
+    import copy
+
+    plugin = sampling.fixed_rate(0.5, seed=2, id="s")
+    twin = copy.deepcopy(plugin)
+    log, tt = _logger(twin)
+    _emit(log, 200)
+    assert twin.id == "s" and _kept(tt) == _reference(2, 200, 0.5)

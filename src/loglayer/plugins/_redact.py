@@ -106,6 +106,7 @@ class _Redact(Plugin):
     def __init__(self, cloner: Cloner, id: str, patterns: bool) -> None:
         super().__init__(id)
         self.cloner = cloner
+        self._patterns = patterns
         # The fields and metadata hooks are the Cloner's own ``censored`` (compiled when
         # the fast path is built): the value itself, or a redacted copy when something
         # matched, with no Python frame of the plugin's in between.
@@ -118,6 +119,10 @@ class _Redact(Plugin):
             # Only then can a message need redacting: installing the hook for keys alone
             # would cost every entry a call for nothing (hooks are indexed at add time).
             self.on_before_message_out = self._redact_messages
+
+    def __reduce__(self) -> tuple:
+        """Copy and pickle rebuild the plugin from its Cloner (the hooks are derived)."""
+        return (_Redact, (self.cloner, self.id, self._patterns))
 
     def on_before_data_out(self, params: Any) -> dict | None:
         """The redacted values of the top-level data keys that need it, or None.

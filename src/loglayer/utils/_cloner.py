@@ -187,6 +187,10 @@ class Cloner:
         # Types the walk passes over without a look: str too when no value can match.
         self._skip = _ATOMS if (value_exact or value_regexes or value_tests) else _ATOMS | {str}
         self._repl = censor.replace("\\", "\\\\")  # literal in re.sub
+        self._attach_walk()
+
+    def _attach_walk(self) -> None:
+        """Pick the walk: the compiled one when it is built, else the pure one."""
         self._walker = None
         #: ``censored``'s implementation, for a hook to call with no frame in between.
         self._censored = self._pure_censored
@@ -194,6 +198,15 @@ class Cloner:
             self._walker = _fast.Walker(self, self._check, self._clone_other,
                                         Cloner.CIRCULAR, Cloner.TRUNCATED)
             self._censored = self._walker.censored
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The settings, for copy and pickle; the walk is rebuilt from them."""
+        return {name: getattr(self, name) for name in _SETTINGS}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name in _SETTINGS:
+            object.__setattr__(self, name, state[name])
+        self._attach_walk()
 
     def __repr__(self) -> str:
         return (f"Cloner(censor={self.censor!r}, max_depth={self.max_depth}, "
@@ -352,6 +365,11 @@ class Cloner:
         walk.path = path
         walk.hits = hits
         return walk.run(value, depth), walk.hits
+
+
+#: The slots that make a Cloner what it is (the others are derived from them).
+_SETTINGS = ("censor", "max_depth", "strict", "_key_exact", "_key_tests", "_value_exact",
+             "_value_regexes", "_value_tests", "_skip", "_repl")
 
 
 class _Clone:
