@@ -13,26 +13,44 @@ same entries: both draw from the same ``random.Random`` method, at the same mome
 """
 
 cimport cython
+from cpython.object cimport PyObject
 from cpython.pycapsule cimport PyCapsule_New
+
+cdef extern from "Python.h":
+    bint PyCFunction_Check(object o)
+    int PyCFunction_GET_FLAGS(object o)
+    void* PyCFunction_GET_FUNCTION(object o)
+    object PyCFunction_GET_SELF(object o)
+    int METH_NOARGS
+
+#: A METH_NOARGS builtin: (self, NULL) -> a new reference, NULL when it raised.
+ctypedef object (*_noargs_fn)(object, PyObject*)
 
 cdef extern from *:
     """
-    /* The clock time.monotonic() reads on these systems, without a Python call. */
+    /* The clock time.monotonic() reads on these systems, without a Python call; with
+       `coarse`, its coarse variant where there is one: a tick of a few milliseconds,
+       read in a fifth of the time (no hardware counter is read). */
     #if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
     #include <time.h>
     #define LOGLAYER_C_MONOTONIC 1
-    static double loglayer_monotonic(void) {
+    static double loglayer_monotonic(int coarse) {
         struct timespec ts;
+    #ifdef CLOCK_MONOTONIC_COARSE
+        clock_gettime(coarse ? CLOCK_MONOTONIC_COARSE : CLOCK_MONOTONIC, &ts);
+    #else
+        (void)coarse;
         clock_gettime(CLOCK_MONOTONIC, &ts);
+    #endif
         return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
     }
     #else
     #define LOGLAYER_C_MONOTONIC 0
-    static double loglayer_monotonic(void) { return 0.0; }
+    static double loglayer_monotonic(int coarse) { (void)coarse; return 0.0; }
     #endif
     """
     bint LOGLAYER_C_MONOTONIC
-    double loglayer_monotonic() nogil
+    double loglayer_monotonic(int coarse) nogil
 
 import time
 
@@ -56,6 +74,8 @@ cdef class RateGate:
     cdef signed char certain[_LEVELS]  # 1: send, 0: drop, -1: draw against rates[i]
     cdef double rates[_LEVELS]
     cdef object draw
+    cdef _noargs_fn draw_c  # draw's C function when it takes no arguments, else NULL
+    cdef object draw_self
     cdef object last
     cdef readonly object __loglayer_native__
 
@@ -69,15 +89,26 @@ cdef class RateGate:
                 self.certain[index] = -1
                 self.rates[index] = rate
         self.draw = draw
+        self.draw_c = NULL
+        if PyCFunction_Check(draw) and PyCFunction_GET_FLAGS(draw) == METH_NOARGS:
+            # A builtin method such as Random.random: called straight, as the
+            # interpreter would, without the generic call protocol in between.
+            self.draw_c = <_noargs_fn>PyCFunction_GET_FUNCTION(draw)
+            self.draw_self = PyCFunction_GET_SELF(draw)
         self.last = last
         self.__loglayer_native__ = PyCapsule_New(<void*>_rate_native, b"loglayer.native_gate",
                                                  NULL)
 
     cdef int decide(self, int index) except -1:
         cdef signed char certain = self.certain[index]
+        cdef object value
         if certain >= 0:
             return certain
-        return 1 if <double>self.draw() < self.rates[index] else 0
+        if self.draw_c != NULL:
+            value = self.draw_c(self.draw_self, NULL)
+        else:
+            value = self.draw()
+        return 1 if <double>value < self.rates[index] else 0
 
     def __copy__(self):
         return self  # like a function: copying the plugin that holds it shares it
@@ -106,7 +137,9 @@ cdef int _rate_native(object gate, int index) except -1:
 cdef class BurstGate:
     """``burst``: at most ``n`` entries per window of ``per_seconds``, levels in
     ``kept`` (every ``LogLevel`` to a bool) always pass and are not counted. ``clock``
-    returns seconds; ``time.monotonic`` is read from C where it is ``clock_gettime``.
+    returns seconds; ``time.monotonic`` is read from C where it is ``clock_gettime``,
+    and for windows of a second or more from its coarse variant: a window then ends
+    up to one tick (a few milliseconds) early, a fraction of a percent of it.
 
     No lock: the window and the count are read and updated with no Python code in
     between, after the clock was read, so the GIL makes each decision atomic.
@@ -118,6 +151,7 @@ cdef class BurstGate:
     cdef double per_seconds
     cdef double window_end
     cdef object clock  # None: the C monotonic clock
+    cdef bint coarse  # read the coarse monotonic clock (windows of a second or more)
     cdef object last
     cdef readonly object __loglayer_native__
 
@@ -130,6 +164,7 @@ cdef class BurstGate:
         self.per_seconds = per_seconds
         self.window_end = float("-inf")
         self.clock = None if (clock is time.monotonic and LOGLAYER_C_MONOTONIC) else clock
+        self.coarse = per_seconds >= 1.0
         self.last = last
         self.__loglayer_native__ = PyCapsule_New(<void*>_burst_native, b"loglayer.native_gate",
                                                  NULL)
@@ -138,7 +173,7 @@ cdef class BurstGate:
         cdef double now
         if self.kept[index]:
             return 1
-        now = loglayer_monotonic() if self.clock is None else <double>self.clock()
+        now = loglayer_monotonic(self.coarse) if self.clock is None else <double>self.clock()
         if now >= self.window_end:
             self.window_end = now + self.per_seconds
             self.count = 0

@@ -444,3 +444,14 @@ def test_a_copied_sampler_keeps_its_gate():
     log, tt = _logger(twin)
     _emit(log, 200)
     assert twin.id == "s" and _kept(tt) == _reference(2, 200, 0.5)
+
+
+@pytest.mark.parametrize("per_seconds", [0.05, 1.0])  # the fine clock, and the coarse one
+def test_burst_with_the_default_clock_reopens_after_the_window(per_seconds):
+    import time
+
+    log, tt = _logger(sampling.burst(2, per_seconds))
+    _emit(log, 5)
+    time.sleep(per_seconds * 1.2 + 0.01)  # past the window, by more than a clock tick
+    log.info("next window")
+    assert _kept(tt) == [0, 1, "next window"]

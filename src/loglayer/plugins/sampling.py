@@ -153,7 +153,10 @@ def burst(n: int, per_seconds: float, *, keep_levels: Level | Iterable[Level] = 
     ``keep_levels``: levels that always pass and do not count (error and fatal by
     default).
     ``clock``: returns seconds as a float; ``time.monotonic`` by default (tests
-    inject a fake one).
+    inject a fake one). With the default clock and a window of a second or more, the
+    compiled gate reads the system's coarse monotonic clock, whose tick is a few
+    milliseconds: a window may close up to one tick early, for a clock read that
+    costs a fifth as much.
     ``id``: the plugin ID; by default a unique ``sampling.burst-<n>``.
 
     Example: ``sampling.burst(100, 1.0)`` lets through 100 entries a second.
