@@ -1,4 +1,3 @@
-# cython: freethreading_compatible=False
 """The hot half of ``loglayer.utils.Cloner``, compiled: the check and the clone of the
 shapes log data is made of (plain dicts, lists, tuples, str and scalars).
 
@@ -229,25 +228,31 @@ cdef class Walker:
         return _Run(self, share).run(value, 0)
 
 
-@cython.final
-cdef class ValueHook:
-    """A redacting ``on_fields_called`` / ``on_metadata_called``: ``walker.censored``.
-    Callable as ``hook(value)`` like any such hook, and a native value hook of the
-    compiled core, which calls it from C."""
+cdef class _WalkerHook:
+    """A redacting hook of one walker, callable the ordinary way and carrying the
+    capsule the compiled core calls it through (``loglayer._core``'s module docstring).
+    Immutable, so a copy is the hook itself, as for the function it stands for."""
 
     cdef Walker walker
     cdef readonly object __loglayer_native__
 
     def __cinit__(self, Walker walker not None):
         self.walker = walker
-        self.__loglayer_native__ = PyCapsule_New(<void*>_native_value,
-                                                 b"loglayer.native_value", NULL)
 
     def __copy__(self):
-        return self  # like a function: copying the plugin that holds it shares it
+        return self
 
     def __deepcopy__(self, memo):
         return self
+
+
+@cython.final
+cdef class ValueHook(_WalkerHook):
+    """A redacting ``on_fields_called`` / ``on_metadata_called``: ``walker.censored``."""
+
+    def __cinit__(self, Walker walker not None):
+        self.__loglayer_native__ = PyCapsule_New(<void*>_native_value,
+                                                 b"loglayer.native_value", NULL)
 
     def __call__(self, value):
         return self.walker._censored(value)
@@ -258,25 +263,13 @@ cdef object _native_value(object hook, object value):
 
 
 @cython.final
-cdef class DataHook:
+cdef class DataHook(_WalkerHook):
     """A redacting ``on_before_data_out``: the censored values of the top-level data keys
-    that need it, or None. Callable as ``hook(params)`` like any data hook, and a
-    native data hook of the compiled core (``loglayer._core``'s module docstring), which
-    calls it from C with the entry's data and no params object."""
-
-    cdef Walker walker
-    cdef readonly object __loglayer_native__
+    that need it, or None. The core calls it with the entry's data and no params."""
 
     def __cinit__(self, Walker walker not None):
-        self.walker = walker
         self.__loglayer_native__ = PyCapsule_New(<void*>_native_data,
                                                  b"loglayer.native_data", NULL)
-
-    def __copy__(self):
-        return self  # like a function: copying the plugin that holds it shares it
-
-    def __deepcopy__(self, memo):
-        return self
 
     def __call__(self, params):
         return self.walker.data_changes(params.data)

@@ -64,62 +64,34 @@ cdef enum:
     _LEVELS = 6
 
 
-@cython.final
-cdef class RateGate:
-    """``fixed_rate`` / ``per_level``: per level, always, never, or a draw against a
-    rate. ``table`` maps every ``LogLevel`` to True, False or a probability;
-    ``draw`` is a ``random.Random().random``; ``last`` a ``threading.local`` whose
-    ``held`` is ``[params, decision]``, for the generic path."""
+cdef class _Gate:
+    """A sampler's gate. Per level, ``fixed`` is the answer (1: send, 0: drop) or -1:
+    ask ``decide``, once per entry. ``last`` is a ``threading.local`` whose ``held`` is
+    ``[params, decision]``: the entry memory of ``gate(params)`` calls. Subclasses fill
+    ``fixed`` and call ``_start`` from ``__cinit__``."""
 
-    cdef signed char certain[_LEVELS]  # 1: send, 0: drop, -1: draw against rates[i]
-    cdef double rates[_LEVELS]
-    cdef object draw
-    cdef _noargs_fn draw_c  # draw's C function when it takes no arguments, else NULL
-    cdef object draw_self
+    cdef signed char fixed[_LEVELS]
     cdef object last
     cdef readonly object __loglayer_native__
 
-    def __cinit__(self, dict table not None, draw not None, last not None):
-        for level, index in _INDEX.items():
-            rate = table[level]
-            if rate is True or rate is False:
-                self.certain[index] = 1 if rate else 0
-                self.rates[index] = 1.0 if rate else 0.0
-            else:
-                self.certain[index] = -1
-                self.rates[index] = rate
-        self.draw = draw
-        self.draw_c = NULL
-        if PyCFunction_Check(draw) and PyCFunction_GET_FLAGS(draw) == METH_NOARGS:
-            # A builtin method such as Random.random: called straight, as the
-            # interpreter would, without the generic call protocol in between.
-            self.draw_c = <_noargs_fn>PyCFunction_GET_FUNCTION(draw)
-            self.draw_self = PyCFunction_GET_SELF(draw)
+    cdef _start(self, object last):
         self.last = last
-        self.__loglayer_native__ = PyCapsule_New(<void*>_rate_native, b"loglayer.native_gate",
-                                                 NULL)
+        self.__loglayer_native__ = PyCapsule_New(<void*>_native_gate,
+                                                 b"loglayer.native_gate", NULL)
 
     cdef int decide(self, int index) except -1:
-        cdef signed char certain = self.certain[index]
-        cdef object value
-        if certain >= 0:
-            return certain
-        if self.draw_c != NULL:
-            value = self.draw_c(self.draw_self, NULL)
-        else:
-            value = self.draw()
-        return 1 if <double>value < self.rates[index] else 0
+        raise NotImplementedError
 
     def __copy__(self):
-        return self  # like a function: copying the plugin that holds it shares it
+        return self  # like the pure gate, a function: copying its plugin shares it
 
     def __deepcopy__(self, memo):
         return self
 
     def __call__(self, params):
         cdef int index = _INDEX[params.level]
-        if self.certain[index] >= 0:
-            return self.certain[index] == 1
+        if self.fixed[index] >= 0:
+            return self.fixed[index] == 1
         held = self.last.held
         if held[0] is params:
             return held[1]
@@ -129,12 +101,52 @@ cdef class RateGate:
         return keep
 
 
-cdef int _rate_native(object gate, int index) except -1:
-    return (<RateGate>gate).decide(index)
+cdef int _native_gate(object gate, int index) except -1:
+    cdef _Gate known = <_Gate>gate
+    if known.fixed[index] >= 0:
+        return known.fixed[index]
+    return known.decide(index)
 
 
 @cython.final
-cdef class BurstGate:
+cdef class RateGate(_Gate):
+    """``fixed_rate`` / ``per_level``: per level, always, never, or a draw against a
+    rate. ``table`` maps every ``LogLevel`` to True, False or a probability; ``draw``
+    is a ``random.Random().random``."""
+
+    cdef double rates[_LEVELS]
+    cdef object draw
+    cdef _noargs_fn draw_c  # draw's C function when it takes no arguments, else NULL
+    cdef object draw_self
+
+    def __cinit__(self, dict table not None, draw not None, last not None):
+        for level, index in _INDEX.items():
+            rate = table[level]
+            if rate is True or rate is False:
+                self.fixed[index] = 1 if rate else 0
+            else:
+                self.fixed[index] = -1
+                self.rates[index] = rate
+        self.draw = draw
+        self.draw_c = NULL
+        if PyCFunction_Check(draw) and PyCFunction_GET_FLAGS(draw) == METH_NOARGS:
+            # A builtin method such as Random.random: called straight, as the
+            # interpreter would, without the generic call protocol in between.
+            self.draw_c = <_noargs_fn>PyCFunction_GET_FUNCTION(draw)
+            self.draw_self = PyCFunction_GET_SELF(draw)
+        self._start(last)
+
+    cdef int decide(self, int index) except -1:
+        cdef object value
+        if self.draw_c != NULL:
+            value = self.draw_c(self.draw_self, NULL)
+        else:
+            value = self.draw()
+        return 1 if <double>value < self.rates[index] else 0
+
+
+@cython.final
+cdef class BurstGate(_Gate):
     """``burst``: at most ``n`` entries per window of ``per_seconds``, levels in
     ``kept`` (every ``LogLevel`` to a bool) always pass and are not counted. ``clock``
     returns seconds; ``time.monotonic`` is read from C where it is ``clock_gettime``,
@@ -145,34 +157,27 @@ cdef class BurstGate:
     between, after the clock was read, so the GIL makes each decision atomic.
     """
 
-    cdef signed char kept[_LEVELS]
     cdef Py_ssize_t n
     cdef Py_ssize_t count
     cdef double per_seconds
     cdef double window_end
     cdef object clock  # None: the C monotonic clock
     cdef bint coarse  # read the coarse monotonic clock (windows of a second or more)
-    cdef object last
-    cdef readonly object __loglayer_native__
 
     def __cinit__(self, dict kept not None, Py_ssize_t n, double per_seconds, clock not None,
                   last not None):
         for level, index in _INDEX.items():
-            self.kept[index] = 1 if kept[level] else 0
+            self.fixed[index] = 1 if kept[level] else -1
         self.n = n
         self.count = 0
         self.per_seconds = per_seconds
         self.window_end = float("-inf")
         self.clock = None if (clock is time.monotonic and LOGLAYER_C_MONOTONIC) else clock
         self.coarse = per_seconds >= 1.0
-        self.last = last
-        self.__loglayer_native__ = PyCapsule_New(<void*>_burst_native, b"loglayer.native_gate",
-                                                 NULL)
+        self._start(last)
 
     cdef int decide(self, int index) except -1:
         cdef double now
-        if self.kept[index]:
-            return 1
         now = loglayer_monotonic(self.coarse) if self.clock is None else <double>self.clock()
         if now >= self.window_end:
             self.window_end = now + self.per_seconds
@@ -181,25 +186,3 @@ cdef class BurstGate:
             self.count += 1
             return 1
         return 0
-
-    def __copy__(self):
-        return self  # like a function: copying the plugin that holds it shares it
-
-    def __deepcopy__(self, memo):
-        return self
-
-    def __call__(self, params):
-        cdef int index = _INDEX[params.level]
-        if self.kept[index]:
-            return True
-        held = self.last.held
-        if held[0] is params:
-            return held[1]
-        keep = self.decide(index) == 1
-        held[0] = params
-        held[1] = keep
-        return keep
-
-
-cdef int _burst_native(object gate, int index) except -1:
-    return (<BurstGate>gate).decide(index)
