@@ -6,7 +6,8 @@ All in one run, against plugin processes started by this script:
 
 * unary: ``GrpcPlugin.on_before_data_out(params)``, one RPC per call (median and p99);
 * batched: ``GrpcPlugin(batch=True).dispatch_batch(entries)`` with 100 (and 1000) entries
-  per call, reported per entry (median over the calls, divided by the batch size);
+  per call, reported per entry (median over the calls, divided by the batch size); the
+  batches go over the plugin's ``LogLayerBatchStream``, one message each way per call;
 * floor: a raw Unix-socket round trip of the same entry as length-prefixed JSON
   (orjson) to a child process running the same hook: the least any IPC-based plugin
   can cost here.

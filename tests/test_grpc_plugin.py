@@ -411,6 +411,28 @@ def test_serve_stops_cleanly_on_sigterm(start):
     assert any(f"pid {first} exited with status 0" in str(e) for e in errors)
 
 
+def test_an_open_batch_stream_does_not_hold_up_a_clean_stop(start):
+    """The batch stream never ends by itself: the host closes it before asking the plugin
+    to stop, and a stopping plugin ends the streams still open, rather than waiting out
+    its grace period (which, longer than this shutdown_timeout, would end in a kill)."""
+    from loglayer.isolation._grpc_serve import _STOP_GRACE
+    from loglayer.isolation.proto import grpc_controller_pb2, grpc_controller_pb2_grpc
+
+    plugin, errors = start("redact", batch=True, shutdown_timeout=_STOP_GRACE / 2)
+    plugin.dispatch_batch(_entries("a"))  # opens the stream
+    child = plugin._child
+    plugin.close()
+    assert child.proc.returncode == 0  # it stopped on Shutdown, it was not killed
+    plugin, errors = start("redact", batch=True, restart="never")
+    plugin.dispatch_batch(_entries("a"))
+    child = plugin._child
+    # Shutdown from a host that leaves its stream open: the plugin ends the stream itself
+    grpc_controller_pb2_grpc.GRPCControllerStub(child.channel).Shutdown(
+        grpc_controller_pb2.Empty(), timeout=TIMEOUT)
+    assert child.exited.wait(_STOP_GRACE - 0.25)
+    assert child.proc.returncode == 0
+
+
 def test_serve_command_line_without_a_host():
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOGLAYER_PLUGIN")}
     env["PYTHONPATH"] = os.pathsep.join([str(HERE / "grpc_plugins"),
@@ -581,6 +603,101 @@ def test_dispatch_batch_encodes_entries_like_unary_calls(start):
     assert nested["fields"] == {"a": 1} and nested["data_keys"] == ["ctx", "err"]
     assert nested["error"]["type"] == "KeyError" and nested["prefix"] == "[p]"
     assert errors == []
+
+
+def test_batches_share_one_stream_which_a_missed_deadline_replaces(start):
+    """Batches go over one DispatchBatches stream; a batch that misses its deadline gets
+    the fallback within the bound, and the next batch gets a new stream, never the late
+    answer."""
+    plugin, errors = start("faulty", batch=True, timeout=HANG_TIMEOUT,
+                           shutdown_timeout=HANG_TIMEOUT)
+    stream = plugin._conn.batch_stream
+    assert stream is not None  # a Python plugin describes batch_stream
+    assert [o.data["faulty"] for o in plugin.dispatch_batch(_entries("a"), ["t"])] == ["ok"]
+    opened = stream._call
+    assert [o.data["faulty"] for o in plugin.dispatch_batch(_entries("b"), ["t"])] == ["ok"]
+    assert stream._call is opened  # the same stream for the next batch
+    began = time.monotonic()
+    [outcome] = plugin.dispatch_batch(_entries("hang"), ["t"])  # the data hook sleeps 30 s
+    assert time.monotonic() - began < 10 * HANG_TIMEOUT
+    assert outcome.data == {"password": "p", "user": "u"} and outcome.send == (True,)
+    assert [(e.hook, e.__cause__.reason) for e in errors if e.hook != "process"] == [
+        ("dispatch_batch", "deadline")]
+    assert stream._call is None  # shut: the late answer has nowhere to go
+    outcomes = plugin.dispatch_batch(_entries("c", "d"), ["t"])
+    assert [o.data["faulty"] for o in outcomes] == ["ok", "ok"]
+    assert stream._call is not None and stream._call is not opened
+
+
+def test_a_batch_the_stream_refuses_is_an_error_and_the_stream_goes_on(start):
+    from loglayer.isolation._grpc_wire import pb
+
+    plugin, errors = start("redact", batch=True)
+    assert plugin.dispatch_batch(_entries("token=x"))[0].messages == ["token=[REDACTED]"]
+    opened = plugin._conn.batch_stream._call
+    with pytest.raises(RemoteCallError, match="DispatchBatch: JSONDecodeError") as info:
+        plugin._call("dispatch_batch", pb.Batch(entries=b"[[20,"), timeout=TIMEOUT)
+    assert info.value.reason == "raised"
+    assert plugin.dispatch_batch(_entries("token=y"))[0].messages == ["token=[REDACTED]"]
+    assert plugin._conn.batch_stream._call is opened
+    assert errors == []
+
+
+def test_a_batch_finding_the_stream_busy_makes_a_unary_call(start):
+    """Batches from several threads do not queue behind one another on the stream."""
+    plugin, errors = start("redact", batch=True)
+    stream = plugin._conn.batch_stream
+    with stream._lock:  # as if another thread's batch were in flight on the stream
+        outcomes = plugin.dispatch_batch(_entries("token=x", "escalate"), ["main", "muted"])
+    assert [o.messages for o in outcomes] == [["token=[REDACTED]"], ["escalate"]]
+    assert [o.level for o in outcomes] == [LogLevel.INFO, LogLevel.ERROR]
+    assert [o.send for o in outcomes] == [(True, False), (True, False)]
+    assert stream._call is None  # the unary call did not open the stream
+    assert errors == []
+
+
+def test_dispatch_batch_and_the_stream_answer_alike():
+    """In process: the two batch RPCs of ``serve`` give the same answers, and a batch that
+    does not have the documented shape is an error status for one, ``error`` for the
+    other."""
+    from loglayer._common import PluginRecord
+    from loglayer.isolation._grpc_serve import _HookServicer
+    from loglayer.isolation._grpc_wire import encode_batch, loads, pb
+
+    class Context:
+        code = details = None
+
+        def set_code(self, code):
+            self.code = code
+
+        def set_details(self, details):
+            self.details = details
+
+    servicer = _HookServicer(PluginRecord(sample.Faulty()))
+    good = pb.Batch(entries=encode_batch(_entries("a", "raise")), transport_ids=["t"])
+    bad = pb.Batch(entries=b'[[20, ["m"]]]')  # a row of 2 values, not 7
+    context = Context()
+    unary = [servicer.DispatchBatch(batch, context) for batch in (good, bad)]
+    streamed = list(servicer.DispatchBatches(iter([good, bad, good]), Context()))
+    assert streamed[0] == streamed[2] == unary[0] and not unary[0].error
+    assert loads(unary[0].outcomes) == [
+        {"data": {"faulty": "ok"}, "send": [True]},
+        {"send": [True], "failures": [{"hook": "on_before_data_out",
+                                       "message": "ValueError: no such entry"}]}]
+    assert unary[1] == pb.BatchResult() and "DispatchBatch: ValueError" in context.details
+    assert streamed[1].error == context.details and not streamed[1].outcomes
+
+
+def test_non_str_keys_cross_as_text():
+    from loglayer.isolation._grpc_wire import RemoteParams, decode_batch, dumps
+
+    assert dumps({1: "a", "b": {(2, 3): None}}) == b'{"1":"a","b":{"(2, 3)":null}}'
+    tt = TestTransport("collect")
+    LogLayer(transports=tt).with_metadata({7: "seven"}).info("m")
+    [params] = decode_batch(dumps([(20, ["m"], {1: "x"}, tt.last_line().metadata, None, None,
+                                    None)]))
+    assert params.data == params.fields == {"1": "x"} and params.metadata == {"7": "seven"}
+    assert all(hasattr(params, slot) for slot in RemoteParams.__slots__)  # every one filled
 
 
 @pytest.mark.parametrize("answer, words", [

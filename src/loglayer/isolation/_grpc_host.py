@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import grpc
@@ -161,6 +161,7 @@ class _Child:
         self.hooks: tuple = ()
         self.remote_id = ""
         self.batch = False
+        self.batch_stream: _BatchStream | None = None
         self.suspect = False
         self.stdio_call: Any = None
         self.socket_path: str | None = None
@@ -249,6 +250,11 @@ class _Child:
         self.remote_id = described.id
         self.batch = described.batch
         self.methods = {hook: getattr(stub, method) for hook, method in _METHODS.items()}
+        if described.batch and described.batch_stream:
+            self.batch_stream = _BatchStream(
+                loglayer_plugin_pb2_grpc.LogLayerBatchStreamStub(self.channel).DispatchBatches,
+                stub.DispatchBatch, self.pid)
+            self.methods["dispatch_batch"] = self.batch_stream
         self.stdio_call = grpc_stdio_pb2_grpc.GRPCStdioStub(self.channel).StreamStdio(
             grpc_stdio_pb2.google_dot_protobuf_dot_empty__pb2.Empty())
         reader = threading.Thread(target=self._read_stdio, args=(self.stdio_call,),
@@ -267,6 +273,8 @@ class _Child:
     def stop(self, grace: float) -> None:
         """Ask for a clean shutdown, wait up to ``grace`` seconds in all, then kill; reap."""
         deadline = time.monotonic() + grace
+        if self.batch_stream is not None:  # an open stream would hold the plugin's exit up
+            self.batch_stream.close()
         if self.channel is not None and not self.exited.is_set():
             try:
                 grpc_controller_pb2_grpc.GRPCControllerStub(self.channel).Shutdown(
@@ -289,6 +297,8 @@ class _Child:
         """Close the connection and let the output readers finish (the process is gone)."""
         if self.stdio_call is not None:
             self.stdio_call.cancel()
+        if self.batch_stream is not None:
+            self.batch_stream.close()
         if self.channel is not None:
             self.channel.close()
         current = threading.current_thread()
@@ -306,6 +316,116 @@ class _Child:
             except ValueError:
                 return f"was killed by signal {-code}"
         return f"exited with status {code}"
+
+
+class _StreamError(grpc.RpcError):
+    """A failed exchange on a batch stream, with the ``code()`` and ``details()`` of a
+    failed unary call, so that ``GrpcPlugin._call`` reports both alike."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self._code = code
+        self._details = details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+class _BatchStream:
+    """``DispatchBatch`` over one ``DispatchBatches`` stream, called like the unary
+    method (``batches(request, timeout=...)`` returns the ``BatchResult`` or raises
+    ``grpc.RpcError``).
+
+    The stream is opened on first use and kept open: in Python a message on an open stream
+    costs about half the round trip of a new call. One batch is in flight at a time; a
+    caller that finds the stream busy makes a unary call instead, so batches from several
+    threads still run side by side, as unary calls do. A missed deadline or a broken
+    stream closes the stream and the next batch opens a new one, so a late answer is
+    never taken for the next batch's.
+    """
+
+    def __init__(self, open_stream: Callable[[Iterator[pb.Batch]], Any],
+                 unary: Callable[..., pb.BatchResult], pid: int) -> None:
+        self._open_stream = open_stream
+        self._unary = unary
+        self._pid = pid
+        self._lock = threading.Lock()  # held while a batch is in flight on the stream
+        self._closed = False
+        # The open stream: its call, the requests it sends, the answers (or the error that
+        # ended it) its reader thread received. All None while no stream is open.
+        self._call: Any = None
+        self._requests: queue.SimpleQueue | None = None
+        self._answers: queue.SimpleQueue | None = None
+        self._reader: threading.Thread | None = None
+
+    def __call__(self, request: pb.Batch, timeout: float) -> pb.BatchResult:
+        if not self._lock.acquire(blocking=False):
+            return self._unary(request, timeout=timeout)
+        try:
+            if self._closed:  # the process is stopping or gone: no new stream to it
+                return self._unary(request, timeout=timeout)
+            if self._call is None:
+                self._open()
+            self._requests.put(request)
+            try:
+                answer = self._answers.get(timeout=timeout)
+            except queue.Empty:
+                self._shut()
+                raise _StreamError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                   "Deadline Exceeded") from None
+            if isinstance(answer, grpc.RpcError):  # the stream ended
+                self._shut()
+                raise answer
+            if answer.error:
+                raise _StreamError(grpc.StatusCode.UNKNOWN, answer.error)
+            return answer
+        finally:
+            self._lock.release()
+
+    def close(self) -> None:
+        """End the stream for good (the process is stopping or gone): a batch in flight
+        fails at once, later ones go to the unary method. Idempotent."""
+        self._closed = True
+        call = self._call
+        if call is not None:
+            call.cancel()  # ends a batch in flight now, rather than at its deadline
+        with self._lock:  # no batch is opening a stream while it is shut
+            reader = self._reader
+            self._shut()
+        if reader is not None:
+            reader.join(1.0)
+
+    def _open(self) -> None:
+        requests: queue.SimpleQueue = queue.SimpleQueue()
+        answers: queue.SimpleQueue = queue.SimpleQueue()
+        call = self._open_stream(iter(requests.get, None))
+        reader = threading.Thread(target=_read_answers, args=(call, answers),
+                                  name=f"loglayer-grpc-batches-{self._pid}", daemon=True)
+        reader.start()
+        self._call, self._requests, self._answers, self._reader = call, requests, answers, reader
+
+    def _shut(self) -> None:
+        """Cancel the open stream, if any, and forget it; its reader thread then ends."""
+        call, requests = self._call, self._requests
+        self._call = self._requests = self._answers = self._reader = None
+        if call is not None:
+            call.cancel()
+            requests.put(None)  # ends the request iterator, and gRPC's thread that reads it
+
+
+def _read_answers(call: Any, answers: queue.SimpleQueue) -> None:
+    """A batch stream's reader thread: every answer, then the error that ended the stream."""
+    try:
+        for answer in call:
+            answers.put(answer)
+    except grpc.RpcError as exc:
+        answers.put(exc)
+    else:
+        answers.put(_StreamError(grpc.StatusCode.UNAVAILABLE,
+                                 "the plugin ended the batch stream"))
 
 
 def _apply_batch(entries: list, answer: Any, transports: int) -> tuple[list, list]:
@@ -429,7 +549,9 @@ class GrpcPlugin:
     ``_dispatch_batch``), which runs the plugin's dispatch hooks over many entries in one
     call, for a caller that batches entries, such as a ``QueueTransport`` worker. It
     requires a child that implements ``DispatchBatch``; without ``batch=True`` the
-    attribute does not exist, so a caller can test for it with ``getattr``.
+    attribute does not exist, so a caller can test for it with ``getattr``. When the child
+    also serves ``LogLayerBatchStream`` (as :func:`~loglayer.isolation.serve` does), the
+    batches go over one long-lived stream, where each costs about half a call.
 
     Read-only state: ``hooks`` (the described hook names), ``pid`` (None while the child
     is down), ``restarts`` (restart attempts so far) and ``disabled``.
@@ -612,7 +734,7 @@ class GrpcPlugin:
         transport_ids = list(transport_ids)
         if entries and not self._disabled:
             try:
-                request = pb.Batch(entries=wire.dumps([wire.entry_row(e) for e in entries]),
+                request = pb.Batch(entries=wire.encode_batch(entries),
                                    transport_ids=transport_ids)
                 answer = self._decode(self._call(
                     "dispatch_batch", request,

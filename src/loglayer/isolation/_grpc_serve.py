@@ -17,7 +17,8 @@ go-plugin host speaking ``loglayer_plugin.proto``) can launch::
 It speaks go-plugin's side of the handshake: it refuses to run without the magic cookie
 (printing go-plugin's message and exiting with status 1), listens on a Unix socket in a
 private temporary directory, prints ``1|1|unix|<path>|grpc|`` on stdout, and serves, next
-to the plugin's hooks, ``grpc.health.v1.Health`` (``plugin`` is SERVING),
+to the plugin's hooks (``LogLayerPlugin``, and ``LogLayerBatchStream`` for hosts that
+batch), ``grpc.health.v1.Health`` (``plugin`` is SERVING),
 ``plugin.GRPCController/Shutdown`` and ``plugin.GRPCStdio``. It returns after a Shutdown
 call or SIGTERM, once the server has stopped and the socket is removed. SIGINT is ignored,
 as go-plugin plugins do, so a Ctrl-C aimed at the application does not kill its plugins
@@ -82,8 +83,15 @@ def _fail(context: grpc.ServicerContext, hook: str, exc: BaseException) -> None:
     context.set_details(f"{hook}: {describe(exc)}")
 
 
-class _HookServicer(loglayer_plugin_pb2_grpc.LogLayerPluginServicer):
-    """Calls the plugin's hooks; each RPC is one hook call, DispatchBatch many."""
+def _failure(hook: str, exc: BaseException) -> dict:
+    """One entry of a batch outcome's ``failures``."""
+    return {"hook": hook, "message": describe(exc)}
+
+
+class _HookServicer(loglayer_plugin_pb2_grpc.LogLayerPluginServicer,
+                    loglayer_plugin_pb2_grpc.LogLayerBatchStreamServicer):
+    """Calls the plugin's hooks; each RPC is one hook call, DispatchBatch many, and each
+    message of a DispatchBatches stream many."""
 
     def __init__(self, record: PluginRecord) -> None:
         self._id = record.id
@@ -94,6 +102,9 @@ class _HookServicer(loglayer_plugin_pb2_grpc.LogLayerPluginServicer):
         self._message = get("on_before_message_out")
         self._level = get("transform_log_level")
         self._send = get("should_send")
+        # The contexts of the open DispatchBatches streams, which end_streams cancels.
+        self._streams: set[grpc.ServicerContext] = set()
+        self._streams_lock = threading.Lock()
 
     def _hook(self, name: str, context: grpc.ServicerContext):
         fn = self._hooks.get(name)
@@ -103,7 +114,8 @@ class _HookServicer(loglayer_plugin_pb2_grpc.LogLayerPluginServicer):
         return fn
 
     def Describe(self, request, context):
-        return pb.DescribeResponse(id=self._id, hooks=list(self._hooks), batch=True)
+        return pb.DescribeResponse(id=self._id, hooks=list(self._hooks), batch=True,
+                                   batch_stream=True)
 
     def _value_hook(self, name: str, request, context):
         fn = self._hook(name, context)
@@ -158,64 +170,105 @@ class _HookServicer(loglayer_plugin_pb2_grpc.LogLayerPluginServicer):
         return pb.Decision(send=bool(result)) if ok else pb.Decision()
 
     def DispatchBatch(self, request, context):
-        transport_ids = list(request.transport_ids)
         try:
-            rows = wire.loads(request.entries) or []
-            outcomes = [self._dispatch(wire.params_from_row(row), transport_ids) for row in rows]
+            return pb.BatchResult(outcomes=self._outcomes(request))
         except (ValueError, TypeError) as exc:  # not the documented shape
             _fail(context, "DispatchBatch", exc)
             return pb.BatchResult()
-        return pb.BatchResult(outcomes=wire.dumps(outcomes))
 
-    def _dispatch(self, params: wire.RemoteParams, transport_ids: list[str]) -> dict | None:
-        """Run the dispatch hooks over one entry of a batch, with the in-process
-        fallbacks; the gate is asked once per transport. Returns the entry's outcome
-        (None: nothing changed)."""
-        outcome: dict = {}
-        failures = []
-        if self._data is not None:
-            try:
-                result = self._data(params)
-                if result is not None and type(result) is not dict \
-                        and not isinstance(result, Mapping):
-                    raise TypeError(f"returned {type(result).__name__}, not a mapping")
-            except Exception as exc:
-                failures.append({"hook": "on_before_data_out", "message": describe(exc)})
-            else:
-                if result:
-                    outcome["data"] = result
-                    if self._message or self._level or self._send:  # they see the merge
-                        params.data = {**params.data, **result}
-        if self._message is not None:
-            try:
-                result = self._message(params)
-                if result is not None and not isinstance(result, (list, tuple)):
-                    raise TypeError(f"returned {type(result).__name__}, not a list")
-            except Exception as exc:
-                failures.append({"hook": "on_before_message_out", "message": describe(exc)})
-            else:
-                if result is not None:
-                    params.messages = outcome["messages"] = list(result)
-        if self._level is not None:
-            try:
-                result = self._level(params)
-                if result is not None:
-                    params.level = LogLevel.parse(result)
-                    outcome["level"] = int(params.level)
-            except Exception as exc:
-                failures.append({"hook": "transform_log_level", "message": describe(exc)})
-        if self._send is not None and transport_ids:
-            send = outcome["send"] = []
-            for transport_id in transport_ids:
-                params.transport_id = transport_id
+    def DispatchBatches(self, request_iterator, context) -> Iterator[pb.BatchResult]:
+        """DispatchBatch for each batch of the stream, in order; a batch that does not
+        have the documented shape is answered with ``error`` and the stream goes on."""
+        with self._streams_lock:
+            self._streams.add(context)
+        try:
+            for request in request_iterator:
                 try:
-                    send.append(bool(self._send(params)))
+                    result = pb.BatchResult(outcomes=self._outcomes(request))
+                except (ValueError, TypeError) as exc:
+                    result = pb.BatchResult(error=f"DispatchBatch: {describe(exc)}")
+                yield result
+        finally:
+            with self._streams_lock:
+                self._streams.discard(context)
+
+    def end_streams(self) -> None:
+        """Cancel the open DispatchBatches streams: a host keeps its stream open, so a
+        stopping server would otherwise wait out its whole grace period for it."""
+        with self._streams_lock:
+            streams = list(self._streams)
+        for context in streams:
+            context.cancel()
+
+    def _outcomes(self, request) -> bytes:
+        """A ``Batch``'s ``BatchResult.outcomes``; ValueError or TypeError when it does not
+        have the documented shape."""
+        return wire.dumps(self._run_batch(wire.decode_batch(request.entries),
+                                          list(request.transport_ids)))
+
+    def _run_batch(self, batch: list[wire.RemoteParams],
+                   transport_ids: list[str]) -> list[dict | None]:
+        """Run the dispatch hooks over each entry of a batch, with the in-process
+        fallbacks; the gate is asked once per transport. Returns one outcome per entry
+        (None: nothing changed).
+
+        One loop over the batch, with the hooks in locals and the hooks the plugin lacks
+        ruled out once: a method call and attribute lookups per entry add up to a good
+        part of a batch's cost."""
+        data_hook, message_hook, level_hook = self._data, self._message, self._level
+        send_hook = self._send if transport_ids else None
+        # A data hook's result is merged into params.data only when a later hook reads it.
+        merge = message_hook is not None or level_hook is not None or send_hook is not None
+        outcomes: list[dict | None] = []
+        append = outcomes.append
+        failures: list[dict] = []  # this entry's; a new list once an outcome took it
+        for params in batch:
+            outcome: dict = {}
+            if data_hook is not None:
+                try:
+                    result = data_hook(params)
+                    if result is not None and type(result) is not dict \
+                            and not isinstance(result, Mapping):
+                        raise TypeError(f"returned {type(result).__name__}, not a mapping")
                 except Exception as exc:
-                    failures.append({"hook": "should_send", "message": describe(exc)})
-                    send.append(True)
-        if failures:
-            outcome["failures"] = failures
-        return outcome or None
+                    failures.append(_failure("on_before_data_out", exc))
+                else:
+                    if result:
+                        outcome["data"] = result
+                        if merge:
+                            params.data = {**params.data, **result}
+            if message_hook is not None:
+                try:
+                    result = message_hook(params)
+                    if result is not None and not isinstance(result, (list, tuple)):
+                        raise TypeError(f"returned {type(result).__name__}, not a list")
+                except Exception as exc:
+                    failures.append(_failure("on_before_message_out", exc))
+                else:
+                    if result is not None:
+                        params.messages = outcome["messages"] = list(result)
+            if level_hook is not None:
+                try:
+                    result = level_hook(params)
+                    if result is not None:
+                        params.level = LogLevel.parse(result)
+                        outcome["level"] = int(params.level)
+                except Exception as exc:
+                    failures.append(_failure("transform_log_level", exc))
+            if send_hook is not None:
+                send = outcome["send"] = []
+                for transport_id in transport_ids:
+                    params.transport_id = transport_id
+                    try:
+                        send.append(bool(send_hook(params)))
+                    except Exception as exc:
+                        failures.append(_failure("should_send", exc))
+                        send.append(True)
+            if failures:
+                outcome["failures"] = failures
+                failures = []
+            append(outcome or None)
+        return outcomes
 
 
 class _Controller(grpc_controller_pb2_grpc.GRPCControllerServicer):
@@ -297,13 +350,17 @@ def serve(plugin: Any, *, max_workers: int = 8) -> None:
     socket_dir = tempfile.mkdtemp(prefix=wire.SOCKET_DIR_PREFIX,
                                   dir=os.environ.get(wire.ENV_UNIX_SOCKET_DIR) or None)
     path = os.path.join(socket_dir, "plugin.sock")
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
+    # One thread more than asked for: a host's batch stream holds one for as long as it is
+    # open, which must not leave fewer threads to the host's other calls.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers + 1,
                                                     thread_name_prefix="loglayer-plugin"))
     health_servicer = health.HealthServicer()
     for name in ("", wire.HEALTH_SERVICE):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    loglayer_plugin_pb2_grpc.add_LogLayerPluginServicer_to_server(_HookServicer(record), server)
+    hooks = _HookServicer(record)
+    loglayer_plugin_pb2_grpc.add_LogLayerPluginServicer_to_server(hooks, server)
+    loglayer_plugin_pb2_grpc.add_LogLayerBatchStreamServicer_to_server(hooks, server)
     grpc_controller_pb2_grpc.add_GRPCControllerServicer_to_server(_Controller(stop), server)
     hub = _StdioHub(stop)
     grpc_stdio_pb2_grpc.add_GRPCStdioServicer_to_server(hub, server)
@@ -321,7 +378,9 @@ def serve(plugin: Any, *, max_workers: int = 8) -> None:
         sys.stderr = _StdioWriter(hub, grpc_stdio_pb2.StdioData.STDERR, stderr)
         stop.wait()
         health_servicer.enter_graceful_shutdown()
-        server.stop(_STOP_GRACE).wait()
+        stopped = server.stop(_STOP_GRACE)  # no new calls from here on
+        hooks.end_streams()
+        stopped.wait()
     finally:
         sys.stdout, sys.stderr = stdout, stderr
         server.stop(None)

@@ -51,14 +51,16 @@ class DescribeRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class DescribeResponse(_message.Message):
-    __slots__ = ("id", "hooks", "batch")
+    __slots__ = ("id", "hooks", "batch", "batch_stream")
     ID_FIELD_NUMBER: _ClassVar[int]
     HOOKS_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    BATCH_STREAM_FIELD_NUMBER: _ClassVar[int]
     id: str
     hooks: _containers.RepeatedScalarFieldContainer[str]
     batch: bool
-    def __init__(self, id: _Optional[str] = ..., hooks: _Optional[_Iterable[str]] = ..., batch: _Optional[bool] = ...) -> None: ...
+    batch_stream: bool
+    def __init__(self, id: _Optional[str] = ..., hooks: _Optional[_Iterable[str]] = ..., batch: _Optional[bool] = ..., batch_stream: _Optional[bool] = ...) -> None: ...
 
 class Batch(_message.Message):
     __slots__ = ("entries", "transport_ids")
@@ -69,7 +71,9 @@ class Batch(_message.Message):
     def __init__(self, entries: _Optional[bytes] = ..., transport_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class BatchResult(_message.Message):
-    __slots__ = ("outcomes",)
+    __slots__ = ("outcomes", "error")
     OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     outcomes: bytes
-    def __init__(self, outcomes: _Optional[bytes] = ...) -> None: ...
+    error: str
+    def __init__(self, outcomes: _Optional[bytes] = ..., error: _Optional[str] = ...) -> None: ...
