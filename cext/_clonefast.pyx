@@ -14,6 +14,7 @@ over both.
 cimport cython
 from cpython.dict cimport PyDict_Copy, PyDict_Next, PyDict_SetItem, PyDict_Size
 from cpython.list cimport PyList_Append
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.long cimport PyLong_FromVoidPtr
 from cpython.object cimport Py_TYPE, PyObject, PyObject_Hash, PyTypeObject
 from cpython.pycapsule cimport PyCapsule_New
@@ -49,6 +50,16 @@ cdef inline bint _hash_listed(Walker walker, Py_hash_t h) noexcept:
         if walker.hashes[i] == h:
             return True
     return False
+
+
+cdef inline int _dict_key_hit(Walker walker, PyObject* key) except -1:
+    """``Walker._key_hit`` for a dict key. A str dict key has its hash cached (the dict
+    computed it): a key whose hash is not listed is no exact key, which settles most
+    keys with a few integer compares when there are only exact keys."""
+    if not walker.has_key_tests and walker.n_hashes > 0 and PyUnicode_CheckExact(<object>key) \
+            and not _hash_listed(walker, (<PyASCIIObject*>key).hash):
+        return False
+    return walker._key_hit(<object>key)
 
 
 cdef inline bint _is_atom(PyTypeObject* cls, bint skip_str) noexcept:
@@ -180,15 +191,9 @@ cdef class Walker:
         cdef PyObject* key
         cdef PyObject* item
         cdef bint skip_str = self.skip_str
-        cdef bint hashed_only = self.n_hashes > 0 and not self.has_key_tests
         cdef bint keys = self.has_key_tests or self.n_hashes != 0
         while PyDict_Next(mapping, &pos, &key, &item):
-            # A str dict key has its hash cached (the dict computed it): a key whose
-            # hash is not listed is no exact key, which settles most keys with a few
-            # integer compares.
-            if keys and not (hashed_only and PyUnicode_CheckExact(<object>key)
-                             and not _hash_listed(self, (<PyASCIIObject*>key).hash)) \
-                    and self._key_hit(<object>key):
+            if keys and _dict_key_hit(self, key):
                 if not self._is_censor(<object>item):
                     return True
             elif not _is_atom(<PyTypeObject*>Py_TYPE(<object>item), skip_str) \
@@ -211,7 +216,7 @@ cdef class Walker:
                 return value
         elif not self._check(value, 0):
             return value
-        return _Run(self, True).run(value, 0)
+        return _new_run(self, True).run(value, 0)
 
     cdef object data_changes(self, object data):
         """The top-level keys of ``data`` whose values need censoring, with their
@@ -225,7 +230,7 @@ cdef class Walker:
 
     def clone(self, value, bint share):
         """``Cloner.clone(value, share_unchanged=share)``."""
-        return _Run(self, share).run(value, 0)
+        return _new_run(self, share).run(value, 0)
 
 
 cdef class _WalkerHook:
@@ -279,22 +284,27 @@ cdef object _native_data(object hook, dict data):
     return (<DataHook>hook).walker.data_changes(data)
 
 
+cdef enum:
+    _INLINE_PATH = 32  # the default max_depth: deeper caps allocate their path
+
+
 @cython.final
 cdef class _Run:
-    """The state of one clone: the ids of the containers on the current path (to spot
-    cycles) and how many censors were written (for ``strict``). A record or another
-    shape the pure walk handles gets the same state, through ``clone_other``."""
+    """The state of one clone: the containers on the current path (to spot cycles), as
+    a C stack of addresses, and how many censors were written (for ``strict``). A
+    record or another shape the pure walk handles gets the same state, through
+    ``clone_other``. Made by ``_new_run``."""
 
     cdef Walker walker
     cdef bint share
-    cdef list path
     cdef Py_ssize_t hits
+    cdef void** path
+    cdef Py_ssize_t used
+    cdef void* inline_path[_INLINE_PATH]
 
-    def __cinit__(self, Walker walker, bint share):
-        self.walker = walker
-        self.share = share
-        self.path = []
-        self.hits = 0
+    def __dealloc__(self):
+        if self.path != NULL and self.path != self.inline_path:
+            PyMem_Free(self.path)
 
     cdef object run(self, object value, Py_ssize_t depth):
         cdef Walker walker = self.walker
@@ -306,19 +316,24 @@ cdef class _Run:
             return self._text(value)
         if type(value) is list or type(value) is tuple:
             return self._sequence(value, depth)
-        result, self.hits = walker.clone_other(value, depth, self.path, self.hits, self.share)
+        path = [PyLong_FromVoidPtr(self.path[i]) for i in range(self.used)]  # id()s
+        result, self.hits = walker.clone_other(value, depth, path, self.hits, self.share)
         return result
 
     cdef object _enter(self, object value, Py_ssize_t depth):
-        """None when ``value`` may be walked (its id is pushed), else its placeholder."""
-        key = PyLong_FromVoidPtr(<void*>value)
-        if key in self.path:
-            return self.walker.circular
+        """None when ``value`` may be walked (it is pushed on the path), else its
+        placeholder. At most ``max_depth`` containers are ever on the path."""
+        cdef Py_ssize_t i
+        for i in range(self.used):
+            if self.path[i] == <void*>value:
+                return self.walker.circular
         if depth >= self.walker.max_depth:
             self.hits += 1  # what is cut off was never inspected
             return self.walker.truncated
-        PyList_Append(self.path, key)
+        self.path[self.used] = <void*>value
+        self.used += 1
         return None
+
 
     cdef object _sequence(self, object value, Py_ssize_t depth):
         placeholder = self._enter(value, depth)
@@ -333,7 +348,7 @@ cdef class _Run:
             if new is not item:
                 same = False
             PyList_Append(items, new)
-        self.path.pop()
+        self.used -= 1
         if self.share and same:
             return value
         return items if type(value) is list else tuple(items)
@@ -355,7 +370,7 @@ cdef class _Run:
         while PyDict_Next(value, &pos, &key_ptr, &item_ptr):
             name = <object>key_ptr
             item = <object>item_ptr
-            if keys and walker._key_hit(name):
+            if keys and _dict_key_hit(walker, key_ptr):
                 if walker._is_censor(item):
                     new = item
                 else:
@@ -371,7 +386,7 @@ cdef class _Run:
                 if result is None:
                     result = PyDict_Copy(value)
                 PyDict_SetItem(result, name, new)
-        self.path.pop()
+        self.used -= 1
         return value if result is None else result
 
     cdef object _text(self, object text):
@@ -390,3 +405,16 @@ cdef class _Run:
             return text  # the very same object, so an unchanged str is shared
         self.hits += 1
         return result
+
+
+cdef _Run _new_run(Walker walker, bint share):
+    cdef _Run run = _Run.__new__(_Run)
+    run.walker = walker
+    run.share = share
+    if walker.max_depth <= _INLINE_PATH:
+        run.path = run.inline_path
+    else:
+        run.path = <void**>PyMem_Malloc(walker.max_depth * sizeof(void*))
+        if run.path == NULL:
+            raise MemoryError()
+    return run

@@ -704,3 +704,16 @@ def test_copies_and_pickles_censor_the_same(duplicate):
     assert (twin.censor, twin.max_depth) == ("***", 3)
     assert twin.clone(value) == cloner.clone(value)
     assert twin.needs_clone(value) and twin.censored({"ok": 1}) == {"ok": 1}
+
+
+@compiled_walk
+@pytest.mark.parametrize("max_depth", [31, 32, 33, 100])  # around the compiled walk's inline path
+def test_compiled_walk_agrees_on_deep_values(max_depth):
+    cloner = Cloner(("password",), max_depth=max_depth, strict=True)
+    value: object = {"password": "x"}
+    for level in range(80):
+        value = {"next": value} if level % 2 else [value, {"password": "y"}]
+    assert cloner.needs_clone(value) == cloner._pure_needs_clone(value)
+    for share in (False, True):
+        assert deep_same(cloner.clone(value, share_unchanged=share),
+                         pure_clone(cloner, value, share))
