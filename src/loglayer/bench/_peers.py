@@ -15,6 +15,7 @@ import traceback
 from typing import Any
 
 from ._scenarios import (
+    LOGLAYER_ONLY,
     BOUND,
     CALL_FIELDS,
     FIELDS,
@@ -85,7 +86,7 @@ def _stdlib_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
     """stdlib: a ``Logger`` with a ``StreamHandler`` on the sink; JSON via orjson."""
     import logging
 
-    if sid == "S6":
+    if sid in LOGLAYER_ONLY:
         raise Unavailable("no plugin pipeline")
     logger = logging.getLogger(f"loglayer.bench.stdlib.{sid}.{next(_names)}")
     logger.propagate = False
@@ -175,7 +176,7 @@ def _structlog_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
     structlog = _require("structlog")
     import logging
 
-    if sid == "S6":
+    if sid in LOGLAYER_ONLY:
         raise Unavailable("no plugin pipeline")
     wrapper = structlog.make_filtering_bound_logger(logging.INFO)
     p = structlog.processors
@@ -254,7 +255,7 @@ def _loguru_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
     _require("loguru")
     from loguru import logger
 
-    if sid == "S6":
+    if sid in LOGLAYER_ONLY:
         raise Unavailable("no plugin pipeline")
     logger.remove()
     if sid in ("S7a", "S7b"):
@@ -329,7 +330,7 @@ def _pico_json_formatter(picologging: Any, orjson: Any) -> Any:
 def _picologging_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
     """picologging: the stdlib API in C, with a ``StreamHandler`` on the sink."""
     picologging = _require("picologging")
-    if sid == "S6":
+    if sid in LOGLAYER_ONLY:
         raise Unavailable("no plugin pipeline")
     if sid in ("S7a", "S7b"):
         raise Unavailable("picologging has no LoggerAdapter or bind()")

@@ -27,6 +27,7 @@ __all__ = [
     "MESSAGE",
     "SCENARIOS",
     "Case",
+    "LOGLAYER_ONLY",
     "Library",
     "Scenario",
     "Setup",
@@ -50,6 +51,10 @@ FIELDS: dict[str, Any] = {
     "admin": False,
     "req": {"id": "r-1f3a", "path": "/login"},
 }
+#: S9's fields: S3's, plus one that ``redact`` censors.
+SECRET_FIELDS: dict[str, Any] = {**FIELDS, "password": "hunter2"}
+#: The keys S8 and S9's ``redact`` censors.
+REDACTED_KEYS = ("password", "token", "secret")
 #: S4's three fields bound to the logger once, at setup.
 BOUND: dict[str, Any] = {"service": "auth", "version": 2, "region": "eu-west-1"}
 #: S4's one field added per call.
@@ -134,6 +139,9 @@ class Library:
 
     ``peer`` marks the libraries that are not loglayer; the best peer of a scenario is
     the fastest of them. ``version`` returns a version string, or raises ``Unavailable``.
+    ``only``, when set, are the scenarios the library runs in (it is left out of the
+    others without a note); ``reference_for`` is the key of the library whose plugin
+    cost this one measures the baseline of.
     """
 
     name: str
@@ -142,6 +150,8 @@ class Library:
     setup: Setup
     version: Callable[[], str]
     check: bool = True
+    only: frozenset[str] | None = None
+    reference_for: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,11 +196,37 @@ SCENARIOS: tuple[Scenario, ...] = (
         "json",
         FIELDS,
     ),
+    Scenario(
+        "S8",
+        f"S8: S3 through `redact(keys={REDACTED_KEYS!r})`, with nothing to redact; "
+        "loglayer only",
+        "json",
+        FIELDS,
+    ),
+    Scenario(
+        "S9",
+        "S9: S3 plus a `password` field, through the same `redact`: one value censored; "
+        "loglayer only",
+        "json",
+        {**FIELDS, "password": "[REDACTED]"},
+    ),
+    Scenario(
+        "S10",
+        "S10: S3 through a sampler that draws for every entry "
+        "(`sampling.fixed_rate(0.9999, seed=1)`); loglayer only",
+        "json",
+        FIELDS,
+    ),
     Scenario("S7a", "S7a: derived logger with one field (`with_fields(a=1)` / `bind(a=1)`)",
              "create"),
     Scenario("S7b", "S7b: derived logger with nothing added (`child()` / `bind()`)",
              "create"),
 )
+
+
+#: Scenarios of loglayer's plugin pipeline, which the peers have no counterpart for; each
+#: is reported as its cost over loglayer's S3 in the same run.
+LOGLAYER_ONLY = frozenset({"S6", "S8", "S9", "S10"})
 
 
 # ---------------------------------------------------------------------------------------
@@ -343,6 +379,13 @@ def _loglayer_setup(variant: str) -> Setup:
             ll = _import_loglayer("LogLevel", "ConsoleTransport")
         elif sid == "S6":
             ll = _import_loglayer("StructuredTransport", "noop_plugin", "data_hook")
+        elif sid in LOGLAYER_ONLY:
+            if variant == "pure":
+                # A plugin's compiled fast path is chosen once per process, so a pure
+                # row would run the pure core with compiled plugins.
+                raise Unavailable("the plugins' fast paths are process-wide; run with "
+                                  "LOGLAYER_NO_EXTENSIONS=1 for the pure figures")
+            ll = _import_loglayer("StructuredTransport")
         else:
             ll = _import_loglayer("StructuredTransport")
         core = _load_core(variant)
@@ -380,18 +423,51 @@ def _loglayer_setup(variant: str) -> Setup:
             )
             return Case(f"log.with_metadata({literal_source(FIELDS)}).info({MESSAGE!r})",
                         {"log": log}, note + "; noop_plugin x4 + data_hook returning None")
+        if sid in ("S8", "S9"):
+            from loglayer.plugins import redact
+
+            log.add_plugin(redact(keys=REDACTED_KEYS))
+            fields = FIELDS if sid == "S8" else SECRET_FIELDS
+            return Case(f"log.with_metadata({literal_source(fields)}).info({MESSAGE!r})",
+                        {"log": log}, note + f"; redact(keys={REDACTED_KEYS!r})")
+        if sid == "S10":
+            from loglayer.plugins import sampling
+
+            log.add_plugin(sampling.fixed_rate(0.9999, seed=1))
+            return Case(f"log.with_metadata({literal_source(FIELDS)}).info({MESSAGE!r})",
+                        {"log": log}, note + "; sampling.fixed_rate(0.9999, seed=1)")
         raise Unavailable(f"no loglayer setup for {sid}")
 
     return setup
 
 
+def _reference_setup(variant: str) -> Setup:
+    """The baseline of a plugin scenario: the same logger and statement as S3, with no
+    plugin, timed in the same interleaved rounds as the plugin row, so the plugins' cost
+    is read against a reference measured alongside it, not minutes apart."""
+    setup = _loglayer_setup(variant)
+
+    def reference(sid: str, sink: Any, binary_sink: Any) -> Case:
+        case = setup("S3", sink, binary_sink)
+        return Case(case.stmt, case.namespace, case.note + "; no plugin (the reference)")
+
+    return reference
+
+
 def loglayer_libraries() -> list[Library]:
-    """loglayer with each core: ``loglayer (compiled)`` and ``loglayer (pure)``."""
+    """loglayer with each core: ``loglayer (compiled)`` and ``loglayer (pure)``, and
+    each core's no-plugin reference for the plugin scenarios."""
     return [
         Library("loglayer (compiled)", "loglayer-compiled", False,
                 _loglayer_setup("compiled"), _loglayer_version),
         Library("loglayer (pure)", "loglayer-pure", False,
                 _loglayer_setup("pure"), _loglayer_version),
+        Library("loglayer (compiled), no plugin", "loglayer-compiled-reference", False,
+                _reference_setup("compiled"), _loglayer_version, check=False,
+                only=LOGLAYER_ONLY, reference_for="loglayer-compiled"),
+        Library("loglayer (pure), no plugin", "loglayer-pure-reference", False,
+                _reference_setup("pure"), _loglayer_version, check=False,
+                only=frozenset({"S6"}), reference_for="loglayer-pure"),
     ]
 
 
