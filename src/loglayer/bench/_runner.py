@@ -411,9 +411,12 @@ def _module_version(dist: str) -> str | None:
 
 
 def library_versions(libraries: Sequence[Library]) -> dict[str, str | None]:
-    """Each contender's version (``None`` when unavailable), plus orjson and matplotlib."""
+    """Each contender's version (``None`` when unavailable), plus orjson and matplotlib;
+    a reference row has its library's version, so it is not listed again."""
     versions: dict[str, str | None] = {}
     for lib in libraries:
+        if lib.reference_for is not None:
+            continue
         try:
             versions[lib.name] = lib.version()
         except Unavailable:
