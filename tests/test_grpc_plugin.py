@@ -755,3 +755,17 @@ def test_the_example_redaction_plugin():
     assert entry.messages == ["login secret=[REDACTED] ok"]
     assert entry.data == {"token": "[REDACTED]"}
     assert entry.metadata == {"user": "ada", "Password": "[REDACTED]"}
+
+
+def test_serve_stays_callable_when_its_module_is_imported(monkeypatch):
+    import importlib
+
+    import loglayer.isolation
+    from loglayer.isolation import _grpc_serve
+
+    importlib.import_module("loglayer.isolation.serve")  # as autodoc or walk_packages do
+    served = []
+    monkeypatch.setattr(_grpc_serve, "serve",
+                        lambda plugin, **options: served.append((plugin, options)))
+    loglayer.isolation.serve("plugin", max_workers=2)
+    assert served == [("plugin", {"max_workers": 2})]
