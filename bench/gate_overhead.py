@@ -6,8 +6,9 @@
 core, for each gate: none (the baseline), a Python gate that always answers True (the
 floor of any gate written in Python), and the three samplers tuned so that they send
 every entry and still do their work: ``per_level({"debug": 0.5})`` on info entries (a
-table lookup), ``fixed_rate(0.999, seed=1)`` (a draw per entry) and ``burst(10**12,
-3600)`` (the clock and the count per entry).
+table lookup), ``fixed_rate(0.999)`` and ``fixed_rate(0.999, seed=1)`` (a draw per
+entry: from the compiled gate's own generator, and from ``random.Random(1)``) and
+``burst(10**12, 3600)`` (the clock and the count per entry).
 
 Each round times a batch of calls of every variant, in an order rotated per round,
 so a burst of load on this shared machine hits all variants alike; the figure is the
@@ -31,7 +32,8 @@ VARIANTS = {
     "baseline (no gate)": lambda: (),
     "Python gate returning True": lambda: (send_gate("true", lambda params: True),),
     "per_level table lookup": lambda: (sampling.per_level({"debug": 0.5}),),
-    "fixed_rate drawing": lambda: (sampling.fixed_rate(0.999, seed=1),),
+    "fixed_rate drawing, unseeded": lambda: (sampling.fixed_rate(0.999),),
+    "fixed_rate drawing, seeded": lambda: (sampling.fixed_rate(0.999, seed=1),),
     "burst, clock + count": lambda: (sampling.burst(10**12, 3600.0),),
 }
 

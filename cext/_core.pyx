@@ -436,7 +436,7 @@ cdef class HookParams:
 
 ctypedef object (*_native_value_fn)(object hook, object value)
 ctypedef object (*_native_data_fn)(object hook, dict data)
-ctypedef int (*_native_gate_fn)(object hook, int level_index) except -1
+ctypedef int (*_native_gate_fn)(object hook, int level_index) noexcept  # -1: raised
 
 #: Native gates beyond this many in one plugin set are called the ordinary way (the
 #: per-entry answers are kept in the bits of one C integer).
@@ -500,6 +500,11 @@ cdef tuple _hook_slot(tuple records, str name):
                     gates += 1
             hooks.append(hook)
     return tuple(hooks)
+
+
+cdef int _raise_pending() except -1:
+    """Raise the exception a native hook set when it answered -1."""
+    return -1
 
 
 cdef bint _any_called_with_params(tuple hooks):
@@ -1120,11 +1125,16 @@ cdef class LogLayer:
                     bit = (<unsigned long long>1) << native_number
                     native_number += 1
                     if not (gates_asked & bit):
-                        try:
-                            answer = hook.native_gate(hook.fn, index)
-                        except Exception as exc:  # fails open; asked again next transport
-                            plugin_failed("should_send", hook.plugin_id, hook.on_error, exc)
-                            continue
+                        # Called outside a try block, which would cost every entry an
+                        # exception-state save: the error path raises what it set.
+                        answer = hook.native_gate(hook.fn, index)
+                        if answer < 0:
+                            try:
+                                _raise_pending()
+                            except Exception as exc:  # fails open; asked again next transport
+                                plugin_failed("should_send", hook.plugin_id, hook.on_error,
+                                              exc)
+                                continue
                         gates_asked |= bit
                         if answer:
                             gates_sending |= bit

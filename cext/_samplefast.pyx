@@ -28,6 +28,29 @@ ctypedef object (*_noargs_fn)(object, PyObject*)
 
 cdef extern from *:
     """
+    #include <stdint.h>
+    /* xoshiro256+ (Blackman and Vigna, public domain algorithm): the unseeded samplers'
+       generator. Its low bits are weak, and a double takes the top 53 only. */
+    static inline uint64_t loglayer_rotl(uint64_t x, int k) {
+        return (x << k) | (x >> (64 - k));
+    }
+    static inline double loglayer_xoshiro_double(uint64_t *s) {
+        uint64_t result = s[0] + s[3];
+        uint64_t t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = loglayer_rotl(s[3], 45);
+        return (double)(result >> 11) * (1.0 / 9007199254740992.0);
+    }
+    """
+    ctypedef unsigned long long uint64_t
+    double loglayer_xoshiro_double(uint64_t* state) nogil
+
+cdef extern from *:
+    """
     /* The clock time.monotonic() reads on these systems, without a Python call; with
        `coarse`, its coarse variant where there is one: a tick of a few milliseconds,
        read in a fifth of the time (no hardware counter is read). */
@@ -52,6 +75,7 @@ cdef extern from *:
     bint LOGLAYER_C_MONOTONIC
     double loglayer_monotonic(int coarse) nogil
 
+import os
 import time
 
 from loglayer.levels import LogLevel
@@ -111,15 +135,21 @@ cdef int _native_gate(object gate, int index) except -1:
 @cython.final
 cdef class RateGate(_Gate):
     """``fixed_rate`` / ``per_level``: per level, always, never, or a draw against a
-    rate. ``table`` maps every ``LogLevel`` to True, False or a probability; ``draw``
-    is a ``random.Random().random``."""
+    rate. ``table`` maps every ``LogLevel`` to True, False or a probability.
+
+    ``draw`` is a seeded ``random.Random(seed).random``, so that a seeded sampler makes
+    the same decisions as the pure one; None for an unseeded sampler, which draws from
+    its own xoshiro256+ generator seeded from ``os.urandom``: a few nanoseconds a draw,
+    and no float object.
+    """
 
     cdef double rates[_LEVELS]
     cdef object draw
     cdef _noargs_fn draw_c  # draw's C function when it takes no arguments, else NULL
     cdef object draw_self
+    cdef uint64_t state[4]  # the generator of an unseeded gate (draw is None)
 
-    def __cinit__(self, dict table not None, draw not None, last not None):
+    def __cinit__(self, dict table not None, draw, last not None):
         for level, index in _INDEX.items():
             rate = table[level]
             if rate is True or rate is False:
@@ -129,7 +159,13 @@ cdef class RateGate(_Gate):
                 self.rates[index] = rate
         self.draw = draw
         self.draw_c = NULL
-        if PyCFunction_Check(draw) and PyCFunction_GET_FLAGS(draw) == METH_NOARGS:
+        if draw is None:
+            seed = os.urandom(32)
+            for i in range(4):
+                self.state[i] = int.from_bytes(seed[8 * i:8 * i + 8], "little")
+            if not (self.state[0] | self.state[1] | self.state[2] | self.state[3]):
+                self.state[0] = 1  # the one state the generator cannot leave
+        elif PyCFunction_Check(draw) and PyCFunction_GET_FLAGS(draw) == METH_NOARGS:
             # A builtin method such as Random.random: called straight, as the
             # interpreter would, without the generic call protocol in between.
             self.draw_c = <_noargs_fn>PyCFunction_GET_FUNCTION(draw)
@@ -138,6 +174,8 @@ cdef class RateGate(_Gate):
 
     cdef int decide(self, int index) except -1:
         cdef object value
+        if self.draw is None:
+            return 1 if loglayer_xoshiro_double(self.state) < self.rates[index] else 0
         if self.draw_c != NULL:
             value = self.draw_c(self.draw_self, NULL)
         else:

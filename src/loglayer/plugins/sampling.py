@@ -34,9 +34,11 @@ How they behave, and why:
   1, is answered from a table, with no random draw and nothing remembered. A sampler
   that sends every entry (rate 1, or every level kept) has no gate at all and costs
   nothing, so a rate read from configuration can be left at 1.
-* **Independent unless seeded.** Each sampler owns its ``random.Random``. Without
-  ``seed`` it is seeded from ``os.urandom``, so two samplers never share a sequence;
-  with ``seed`` the decisions for a given sequence of entries are reproducible.
+* **Independent unless seeded.** Each sampler owns its generator. Without ``seed``
+  it is seeded from ``os.urandom``, so two samplers never share a sequence (a
+  ``random.Random``, or in the compiled gates a xoshiro256+ generator, which draws
+  without a Python call); with ``seed`` it is ``random.Random(seed)`` in both, and
+  the decisions for a given sequence of entries are reproducible and the same.
 * **Samplers compose.** Each instance gets its own ID (``sampling.fixed_rate-1``,
   ``sampling.burst-2``, ...), so adding a second sampler adds a second gate instead of
   replacing the first. An entry is sent only when every gate agrees: two samplers at
@@ -103,7 +105,7 @@ def fixed_rate(rate: float, *, seed: int | str | bytes | None = None,
     rate = _check_rate("rate", rate)
     keep = _check_levels(keep_levels)
     table = _rate_table(keep, lambda level: rate)
-    return _sampler(id, "fixed_rate", table, _rate_gate(table, _random(seed)))
+    return _sampler(id, "fixed_rate", table, _rate_gate(table, seed))
 
 
 def per_level(rates: Mapping[Level, float], *, seed: int | str | bytes | None = None,
@@ -136,7 +138,7 @@ def per_level(rates: Mapping[Level, float], *, seed: int | str | bytes | None = 
             raise ValueError(f"{name}: {level.name.lower()} is in keep_levels, which keeps every "
                              f"such entry; leave it out of keep_levels to sample it")
     table = _rate_table(keep, lambda level: by_level.get(level, default))
-    return _sampler(id, "per_level", table, _rate_gate(table, _random(seed)))
+    return _sampler(id, "per_level", table, _rate_gate(table, seed))
 
 
 def burst(n: int, per_seconds: float, *, keep_levels: Level | Iterable[Level] = _KEEP_DEFAULT,
@@ -185,11 +187,11 @@ def _sampler(id: str | None, kind: str, table: Mapping[LogLevel, object],
     return send_gate(plugin_id, gate)
 
 
-def _rate_gate(table: dict[LogLevel, bool | float],
-               draw: Callable[[], float]) -> Callable[[Any], bool]:
+def _rate_gate(table: dict[LogLevel, bool | float], seed: object) -> Callable[[Any], bool]:
     last = _LastEntry()
-    if _fast is not None:
-        return _fast.RateGate(table, draw, last)
+    if _fast is not None:  # unseeded, the compiled gate draws from its own generator
+        return _fast.RateGate(table, None if seed is None else _random(seed), last)
+    draw = _random(seed)
 
     def should_send(params: Any) -> bool:
         rate = table[params.level]
