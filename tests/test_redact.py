@@ -383,3 +383,34 @@ def test_the_plugin_can_be_copied_and_pickled():
         assert tt.last_line().metadata == {"password": CENSOR}
         assert tt.last_line().messages == [f"see {CENSOR}"]
         assert twin.id == "r"
+
+
+def test_nothing_to_redact_allocates_no_copy_per_entry():
+    import tracemalloc
+
+    from loglayer import BlankTransport, metadata_hook
+
+    metadata = {"user": "alice", "attempts": 3, "latency_ms": 12.5, "admin": False,
+                "req": {"id": "r-1f3a", "path": "/login"}}
+
+    def peak(*plugins) -> int:
+        log = LogLayer(transports=BlankTransport(lambda entry: None), plugins=list(plugins))
+        for _ in range(200):  # warm freelists and caches
+            log.with_metadata(metadata).info("user logged in")
+        tracemalloc.start()
+        try:
+            start, _ = tracemalloc.get_traced_memory()
+            for _ in range(2_000):
+                log.with_metadata(metadata).info("user logged in")
+            current, top = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert current - start < 1024  # nothing kept either
+        return top - start
+
+    bare = peak()
+    extra = peak(redact(keys=KEYS)) - bare
+    copying = peak(metadata_hook("copy", lambda value: dict(value))) - bare
+    assert extra < copying, f"{extra} bytes more at the peak, a copying hook {copying}"
+    if redact(keys=KEYS).cloner._walker is not None:
+        assert extra == 0  # the compiled check allocates nothing at all
