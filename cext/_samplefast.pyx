@@ -4,16 +4,18 @@
 holds the same two gates as native send gates of the compiled core (see
 ``loglayer._core``'s module docstring): the dispatcher asks them from C, with the
 entry's level index, once per entry, so a sampler costs a table lookup and, when it
-must draw, one call of its ``random.Random``. Called the ordinary way (``gate(params)``:
+must draw, one draw: from its own generator when unseeded, from its
+``random.Random(seed)`` when seeded. Called the ordinary way (``gate(params)``:
 the queue worker, tests) they keep the pure gates' per-thread memory of the last
 entry, so that an entry gets one decision however many transports ask.
 
 With the same seed, a compiled and a pure sampler make the same decisions for the
-same entries: both draw from the same ``random.Random`` method, at the same moments.
+same entries: both draw from ``random.Random(seed)``, at the same moments.
 """
 
 cimport cython
 from cpython.object cimport PyObject
+from libc.stdint cimport uint64_t
 from cpython.pycapsule cimport PyCapsule_New
 
 cdef extern from "Python.h":
@@ -46,7 +48,6 @@ cdef extern from *:
         return (double)(result >> 11) * (1.0 / 9007199254740992.0);
     }
     """
-    ctypedef unsigned long long uint64_t
     double loglayer_xoshiro_double(uint64_t* state) nogil
 
 cdef extern from *:
