@@ -4,8 +4,8 @@ shapes log data is made of (plain dicts, lists, tuples, str and scalars).
 A redacting plugin runs the check on every entry, and most entries hold nothing to
 censor, so the check is the cost every user pays: walking a five-key dict in Python
 takes about 0.6 us, in C a tenth of that. Everything else (records, sets, mappings
-that are not plain dicts, str subclasses with no value matcher...) is handed to the
-pure walk in ``_cloner.py``, with the same state, so the two always agree: the pure
+that are not plain dicts, and anything nested deeper than the compiled walk goes) is
+handed to the pure walk in ``_cloner.py``, with the same state, so the two agree: the pure
 module stays the definition of what is censored, and this one only goes faster on
 the common shapes. ``LOGLAYER_NO_EXTENSIONS=1`` turns it off, and the test suite runs
 over both.
@@ -17,7 +17,7 @@ from cpython.list cimport PyList_Append
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.long cimport PyLong_FromVoidPtr
 from cpython.object cimport Py_TYPE, PyObject, PyObject_Hash, PyTypeObject
-from cpython.pycapsule cimport PyCapsule_New
+from cpython.pycapsule cimport PyCapsule_New, PyCapsule_SetContext
 from cpython.set cimport PySet_Contains
 from cpython.tuple cimport PyTuple_GET_SIZE
 
@@ -34,11 +34,18 @@ cdef extern from "Python.h":
     PyTypeObject PyUnicode_Type
     PyObject* Py_None
 
+import sys
+
 __all__ = ["DataHook", "ValueHook", "Walker"]
 
-#: Up to this many exact keys are told apart by their hash before any set lookup.
+#: Sizes of the walk (see below).
 cdef enum:
     _MAX_HASHES = 8
+    _INLINE_PATH = 32  # the default max_depth: deeper caps allocate their path
+    # How deep the compiled walk goes itself; deeper values go to the pure walk, whose
+    # recursion Python bounds (RecursionError, reported like any hook failure), so no
+    # data can exhaust the C stack, and a path never holds more than this many entries.
+    _C_DEPTH = 256
 
 cdef PyTypeObject* _NONE_TYPE = <PyTypeObject*>(<object>Py_None).__class__
 
@@ -115,7 +122,7 @@ cdef class Walker:
         self.skip_str = not (self.value_exact or self.value_regexes or self.value_tests)
         self.censor = cloner.censor
         self.repl = cloner._repl
-        self.max_depth = cloner.max_depth
+        self.max_depth = min(cloner.max_depth, sys.maxsize)  # no depth comes near either
         self.check_other = check_other
         self.clone_other = clone_other
         self.circular = circular
@@ -165,6 +172,8 @@ cdef class Walker:
         cdef PyTypeObject* cls = <PyTypeObject*>Py_TYPE(value)
         if _is_atom(cls, self.skip_str):
             return False
+        if depth >= _C_DEPTH:  # deeper, the pure walk recurses under Python's limit
+            return bool(self.check_other(value, depth))
         if type(value) is dict:
             return depth >= self.max_depth or self._check_dict(<dict>value, depth + 1)
         if isinstance(value, str):
@@ -192,12 +201,17 @@ cdef class Walker:
         cdef PyObject* item
         cdef bint skip_str = self.skip_str
         cdef bint keys = self.has_key_tests or self.n_hashes != 0
+        cdef object name
+        cdef object value
         while PyDict_Next(mapping, &pos, &key, &item):
-            if keys and _dict_key_hit(self, key):
-                if not self._is_censor(<object>item):
+            # Held, not borrowed: a predicate or the pure walk may change the dict.
+            name = <object>key
+            value = <object>item
+            if keys and _dict_key_hit(self, <PyObject*>name):
+                if not self._is_censor(value):
                     return True
-            elif not _is_atom(<PyTypeObject*>Py_TYPE(<object>item), skip_str) \
-                    and self._check(<object>item, depth):
+            elif not _is_atom(<PyTypeObject*>Py_TYPE(value), skip_str) \
+                    and self._check(value, depth):
                 return True
         return False
 
@@ -233,6 +247,14 @@ cdef class Walker:
         return _new_run(self, share).run(value, 0)
 
 
+cdef object _capsule(object owner, void* function, const char* name):
+    """The ``__loglayer_native__`` capsule of ``owner``: ``function``, with ``owner`` as
+    its context (not a reference: the owner holds the capsule)."""
+    capsule = PyCapsule_New(function, name, NULL)
+    PyCapsule_SetContext(capsule, <void*>owner)
+    return capsule
+
+
 cdef class _WalkerHook:
     """A redacting hook of one walker, callable the ordinary way and carrying the
     capsule the compiled core calls it through (``loglayer._core``'s module docstring).
@@ -256,8 +278,8 @@ cdef class ValueHook(_WalkerHook):
     """A redacting ``on_fields_called`` / ``on_metadata_called``: ``walker.censored``."""
 
     def __cinit__(self, Walker walker not None):
-        self.__loglayer_native__ = PyCapsule_New(<void*>_native_value,
-                                                 b"loglayer.native_value", NULL)
+        self.__loglayer_native__ = _capsule(self, <void*>_native_value,
+                                            b"loglayer.native_value")
 
     def __call__(self, value):
         return self.walker._censored(value)
@@ -273,8 +295,8 @@ cdef class DataHook(_WalkerHook):
     that need it, or None. The core calls it with the entry's data and no params."""
 
     def __cinit__(self, Walker walker not None):
-        self.__loglayer_native__ = PyCapsule_New(<void*>_native_data,
-                                                 b"loglayer.native_data", NULL)
+        self.__loglayer_native__ = _capsule(self, <void*>_native_data,
+                                            b"loglayer.native_data")
 
     def __call__(self, params):
         return self.walker.data_changes(params.data)
@@ -282,10 +304,6 @@ cdef class DataHook(_WalkerHook):
 
 cdef object _native_data(object hook, dict data):
     return (<DataHook>hook).walker.data_changes(data)
-
-
-cdef enum:
-    _INLINE_PATH = 32  # the default max_depth: deeper caps allocate their path
 
 
 @cython.final
@@ -310,19 +328,27 @@ cdef class _Run:
         cdef Walker walker = self.walker
         if _is_atom(<PyTypeObject*>Py_TYPE(value), walker.skip_str):
             return value
+        if depth >= _C_DEPTH:
+            return self._pure(value, depth)
         if type(value) is dict:
             return self._dict(<dict>value, depth)
         if isinstance(value, str):
             return self._text(value)
         if type(value) is list or type(value) is tuple:
             return self._sequence(value, depth)
+        return self._pure(value, depth)
+
+    cdef object _pure(self, object value, Py_ssize_t depth):
+        """``value`` cloned by the pure walk, with this run's path and hits."""
         path = [PyLong_FromVoidPtr(self.path[i]) for i in range(self.used)]  # id()s
-        result, self.hits = walker.clone_other(value, depth, path, self.hits, self.share)
+        result, self.hits = self.walker.clone_other(value, depth, path, self.hits,
+                                                    self.share)
         return result
 
     cdef object _enter(self, object value, Py_ssize_t depth):
         """None when ``value`` may be walked (it is pushed on the path), else its
-        placeholder. At most ``max_depth`` containers are ever on the path."""
+        placeholder. The path holds one container per level, so never more than
+        ``max_depth`` nor ``_C_DEPTH`` of them."""
         cdef Py_ssize_t i
         for i in range(self.used):
             if self.path[i] == <void*>value:
@@ -378,7 +404,7 @@ cdef class _Run:
                     new = walker.censor
             elif _is_atom(<PyTypeObject*>Py_TYPE(item), skip_str):
                 new = item
-            elif type(item) is dict:
+            elif type(item) is dict and depth + 1 < _C_DEPTH:
                 new = self._dict(<dict>item, depth + 1)
             else:
                 new = self.run(item, depth + 1)
@@ -411,10 +437,11 @@ cdef _Run _new_run(Walker walker, bint share):
     cdef _Run run = _Run.__new__(_Run)
     run.walker = walker
     run.share = share
-    if walker.max_depth <= _INLINE_PATH:
+    cdef Py_ssize_t capacity = min(walker.max_depth, <Py_ssize_t>_C_DEPTH)
+    if capacity <= _INLINE_PATH:
         run.path = run.inline_path
     else:
-        run.path = <void**>PyMem_Malloc(walker.max_depth * sizeof(void*))
+        run.path = <void**>PyMem_Malloc(capacity * sizeof(void*))
         if run.path == NULL:
             raise MemoryError()
     return run

@@ -23,9 +23,12 @@ are called from C with no params object and no Python call. Such a hook object h
   core asks a native gate at most once per entry, at the first transport that
   reaches it, and gives the entry's other transports the same answer.
 
-The hook object stays callable the ordinary way (``hook(params)``), which is how the
-pure core, the queue worker and any other caller use it. The protocol is private to
-loglayer: the capsule names carry the signature, nothing else is promised.
+The capsule's context (``PyCapsule_SetContext``) is the hook object itself: the core
+calls a hook natively only when the context is the very object it looked the capsule
+up on, so a proxy forwarding attribute lookups is called the ordinary way. The hook
+object stays callable the ordinary way (``hook(params)``), which is how the pure core,
+the queue worker and any other caller use it. The protocol is private to loglayer:
+the capsule names carry the signature, nothing else is promised.
 
 Cold paths (validation, error reporting, ``lazy``) call the same helpers as the pure
 twin, in ``loglayer._common``, so both report problems with the same words.
@@ -36,7 +39,8 @@ from cpython.contextvars cimport get_value
 from cpython.dict cimport PyDict_Copy, PyDict_Next, PyDict_SetItem
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.object cimport PyCFunction, PyMethodDef, PyObject, PyTypeObject
-from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
+from cpython.pycapsule cimport (PyCapsule_CheckExact, PyCapsule_GetContext,
+                                PyCapsule_GetPointer, PyCapsule_IsValid)
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_GET_SIZE
 from cpython.type cimport PyType_Modified
@@ -484,7 +488,10 @@ cdef tuple _hook_slot(tuple records, str name):
             hook.plugin_id = record.id
             hook.on_error = record.on_error
             native = getattr(fn, "__loglayer_native__", None)
-            if native is not None:
+            # Only the object the capsule was made for is called natively: a proxy that
+            # forwards attribute lookups to a native hook is called the ordinary way.
+            if native is not None and PyCapsule_CheckExact(native) \
+                    and PyCapsule_GetContext(native) == <void*>fn:
                 if (name == "on_fields_called" or name == "on_metadata_called") and \
                         PyCapsule_IsValid(native, b"loglayer.native_value"):
                     hook.native_value = <_native_value_fn>PyCapsule_GetPointer(

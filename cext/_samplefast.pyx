@@ -16,13 +16,13 @@ same entries: both draw from ``random.Random(seed)``, at the same moments.
 cimport cython
 from cpython.object cimport PyObject
 from libc.stdint cimport uint64_t
-from cpython.pycapsule cimport PyCapsule_New
+from cpython.pycapsule cimport PyCapsule_New, PyCapsule_SetContext
 
 cdef extern from "Python.h":
     bint PyCFunction_Check(object o)
     int PyCFunction_GET_FLAGS(object o)
     void* PyCFunction_GET_FUNCTION(object o)
-    object PyCFunction_GET_SELF(object o)
+    PyObject* PyCFunction_GET_SELF(object o)  # borrowed
     int METH_NOARGS
 
 #: A METH_NOARGS builtin: (self, NULL) -> a new reference, NULL when it raised.
@@ -101,8 +101,9 @@ cdef class _Gate:
 
     cdef _start(self, object last):
         self.last = last
-        self.__loglayer_native__ = PyCapsule_New(<void*>_native_gate,
-                                                 b"loglayer.native_gate", NULL)
+        capsule = PyCapsule_New(<void*>_native_gate, b"loglayer.native_gate", NULL)
+        PyCapsule_SetContext(capsule, <void*>self)  # the core calls natively only this object
+        self.__loglayer_native__ = capsule
 
     cdef int decide(self, int index) except -1:
         raise NotImplementedError
@@ -170,7 +171,7 @@ cdef class RateGate(_Gate):
             # A builtin method such as Random.random: called straight, as the
             # interpreter would, without the generic call protocol in between.
             self.draw_c = <_noargs_fn>PyCFunction_GET_FUNCTION(draw)
-            self.draw_self = PyCFunction_GET_SELF(draw)
+            self.draw_self = <object>PyCFunction_GET_SELF(draw)  # our own reference
         self._start(last)
 
     cdef int decide(self, int index) except -1:

@@ -717,3 +717,35 @@ def test_compiled_walk_agrees_on_deep_values(max_depth):
     for share in (False, True):
         assert deep_same(cloner.clone(value, share_unchanged=share),
                          pure_clone(cloner, value, share))
+
+
+def test_a_predicate_that_changes_the_dict_is_safe():
+    data: dict = {}
+
+    def drop_nested(key: str) -> bool:
+        if key == "n":
+            data["n"] = None  # drops the only reference to the value being checked
+        return False
+
+    cloner = Cloner(match_key=drop_nested)
+    data["n"] = {"xxx": ["yyyyy"]}
+    assert cloner.needs_clone(data) is False
+
+
+def test_values_nested_past_the_recursion_limit_raise_recursion_error():
+    cloner = Cloner(("password",), max_depth=10**9)
+    value: object = {"password": "x"}
+    for _ in range(20_000):
+        value = [value] if isinstance(value, dict) else {"next": value}
+    with pytest.raises(RecursionError):
+        cloner.needs_clone(value)
+    with pytest.raises(RecursionError):
+        cloner.clone(value)
+
+
+@pytest.mark.parametrize("name", ["censor", "max_depth", "strict", "_key_exact"])
+def test_settings_are_fixed_once_made(name):
+    cloner = Cloner(("password",))
+    with pytest.raises(AttributeError, match="make a new Cloner"):
+        setattr(cloner, name, "***" if name == "censor" else 1)
+    assert cloner.clone({"password": "x"}) == {"password": CENSOR}

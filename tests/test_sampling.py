@@ -455,3 +455,53 @@ def test_burst_with_the_default_clock_reopens_after_the_window(per_seconds):
     time.sleep(per_seconds * 1.2 + 0.01)  # past the window, by more than a clock tick
     log.info("next window")
     assert _kept(tt) == [0, 1, "next window"]
+
+
+def test_a_seeded_sampler_owns_its_generator(monkeypatch):
+    import gc
+
+    made = []
+
+    class Recorded(random.Random):
+        def __init__(self, *args):
+            super().__init__(*args)
+            made.append(self)
+
+    monkeypatch.setattr(sampling.random, "Random", Recorded)
+    plugin = sampling.fixed_rate(0.5, seed=1)
+    log, tt = _logger(plugin)
+    _emit(log, 50)
+    (generator,) = made
+    del plugin, log, made[:]
+    gc.collect()
+    assert sys.getrefcount(generator) == 2  # this name and the call's argument: no more
+    generator.random()  # still a live object, not freed under the caller's feet
+
+
+def test_a_proxy_of_a_gate_is_called_as_a_function():
+    class Traced:
+        """A forwarding wrapper, as wrapt and mock-style proxies are."""
+
+        def __init__(self, fn) -> None:
+            self.fn, self.calls = fn, 0
+
+        def __call__(self, params):
+            self.calls += 1
+            return self.fn(params)
+
+        def __getattr__(self, name):
+            return getattr(self.fn, name)
+
+    from loglayer import send_gate
+
+    traced = Traced(sampling.fixed_rate(0.5, seed=9).should_send)
+    log, tt = _logger(send_gate("traced", traced))
+    _emit(log, 40)
+    assert traced.calls == 40
+    assert _kept(tt) == _reference(9, 40, 0.5)
+
+
+def test_burst_accepts_any_large_n():
+    log, tt = _logger(sampling.burst(2**70, 1.0))
+    _emit(log, 5)
+    assert len(tt) == 5

@@ -57,6 +57,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -211,8 +212,8 @@ def _rate_gate(table: dict[LogLevel, bool | float], seed: object) -> Callable[[A
 def _burst_gate(kept: dict[LogLevel, bool], n: int, per_seconds: float,
                 clock: Callable[[], float]) -> Callable[[Any], bool]:
     last = _LastEntry()
-    if _fast is not None:
-        return _fast.BurstGate(kept, n, per_seconds, clock, last)
+    if _fast is not None:  # no window can count past sys.maxsize entries
+        return _fast.BurstGate(kept, min(n, sys.maxsize), per_seconds, clock, last)
     lock = threading.Lock()
     acquire, release = lock.acquire, lock.release
     window_end = -math.inf

@@ -144,7 +144,8 @@ class Cloner:
       was cut off by ``max_depth``, so a secret can never come back out; a redacting
       plugin wants that.
 
-    A Cloner holds no state between calls: one instance can be used by many threads.
+    A Cloner is immutable and holds no state between calls: one instance can be used
+    by many threads.
     """
 
     #: Written in place of a reference to a container that encloses it.
@@ -190,14 +191,24 @@ class Cloner:
         self._attach_walk()
 
     def _attach_walk(self) -> None:
-        """Pick the walk: the compiled one when it is built, else the pure one."""
-        self._walker = None
-        #: ``censored``'s implementation, for a hook to call with no frame in between.
-        self._censored = self._pure_censored
+        """Pick the walk: the compiled one when it is built, else the pure one. It is
+        the last step of building a Cloner, which is immutable from then on."""
+        walker = censored = None
         if _fast is not None:
-            self._walker = _fast.Walker(self, self._check, self._clone_other,
-                                        Cloner.CIRCULAR, Cloner.TRUNCATED)
-            self._censored = self._walker.censored
+            walker = _fast.Walker(self, self._check, self._clone_other,
+                                  Cloner.CIRCULAR, Cloner.TRUNCATED)
+            censored = walker.censored
+        object.__setattr__(self, "_walker", walker)
+        #: ``censored``'s implementation, for a hook to call with no frame in between.
+        object.__setattr__(self, "_censored", censored or self._pure_censored)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The compiled walk copies the settings, and the matchers are compiled once:
+        # changing one afterwards would leave the two walks disagreeing.
+        if hasattr(self, "_censored"):
+            raise AttributeError(f"a Cloner's settings are fixed when it is made; make a "
+                                 f"new Cloner to change {name!r}")
+        object.__setattr__(self, name, value)
 
     def __getstate__(self) -> dict[str, Any]:
         """The settings, for copy and pickle; the walk is rebuilt from them."""
