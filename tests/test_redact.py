@@ -414,3 +414,14 @@ def test_nothing_to_redact_allocates_no_copy_per_entry():
     assert extra < copying, f"{extra} bytes more at the peak, a copying hook {copying}"
     if redact(keys=KEYS).cloner._walker is not None:
         assert extra == 0  # the compiled check allocates nothing at all
+
+
+def test_a_copy_keeps_what_was_set_on_the_plugin():
+    import pickle
+
+    plugin = redact(keys=("password",))
+    plugin.on_error = print
+    plugin.note = "kept"
+    for twin in (copy.copy(plugin), copy.deepcopy(plugin), pickle.loads(pickle.dumps(plugin))):
+        assert twin.on_error is print and twin.note == "kept"
+        assert twin.on_metadata_called({"password": "x"}) == {"password": CENSOR}

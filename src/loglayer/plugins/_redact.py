@@ -100,6 +100,11 @@ def _compile_patterns(patterns: Patterns, censor: str) -> tuple[re.Pattern[str],
     return tuple(regexes)
 
 
+#: What ``_Redact.__init__`` sets: rebuilt, not copied, by ``__reduce__``.
+_DERIVED = frozenset({"id", "cloner", "_patterns", "on_fields_called", "on_metadata_called",
+                      "on_before_data_out", "on_before_message_out"})
+
+
 class _Redact(Plugin):
     """The plugin ``redact()`` returns; see there. Immutable, so safe on any thread."""
 
@@ -121,8 +126,11 @@ class _Redact(Plugin):
             self.on_before_message_out = self._redact_messages
 
     def __reduce__(self) -> tuple:
-        """Copy and pickle rebuild the plugin from its Cloner (the hooks are derived)."""
-        return (_Redact, (self.cloner, self.id, self._patterns))
+        """Copy and pickle rebuild the plugin from its Cloner (the hooks are derived),
+        then restore what else was set on it (``on_error``, for example)."""
+        state = {name: value for name, value in vars(self).items()
+                 if name not in _DERIVED}
+        return (_Redact, (self.cloner, self.id, self._patterns), state)
 
     def on_before_data_out(self, params: Any) -> dict | None:
         """The redacted values of the top-level data keys that need it, or None.
