@@ -41,7 +41,7 @@ from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.object cimport PyCFunction, PyMethodDef, PyObject, PyTypeObject
 from cpython.pycapsule cimport (PyCapsule_CheckExact, PyCapsule_GetContext,
                                 PyCapsule_GetPointer, PyCapsule_IsValid)
-from cpython.ref cimport Py_INCREF
+from cpython.ref cimport Py_DECREF, Py_INCREF
 from cpython.tuple cimport PyTuple_GET_SIZE
 from cpython.type cimport PyType_Modified
 from cpython.unicode cimport PyUnicode_DATA, PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_READ
@@ -438,8 +438,10 @@ cdef class HookParams:
                 f"data={self.data!r}, transport_id={self.transport_id!r})")
 
 
-ctypedef object (*_native_value_fn)(object hook, object value)
-ctypedef object (*_native_data_fn)(object hook, dict data)
+# A new reference, or NULL with the error set: called outside a try block, which would
+# cost every entry an exception-state save; the error path raises what was set.
+ctypedef PyObject* (*_native_value_fn)(object hook, object value) noexcept
+ctypedef PyObject* (*_native_data_fn)(object hook, dict data) noexcept
 ctypedef int (*_native_gate_fn)(object hook, int level_index) noexcept  # -1: raised
 
 #: Native gates beyond this many in one plugin set are called the ordinary way (the
@@ -510,8 +512,18 @@ cdef tuple _hook_slot(tuple records, str name):
 
 
 cdef int _raise_pending() except -1:
-    """Raise the exception a native hook set when it answered -1."""
+    """Raise the exception a native hook set when it answered -1 or NULL."""
     return -1
+
+
+cdef object _value_or_raise(PyObject* answer):
+    """A native hook's answer as an object (taking over its reference), or raise the
+    error it set when it answered NULL; for callers already inside a try block."""
+    if answer == NULL:
+        _raise_pending()
+    result = <object>answer
+    Py_DECREF(result)
+    return result
 
 
 cdef bint _any_called_with_params(tuple hooks):
@@ -589,15 +601,24 @@ cdef class _Config:
 cdef object _run_metadata_hooks(tuple hooks, object metadata):
     """Chain the metadata hooks; None means the metadata was dropped."""
     cdef _Hook hook
+    cdef PyObject* answer
     for hook in hooks:
-        try:
-            if hook.native_value != NULL:
-                metadata = hook.native_value(hook.fn, metadata)
-            else:
+        if hook.native_value != NULL:
+            answer = hook.native_value(hook.fn, metadata)
+            if answer == NULL:
+                try:
+                    _raise_pending()
+                except Exception as exc:
+                    plugin_failed("on_metadata_called", hook.plugin_id, hook.on_error, exc)
+                    return None
+            metadata = <object>answer
+            Py_DECREF(metadata)  # the call's own reference: the variable holds one now
+        else:
+            try:
                 metadata = hook.fn(metadata)
-        except Exception as exc:
-            plugin_failed("on_metadata_called", hook.plugin_id, hook.on_error, exc)
-            return None
+            except Exception as exc:
+                plugin_failed("on_metadata_called", hook.plugin_id, hook.on_error, exc)
+                return None
         if metadata is None:
             return None
     return metadata
@@ -979,6 +1000,7 @@ cdef class LogLayer:
         cdef bint owned
         cdef _Hook hook
         cdef HookParams params = None
+        cdef PyObject* native_answer
         cdef object level = <object>_LEVELS[index]
         cdef int number = _LEVEL_NUMBERS[index]
 
@@ -1024,15 +1046,25 @@ cdef class LogLayer:
             if plugins.data:
                 owned = data is not field_map
                 for hook in plugins.data:
-                    try:
-                        if hook.native_data != NULL:
-                            result = hook.native_data(hook.fn, data)
-                        else:
-                            params.data = data
+                    if hook.native_data != NULL:
+                        native_answer = hook.native_data(hook.fn, data)
+                        if native_answer == NULL:
+                            try:
+                                _raise_pending()
+                            except Exception as exc:
+                                plugin_failed("on_before_data_out", hook.plugin_id,
+                                              hook.on_error, exc)
+                                continue
+                        result = <object>native_answer
+                        Py_DECREF(result)  # the call's own reference
+                    else:
+                        params.data = data
+                        try:
                             result = hook.fn(params)
-                    except Exception as exc:
-                        plugin_failed("on_before_data_out", hook.plugin_id, hook.on_error, exc)
-                        continue
+                        except Exception as exc:
+                            plugin_failed("on_before_data_out", hook.plugin_id,
+                                          hook.on_error, exc)
+                            continue
                     if result is None:
                         continue
                     if not isinstance(result, Mapping):
@@ -1369,7 +1401,7 @@ cdef LogLayer _with_fields(LogLayer log, PyObject** args, Py_ssize_t nargs, PyOb
     for hook in hooks:
         try:
             if hook.native_value != NULL:
-                result = hook.native_value(hook.fn, new_fields)
+                result = _value_or_raise(hook.native_value(hook.fn, new_fields))
             else:
                 result = hook.fn(new_fields)
         except Exception as exc:

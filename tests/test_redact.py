@@ -425,3 +425,15 @@ def test_a_copy_keeps_what_was_set_on_the_plugin():
     for twin in (copy.copy(plugin), copy.deepcopy(plugin), pickle.loads(pickle.dumps(plugin))):
         assert twin.on_error is print and twin.note == "kept"
         assert twin.on_metadata_called({"password": "x"}) == {"password": CENSOR}
+
+
+def test_a_failing_key_predicate_in_the_data_hook_is_reported(capsys):
+    def broken(key):
+        raise RuntimeError("boom")
+
+    tt = TestTransport("tt")
+    log = LogLayer(transports=tt, fields={"user": "ada"}, plugins=[redact(keys=broken)])
+    log.info("x")
+    assert tt.lines[0].messages == ["x"]  # the entry is delivered, with the data hook's fallback
+    err = capsys.readouterr().err
+    assert "on_before_data_out" in err and "boom" in err
