@@ -95,6 +95,7 @@ cdef class Walker:
     cdef Py_ssize_t n_hashes  # -1: more exact keys than ``hashes`` holds
     cdef tuple key_tests
     cdef bint has_key_tests
+    cdef bint keys_in_c  # exact keys only, all exact str: a str key is settled in C
     cdef frozenset value_exact
     cdef tuple value_searches
     cdef tuple value_regexes
@@ -115,6 +116,8 @@ cdef class Walker:
             self.hashes[i] = hash(key)
         self.key_tests = cloner._key_tests
         self.has_key_tests = bool(self.key_tests)
+        self.keys_in_c = (self.n_hashes > 0 and not self.has_key_tests
+                          and all(type(key) is str for key in self.key_exact))
         self.value_exact = cloner._value_exact
         self.value_regexes = cloner._value_regexes
         self.value_searches = tuple([regex.search for regex in self.value_regexes])
@@ -204,15 +207,26 @@ cdef class Walker:
         cdef object name
         cdef object value
         while PyDict_Next(mapping, &pos, &key, &item):
-            # Held, not borrowed: a predicate or the pure walk may change the dict.
-            name = <object>key
-            value = <object>item
-            if keys and _dict_key_hit(self, <PyObject*>name):
-                if not self._is_censor(value):
+            if self.keys_in_c and PyUnicode_CheckExact(<object>key):
+                # Settled in C (cached hash, then a set of exact str): no Python code
+                # runs, so the borrowed item cannot go away under us.
+                if _hash_listed(self, (<PyASCIIObject*>key).hash) \
+                        and PySet_Contains(self.key_exact, <object>key):
+                    if not self._is_censor(<object>item):
+                        return True
+                    continue
+            elif keys:
+                # Held, not borrowed: a predicate may change the dict.
+                name = <object>key
+                value = <object>item
+                if self._key_hit(name):
+                    if not self._is_censor(value):
+                        return True
+                    continue
+            if not _is_atom(<PyTypeObject*>Py_TYPE(<object>item), skip_str):
+                value = <object>item  # held across the walk, which may run Python code
+                if self._check(value, depth):
                     return True
-            elif not _is_atom(<PyTypeObject*>Py_TYPE(value), skip_str) \
-                    and self._check(value, depth):
-                return True
         return False
 
     # -- the clone ---------------------------------------------------------------------
