@@ -12,14 +12,13 @@ over both.
 """
 
 cimport cython
-from cpython.dict cimport PyDict_Copy, PyDict_Next, PyDict_SetItem, PyDict_Size
+from cpython.dict cimport PyDict_Copy, PyDict_Next, PyDict_SetItem
 from cpython.list cimport PyList_Append
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.long cimport PyLong_FromVoidPtr
 from cpython.object cimport Py_TYPE, PyObject, PyObject_Hash, PyTypeObject
 from cpython.pycapsule cimport PyCapsule_New, PyCapsule_SetContext
 from cpython.set cimport PySet_Contains
-from cpython.tuple cimport PyTuple_GET_SIZE
 
 cdef extern from "Python.h":
     ctypedef struct PyASCIIObject:
@@ -95,6 +94,7 @@ cdef class Walker:
     cdef Py_ssize_t n_hashes  # -1: more exact keys than ``hashes`` holds
     cdef tuple key_tests
     cdef bint has_key_tests
+    cdef bint has_keys  # any key matcher at all
     cdef bint keys_in_c  # exact keys only, all exact str: a str key is settled in C
     cdef frozenset value_exact
     cdef tuple value_searches
@@ -116,6 +116,7 @@ cdef class Walker:
             self.hashes[i] = hash(key)
         self.key_tests = cloner._key_tests
         self.has_key_tests = bool(self.key_tests)
+        self.has_keys = self.has_key_tests or self.n_hashes != 0
         self.keys_in_c = (self.n_hashes > 0 and not self.has_key_tests
                           and all(type(key) is str for key in self.key_exact))
         self.value_exact = cloner._value_exact
@@ -203,7 +204,6 @@ cdef class Walker:
         cdef PyObject* key
         cdef PyObject* item
         cdef bint skip_str = self.skip_str
-        cdef bint keys = self.has_key_tests or self.n_hashes != 0
         cdef object name
         cdef object value
         while PyDict_Next(mapping, &pos, &key, &item):
@@ -215,7 +215,7 @@ cdef class Walker:
                     if not self._is_censor(<object>item):
                         return True
                     continue
-            elif keys:
+            elif self.has_keys:
                 # Held, not borrowed: a predicate may change the dict.
                 name = <object>key
                 value = <object>item
@@ -399,7 +399,6 @@ cdef class _Run:
             return placeholder
         cdef Walker walker = self.walker
         cdef bint skip_str = walker.skip_str
-        cdef bint keys = walker.has_key_tests or walker.n_hashes != 0
         cdef dict result = None if self.share else {}
         cdef Py_ssize_t pos = 0
         cdef PyObject* key_ptr
@@ -410,7 +409,7 @@ cdef class _Run:
         while PyDict_Next(value, &pos, &key_ptr, &item_ptr):
             name = <object>key_ptr
             item = <object>item_ptr
-            if keys and _dict_key_hit(walker, key_ptr):
+            if walker.has_keys and _dict_key_hit(walker, key_ptr):
                 if walker._is_censor(item):
                     new = item
                 else:
