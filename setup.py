@@ -16,7 +16,10 @@ if os.environ.get("LOGLAYER_NO_EXTENSIONS") or platform.python_implementation() 
 else:
     from Cython.Build import cythonize
 
+    # cext/loglayer/ holds the declarations other extensions cimport (the kernel's
+    # types, the native-hook ABI), laid out under the names they have at run time.
     extensions = [Extension("loglayer._core", ["cext/_core.pyx"]),
+                  Extension("loglayer._render", ["cext/_render.pyx"]),
                   Extension("loglayer.utils._clonefast", ["cext/_clonefast.pyx"]),
                   Extension("loglayer.plugins._samplefast", ["cext/_samplefast.pyx"])]
     if sys.platform != "win32":  # the wasm fast path loads wasmtime's C API with dlopen
@@ -31,9 +34,10 @@ else:
             "cdivision": True,
             "embedsignature": True,
         },
+        include_path=["cext"],
         annotate=bool(os.environ.get("LOGLAYER_ANNOTATE")),
     )
-    print("loglayer: building the compiled core (loglayer._core) and "
-          f"{len(ext_modules) - 1} fast paths", file=sys.stderr)
+    print("loglayer: building the compiled core (loglayer._core, loglayer._render) and "
+          f"{len(ext_modules) - 2} fast paths", file=sys.stderr)
 
 setup(ext_modules=ext_modules)

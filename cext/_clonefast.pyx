@@ -17,8 +17,9 @@ from cpython.list cimport PyList_Append
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.long cimport PyLong_FromVoidPtr
 from cpython.object cimport Py_TYPE, PyObject, PyObject_Hash, PyTypeObject
-from cpython.pycapsule cimport PyCapsule_New, PyCapsule_SetContext
 from cpython.set cimport PySet_Contains
+
+from loglayer._hookabi cimport data_capsule, value_capsule
 
 cdef extern from "Python.h":
     ctypedef struct PyASCIIObject:
@@ -261,17 +262,9 @@ cdef class Walker:
         return _new_run(self, share).run(value, 0)
 
 
-cdef object _capsule(object owner, void* function, const char* name):
-    """The ``__loglayer_native__`` capsule of ``owner``: ``function``, with ``owner`` as
-    its context (not a reference: the owner holds the capsule)."""
-    capsule = PyCapsule_New(function, name, NULL)
-    PyCapsule_SetContext(capsule, <void*>owner)
-    return capsule
-
-
 cdef class _WalkerHook:
     """A redacting hook of one walker, callable the ordinary way and carrying the
-    capsule the compiled core calls it through (``loglayer._core``'s module docstring).
+    capsule the compiled core calls it through (``cext/loglayer/_hookabi.pxd``).
     Immutable, so a copy is the hook itself, as for the function it stands for."""
 
     cdef Walker walker
@@ -292,8 +285,7 @@ cdef class ValueHook(_WalkerHook):
     """A redacting ``on_fields_called`` / ``on_metadata_called``: ``walker.censored``."""
 
     def __cinit__(self, Walker walker not None):
-        self.__loglayer_native__ = _capsule(self, <void*>_native_value,
-                                            b"loglayer.native_value")
+        self.__loglayer_native__ = value_capsule(self, _native_value)
 
     def __call__(self, value):
         return self.walker._censored(value)
@@ -309,8 +301,7 @@ cdef class DataHook(_WalkerHook):
     that need it, or None. The core calls it with the entry's data and no params."""
 
     def __cinit__(self, Walker walker not None):
-        self.__loglayer_native__ = _capsule(self, <void*>_native_data,
-                                            b"loglayer.native_data")
+        self.__loglayer_native__ = data_capsule(self, _native_data)
 
     def __call__(self, params):
         return self.walker.data_changes(params.data)

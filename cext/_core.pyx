@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""The compiled emission pipeline of loglayer (``loglayer._core``).
+"""The compiled kernel of loglayer (``loglayer._core``): the emission pipeline.
 
 It keeps the behaviour of ``loglayer._core_py`` line for line, with the hot state in
 C: the level bitmap is a C int, each plugin's hooks are resolved into typed slots
@@ -8,30 +8,23 @@ and builders come from freelists, the clock is read with one C call, and the
 re-entrancy guard is a thread-specific C pointer. A logger with no dispatch hooks
 never builds a params object.
 
-Native hooks. loglayer's own compiled plugins (the ``redact`` data hook, the samplers)
-are called from C with no params object and no Python call. Such a hook object has a
-``__loglayer_native__`` attribute holding a ``PyCapsule``:
+The kernel knows no transport, renderer, plugin or configuration. Its declarations
+are in ``cext/loglayer/_core.pxd``: ``loglayer._render`` subclasses ``LineSink`` to
+render and write lines in C, and the queue's worker and the gRPC plugin SDK run
+plugins with ``run_hooks`` and ``allows``, the same code the logger dispatches with,
+so SPEC §4's rules are written here and in the pure twin only. The assembly layer
+above tells the kernel what ``LogLayer()`` with no transports uses, what
+``LogLayer.from_config`` builds with, and which taps see every entry.
 
-* named ``"loglayer.native_value"``: ``object fn(object hook, object value)``, a
-  fields or metadata hook's answer for ``value``; NULL with an exception set on error;
-* named ``"loglayer.native_data"``: ``object fn(object hook, dict data)``, the data
-  hook's answer (None or a mapping) for the entry's current data; NULL with an
-  exception set on error;
-* named ``"loglayer.native_gate"``: ``int fn(object hook, int level_index)``, 1 to
-  send and 0 not to, -1 with an exception set on error. ``level_index`` is the
-  position of the entry's level in ``LogLevel`` (0 for TRACE ... 5 for FATAL). The
-  core asks a native gate at most once per entry, at the first transport that
-  reaches it, and gives the entry's other transports the same answer.
-
-The capsule's context (``PyCapsule_SetContext``) is the hook object itself: the core
-calls a hook natively only when the context is the very object it looked the capsule
-up on, so a proxy forwarding attribute lookups is called the ordinary way. The hook
-object stays callable the ordinary way (``hook(params)``), which is how the pure core,
-the queue worker and any other caller use it. The protocol is private to loglayer:
-the capsule names carry the signature, nothing else is promised.
+Native hooks: loglayer's own compiled plugins (the ``redact`` hooks, the samplers)
+are called from C with no params object and no Python call, through the capsule ABI
+declared in ``cext/loglayer/_hookabi.pxd``. The core asks a native gate at most once
+per entry, at the first transport that reaches it, and gives the entry's other
+transports the same answer.
 
 Cold paths (validation, error reporting, ``lazy``) call the same helpers as the pure
-twin, in ``loglayer._common``, so both report problems with the same words.
+twin, in ``loglayer._common`` and ``loglayer._validate``, so both report problems with
+the same words.
 """
 
 cimport cython
@@ -39,13 +32,12 @@ from cpython.contextvars cimport get_value
 from cpython.dict cimport PyDict_Copy, PyDict_Next, PyDict_SetItem
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.object cimport PyCFunction, PyMethodDef, PyObject, PyTypeObject
-from cpython.pycapsule cimport (PyCapsule_CheckExact, PyCapsule_GetContext,
-                                PyCapsule_GetPointer, PyCapsule_IsValid)
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from cpython.tuple cimport PyTuple_GET_SIZE
 from cpython.type cimport PyType_Modified
-from cpython.unicode cimport PyUnicode_DATA, PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_READ
 from cpython.pythread cimport PyThread_tss_create, PyThread_tss_get, PyThread_tss_set
+
+from loglayer._hookabi cimport data_hook_of, gate_of, value_hook_of
 
 import sys
 import threading
@@ -63,14 +55,14 @@ from loglayer._common import (
     merge_by_id,
     min_level_of,
     next_id,
+    not_a_list,
+    not_a_mapping,
     on_context_fields_enabled,
-    on_taps_changed,
     plugin_failed,
     plugin_list,
     resolve_lazy,
     serialize_error_safely,
     stderr_line,
-    text_of,
     transport_failed,
     transport_list,
     transport_slot,
@@ -78,15 +70,16 @@ from loglayer._common import (
 from loglayer.levels import LogLevel
 
 __all__ = [
-    "ConsoleFormat",
     "HookParams",
-    "JsonFormat",
-    "LineTransport",
+    "LineSink",
     "LogBuilder",
     "LogEntry",
     "LogLayer",
+    "PluginSet",
     "Transport",
+    "allows",
     "lazy",
+    "run_hooks",
 ]
 
 
@@ -113,19 +106,6 @@ cdef extern from *:
     long long loglayer_now_ns() nogil
 
 
-cdef extern from *:
-    """
-    /* A dict sized for its keys up front: growing one key by key resizes it. The
-       function is private CPython API, so fall back to an ordinary dict elsewhere. */
-    #if defined(PYPY_VERSION) || defined(Py_LIMITED_API)
-    #define loglayer_presized_dict(n) PyDict_New()
-    #else
-    #define loglayer_presized_dict(n) _PyDict_NewPresized(n)
-    #endif
-    """
-    dict loglayer_presized_dict(Py_ssize_t size)
-
-
 cdef extern from "Python.h":
     int METH_FASTCALL
     int METH_KEYWORDS
@@ -139,9 +119,11 @@ cdef int _ALL_LEVELS = 0b111111
 
 cdef object _OMITTED = object()
 cdef object _mutation_lock = threading.RLock()
-cdef object _default_transport_factory = None
 cdef Py_tss_t _dispatching
 cdef bint _context_on = False
+
+if PyThread_tss_create(&_dispatching) != 0:
+    raise MemoryError("loglayer: could not create the thread-specific dispatch flag")
 
 
 def _turn_context_fields_on():
@@ -150,26 +132,31 @@ def _turn_context_fields_on():
 
 
 on_context_fields_enabled(_turn_context_fields_on)
+
+
+# -- what the assembly layer wires in ----------------------------------------------------
+
+cdef object _default_transport_factory = None
+cdef object _config_builder = None
 cdef tuple _taps = ()
 
 
-def _set_taps(taps):
-    global _taps
-    _taps = taps
-
-
-on_taps_changed(_set_taps)
-if PyThread_tss_create(&_dispatching) != 0:
-    raise MemoryError("loglayer: could not create the thread-specific dispatch flag")
-
-
 def _set_default_transport_factory(factory):
-    """Tell the core what ``LogLayer()`` with no transports should use.
-
-    The core imports no transport; the package wires the console transport in here.
-    """
+    """Tell the kernel what ``LogLayer()`` with no transports uses (a callable)."""
     global _default_transport_factory
     _default_transport_factory = factory
+
+
+def _set_config_builder(builder):
+    """Tell the kernel what ``LogLayer.from_config`` calls."""
+    global _config_builder
+    _config_builder = builder
+
+
+def _set_taps(taps):
+    """Transports (a tuple) that receive every entry any logger of this core emits."""
+    global _taps
+    _taps = tuple(taps)
 
 
 cdef inline int _index_of(object level) except -1:
@@ -209,12 +196,6 @@ cdef class Transport:
     here. ``enabled`` and ``level`` are read at every emission, so they may be
     changed at run time. An empty ``id`` is replaced by a generated one.
     """
-
-    cdef public object id
-    cdef public bint enabled
-    cdef object _level
-    cdef int _min_level
-    cdef object __weakref__
 
     def __init__(self, id="", *, level=None, enabled=True):
         if not isinstance(id, str):
@@ -256,80 +237,24 @@ cdef class Transport:
         return f"<{type(self).__name__} id={self.id!r}>"
 
 
-cdef class _Format:
-    """Base of the compiled formats: ``render(entry)`` runs in C.
+cdef class LineSink(Transport):
+    """Base of the transports that write one rendered line per entry.
 
-    ``binary`` tells whether a rendered line is ``bytes`` (else ``str``).
+    A subclass sets ``_format`` (the object whose rendering transports may share) and
+    implements the C methods ``_render(entry)`` and ``_write_line(line)``. When it does
+    not override ``send`` or ``write_line``, the kernel calls those C methods itself:
+    one rendering per format per entry, and no Python-level ``send`` frame.
     """
-
-    cdef readonly bint binary
 
     cdef object _render(self, LogEntry entry):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _render")
 
-    def render(self, LogEntry entry not None):
-        """The whole line for ``entry``, newline included."""
-        return self._render(entry)
-
-
-cdef class LineTransport(Transport):
-    """A transport that writes one rendered line per entry to a stream.
-
-    ``format`` is an object with ``render(entry)`` returning the whole line (``bytes``
-    or ``str``, as its ``binary`` attribute says). The line is converted to what the
-    stream takes (``binary=True`` for a stream of bytes) and handed to exactly one
-    ``write()`` call, so a reader of the stream never sees half an entry.
-    ``stream=None`` means ``sys.<default_stream>`` as it is at each write; a given
-    stream's ``write`` is looked up once, here.
-
-    The compiled core recognises this class: when a subclass does not override
-    ``send``, it renders in C, once per format per entry, and writes without a
-    Python-level ``send`` frame.
-    """
-
-    cdef object _format
-    cdef _Format _compiled_format
-    cdef object _stream
-    cdef object _write
-    cdef object _default_stream
-    cdef bint _binary
-    cdef bint _decode
-    cdef bint _encode
-
-    def __init__(self, format, stream=None, *, binary=False, default_stream="stdout", id="",
-                 level=None, enabled=True):
-        Transport.__init__(self, id, level=level, enabled=enabled)
-        if not callable(getattr(format, "render", None)):
-            raise TypeError(f"format must have a render(entry) method, "
-                            f"got {type(format).__name__}")
-        if stream is not None and not callable(getattr(stream, "write", None)):
-            raise TypeError(f"stream must have a write() method, got {type(stream).__name__}")
-        if default_stream not in ("stdout", "stderr"):
-            raise ValueError(f"default_stream must be 'stdout' or 'stderr', "
-                             f"got {default_stream!r}")
-        self._format = format
-        self._compiled_format = format if isinstance(format, _Format) else None
-        self._stream = stream
-        self._write = None if stream is None else stream.write
-        self._binary = check_bool("binary", binary)
-        self._default_stream = default_stream
-        produces_bytes = bool(getattr(format, "binary", False))
-        self._decode = produces_bytes and not self._binary
-        self._encode = self._binary and not produces_bytes
-
-    @property
-    def format(self):
-        """The format that renders each entry."""
-        return self._format
-
-    @property
-    def stream(self):
-        """The stream written to: the one given, else ``sys.<default_stream>`` as it is now."""
-        return self._stream if self._stream is not None else getattr(sys, self._default_stream)
+    cdef int _write_line(self, object line) except -1:
+        raise NotImplementedError(f"{type(self).__name__} must implement _write_line")
 
     def send(self, LogEntry entry not None):
         line = self._render(entry)
-        if getattr(type(self), "write_line") is _LINE_WRITE_LINE:
+        if getattr(type(self), "write_line") is _SINK_WRITE_LINE:
             self._write_line(line)
         else:
             self.write_line(line)
@@ -338,30 +263,6 @@ cdef class LineTransport(Transport):
         """Write one rendered line, converted to what the stream takes."""
         self._write_line(line)
 
-    cdef inline object _render(self, LogEntry entry):
-        if self._compiled_format is not None:
-            return self._compiled_format._render(entry)
-        return self._format.render(entry)
-
-    cdef int _write_line(self, object line) except -1:
-        if self._decode:
-            line = (<bytes?>line).decode("utf-8")
-        elif self._encode:
-            line = (<str?>line).encode("utf-8")
-        if self._write is not None:
-            self._write(line)
-        else:
-            stream = getattr(sys, self._default_stream)
-            if stream is not None:  # no console at all (pythonw, a daemon)
-                stream.write(line)
-        return 0
-
-    def flush(self):
-        stream = self._stream if self._stream is not None else getattr(sys, self._default_stream)
-        flush = getattr(stream, "flush", None)
-        if callable(flush):
-            flush()
-
 
 @cython.final
 @cython.freelist(64)
@@ -369,24 +270,11 @@ cdef class LogEntry:
     """What a transport receives: one log event, never reused after ``send`` returns.
 
     Transports must not mutate ``data``: the same dict goes to every transport.
+    ``error_key`` is the logger's: the key of ``data`` that holds the serialized error.
     """
 
-    cdef readonly object level
-    cdef readonly list messages
-    cdef readonly dict data
-    cdef readonly object metadata
-    cdef readonly object error
-    cdef readonly dict fields
-    cdef readonly object ctx
-    cdef readonly object prefix
-    cdef readonly long long time_ns
-    cdef readonly object metadata_key
-    # The level's index in the level tables (-1 when it is not a LogLevel member), so
-    # renderers need not convert the IntEnum back to a C int.
-    cdef int _slot
-
     def __init__(self, level, messages, data, metadata, error, fields, ctx, prefix, time_ns,
-                 metadata_key):
+                 metadata_key, error_key="err"):
         self._slot = _level_slot(level)
         self.level = level
         self.messages = messages
@@ -398,6 +286,7 @@ cdef class LogEntry:
         self.prefix = prefix
         self.time_ns = time_ns
         self.metadata_key = metadata_key
+        self.error_key = error_key
 
     def __repr__(self):
         return (f"LogEntry(level={self.level!r}, messages={self.messages!r}, "
@@ -411,16 +300,6 @@ cdef class HookParams:
 
     ``transport_id`` is set for ``should_send`` only.
     """
-
-    cdef public object level
-    cdef public object messages
-    cdef public object data
-    cdef public object metadata
-    cdef public object error
-    cdef public object fields
-    cdef public object ctx
-    cdef public object prefix
-    cdef public object transport_id
 
     def __init__(self, level, messages, data, metadata, error, fields, ctx, prefix):
         self.level = level
@@ -438,12 +317,6 @@ cdef class HookParams:
                 f"data={self.data!r}, transport_id={self.transport_id!r})")
 
 
-# A new reference, or NULL with the error set: called outside a try block, which would
-# cost every entry an exception-state save; the error path raises what was set.
-ctypedef PyObject* (*_native_value_fn)(object hook, object value) noexcept
-ctypedef PyObject* (*_native_data_fn)(object hook, dict data) noexcept
-ctypedef int (*_native_gate_fn)(object hook, int level_index) noexcept  # -1: raised
-
 #: Native gates beyond this many in one plugin set are called the ordinary way (the
 #: per-entry answers are kept in the bits of one C integer).
 cdef enum:
@@ -455,27 +328,35 @@ cdef class _Hook:
     """One plugin's hook, resolved once: the bound function and how to report its errors,
     plus its C entry point when it is a native hook (see the module docstring)."""
 
-    cdef object fn
-    cdef object plugin_id
-    cdef object on_error
-    cdef _native_value_fn native_value
-    cdef _native_data_fn native_data
-    cdef _native_gate_fn native_gate
-
 
 @cython.final
-cdef class _PluginSet:
-    """An immutable snapshot of a logger's plugins, indexed per hook."""
+cdef class PluginSet:
+    """An immutable snapshot of plugins, indexed per hook: a logger's, or the one a
+    queue or a served plugin runs with ``run_hooks`` and ``allows``.
 
-    cdef readonly tuple records
-    cdef tuple fields
-    cdef tuple metadata
-    cdef tuple data
-    cdef tuple message
-    cdef tuple level
-    cdef tuple send
-    cdef bint has_dispatch
-    cdef bint needs_params  # a dispatch hook is called with params (not native)
+    ``PluginSet(plugins)`` looks each plugin's hooks up once; ``on_error``, when given,
+    receives every hook failure instead of the plugins' own ``on_error``.
+    """
+
+    def __init__(self, plugins=(), *, on_error=None):
+        if on_error is not None and not callable(on_error):
+            raise TypeError(f"on_error must be callable or None, got {type(on_error).__name__}")
+        records = [PluginRecord(p, on_error) for p in plugin_list(plugins)]
+        _index_plugins(self, merge_by_id((), records, _record_id))
+
+    def __len__(self):
+        return len(self.records)
+
+    @property
+    def hooks(self):
+        """The names of the hooks that at least one plugin of the set has."""
+        return frozenset([name for name, slot in (
+            ("on_fields_called", self.fields), ("on_metadata_called", self.metadata),
+            ("on_before_data_out", self.data), ("on_before_message_out", self.message),
+            ("transform_log_level", self.level), ("should_send", self.send)) if slot])
+
+    def __repr__(self):
+        return f"PluginSet({[record.id for record in self.records]!r})"
 
 
 cdef tuple _hook_slot(tuple records, str name):
@@ -489,23 +370,13 @@ cdef tuple _hook_slot(tuple records, str name):
             hook.fn = fn
             hook.plugin_id = record.id
             hook.on_error = record.on_error
-            native = getattr(fn, "__loglayer_native__", None)
-            # Only the object the capsule was made for is called natively: a proxy that
-            # forwards attribute lookups to a native hook is called the ordinary way.
-            if native is not None and PyCapsule_CheckExact(native) \
-                    and PyCapsule_GetContext(native) == <void*>fn:
-                if (name == "on_fields_called" or name == "on_metadata_called") and \
-                        PyCapsule_IsValid(native, b"loglayer.native_value"):
-                    hook.native_value = <_native_value_fn>PyCapsule_GetPointer(
-                        native, b"loglayer.native_value")
-                elif name == "on_before_data_out" and PyCapsule_IsValid(
-                        native, b"loglayer.native_data"):
-                    hook.native_data = <_native_data_fn>PyCapsule_GetPointer(
-                        native, b"loglayer.native_data")
-                elif (name == "should_send" and gates < _MAX_NATIVE_GATES
-                        and PyCapsule_IsValid(native, b"loglayer.native_gate")):
-                    hook.native_gate = <_native_gate_fn>PyCapsule_GetPointer(
-                        native, b"loglayer.native_gate")
+            if name == "on_fields_called" or name == "on_metadata_called":
+                hook.native_value = value_hook_of(fn)
+            elif name == "on_before_data_out":
+                hook.native_data = data_hook_of(fn)
+            elif name == "should_send" and gates < _MAX_NATIVE_GATES:
+                hook.native_gate = gate_of(fn)
+                if hook.native_gate != NULL:
                     gates += 1
             hooks.append(hook)
     return tuple(hooks)
@@ -534,8 +405,7 @@ cdef bint _any_called_with_params(tuple hooks):
     return False
 
 
-cdef _PluginSet _plugin_set(tuple records):
-    cdef _PluginSet ps = _PluginSet.__new__(_PluginSet)
+cdef PluginSet _index_plugins(PluginSet ps, tuple records):
     ps.records = records
     ps.fields = _hook_slot(records, "on_fields_called")
     ps.metadata = _hook_slot(records, "on_metadata_called")
@@ -549,17 +419,175 @@ cdef _PluginSet _plugin_set(tuple records):
     return ps
 
 
+cdef PluginSet _plugin_set(tuple records):
+    return _index_plugins(PluginSet.__new__(PluginSet), records)
+
+
+# -- SPEC §4: the dispatch hooks and the gates, for the logger and for run_hooks -------
+
+cdef dict _run_data_hooks(PluginSet plugins, HookParams params, dict data, bint owned):
+    """The entry's data after the data hooks: each result merges in order, into a copy
+    unless ``owned`` (the caller's dict is never changed). ``params`` may be None only
+    when every data hook is native; otherwise its ``data`` is kept current."""
+    cdef _Hook hook
+    cdef PyObject* native_answer
+    for hook in plugins.data:
+        if hook.native_data != NULL:
+            # Called outside a try block, which would cost every entry an exception-state
+            # save: the error path raises what the hook set.
+            native_answer = hook.native_data(hook.fn, data)
+            if native_answer == NULL:
+                try:
+                    _raise_pending()
+                except Exception as exc:
+                    plugin_failed("on_before_data_out", hook.plugin_id, hook.on_error, exc)
+                    continue
+            result = <object>native_answer
+            Py_DECREF(result)  # the call's own reference
+        else:
+            params.data = data
+            try:
+                result = hook.fn(params)
+            except Exception as exc:
+                plugin_failed("on_before_data_out", hook.plugin_id, hook.on_error, exc)
+                continue
+        if result is None:
+            continue
+        if not isinstance(result, Mapping):
+            plugin_failed("on_before_data_out", hook.plugin_id, hook.on_error,
+                          not_a_mapping(result))
+            continue
+        if not owned:
+            data = PyDict_Copy(data)
+            owned = True
+        data.update(result)
+    if params is not None:
+        params.data = data
+    return data
+
+
+cdef list _run_message_hooks(PluginSet plugins, HookParams params, list messages):
+    """The messages after the message hooks; each list answered replaces them."""
+    cdef _Hook hook
+    for hook in plugins.message:
+        try:
+            result = hook.fn(params)
+        except Exception as exc:
+            plugin_failed("on_before_message_out", hook.plugin_id, hook.on_error, exc)
+            continue
+        if result is None:
+            continue
+        if not isinstance(result, (list, tuple)):
+            plugin_failed("on_before_message_out", hook.plugin_id, hook.on_error,
+                          not_a_list(result))
+            continue
+        messages = list(result)
+        params.messages = messages
+    return messages
+
+
+cdef int _run_level_hooks(PluginSet plugins, HookParams params, int index) except -1:
+    """The level's index after the level hooks: the last one that answers wins."""
+    cdef _Hook hook
+    for hook in plugins.level:
+        try:
+            result = hook.fn(params)
+        except Exception as exc:
+            plugin_failed("transform_log_level", hook.plugin_id, hook.on_error, exc)
+            continue
+        if result is None:
+            continue
+        try:
+            level = LogLevel.parse(result)
+        except ValueError as exc:
+            plugin_failed("transform_log_level", hook.plugin_id, hook.on_error, exc)
+            continue
+        index = _index_of(level)
+        params.level = level
+    return index
+
+
+cdef struct _GateMemo:
+    # Native gates' answers for one entry, one bit per gate: asked, and said send.
+    unsigned long long asked
+    unsigned long long sending
+
+
+cdef bint _gates_allow(PluginSet plugins, HookParams params, int index,
+                       _GateMemo* memo) except -1:
+    """Every gate's answer for one (entry, transport); a failing gate lets it through.
+
+    With ``memo``, a native gate is called natively, once per entry: its answer is kept
+    in ``memo`` for the entry's other transports. Without it, every gate is called
+    the ordinary way, ``gate(params)``."""
+    cdef _Hook hook
+    cdef unsigned long long bit
+    cdef int native_number = 0
+    cdef int answer
+    for hook in plugins.send:
+        if hook.native_gate == NULL or memo == NULL:
+            try:
+                if not hook.fn(params):
+                    return False
+            except Exception as exc:  # fail open
+                plugin_failed("should_send", hook.plugin_id, hook.on_error, exc)
+            continue
+        bit = (<unsigned long long>1) << native_number
+        native_number += 1
+        if not (memo.asked & bit):
+            # Outside a try block, as for data hooks; a failure is asked again at the
+            # entry's next transport.
+            answer = hook.native_gate(hook.fn, index)
+            if answer < 0:
+                try:
+                    _raise_pending()
+                except Exception as exc:  # fail open
+                    plugin_failed("should_send", hook.plugin_id, hook.on_error, exc)
+                    continue
+            memo.asked |= bit
+            if answer:
+                memo.sending |= bit
+        if not (memo.sending & bit):
+            return False
+    return True
+
+
+def run_hooks(PluginSet plugins not None, HookParams params not None, bint data_owned=False):
+    """Run ``plugins``' data, message and level hooks over one entry, in place.
+
+    ``params`` carries the entry and is updated as the hooks run: data hook results
+    merge into ``params.data`` (into a copy unless ``data_owned``), a message hook's
+    list replaces ``params.messages``, the last level hook that answers sets
+    ``params.level``. A failing hook is reported (``PluginError``) and its fallback
+    applies, exactly as when a logger dispatches.
+    """
+    data = params.data
+    if plugins.data:
+        if type(data) is not dict:
+            data = dict(data)
+            data_owned = True
+        _run_data_hooks(plugins, params, <dict>data, data_owned)
+    if plugins.message:
+        messages = params.messages
+        if type(messages) is not list:
+            messages = list(messages)
+        _run_message_hooks(plugins, params, <list>messages)
+    if plugins.level:
+        _run_level_hooks(plugins, params, _index_of(LogLevel.parse(params.level)))
+
+
+def allows(PluginSet plugins not None, HookParams params not None, transport_id):
+    """Whether every gate of ``plugins`` lets the entry in ``params`` go to
+    ``transport_id``; a failing gate lets it through (and is reported)."""
+    params.transport_id = transport_id
+    return _gates_allow(plugins, params, 0, NULL)
+
+
 @cython.final
 cdef class _TransportSlot:
     """A transport with its ``send`` bound once; ``base`` is set when its ``enabled`` and
     ``level`` can be read from C (a ``Transport`` subclass that does not override them),
-    and ``line`` when it is a ``LineTransport`` whose rendering and writing run in C."""
-
-    cdef object transport
-    cdef object id
-    cdef object send
-    cdef Transport base
-    cdef LineTransport line
+    and ``line`` when it is a ``LineSink`` whose rendering and writing run in C."""
 
 
 cdef _TransportSlot _transport_slot(object transport):
@@ -573,17 +601,17 @@ cdef _TransportSlot _transport_slot(object transport):
             and getattr(cls, "enabled") is _TRANSPORT_ENABLED
             and getattr(cls, "level") is _TRANSPORT_LEVEL):
         slot.base = <Transport>transport
-        if (isinstance(transport, LineTransport)
-                and getattr(cls, "send") is _LINE_SEND
-                and getattr(cls, "write_line") is _LINE_WRITE_LINE):
-            slot.line = <LineTransport>transport
+        if (isinstance(transport, LineSink)
+                and getattr(cls, "send") is _SINK_SEND
+                and getattr(cls, "write_line") is _SINK_WRITE_LINE):
+            slot.line = <LineSink>transport
     return slot
 
 
 _TRANSPORT_ENABLED = Transport.__dict__["enabled"]
 _TRANSPORT_LEVEL = Transport.__dict__["level"]
-_LINE_SEND = LineTransport.__dict__["send"]
-_LINE_WRITE_LINE = LineTransport.__dict__["write_line"]
+_SINK_SEND = LineSink.__dict__["send"]
+_SINK_WRITE_LINE = LineSink.__dict__["write_line"]
 
 
 @cython.final
@@ -644,7 +672,7 @@ cdef class LogLayer:
     cdef object _prefix
     cdef dict _fields
     cdef object _ctx
-    cdef _PluginSet _plugins
+    cdef PluginSet _plugins
     cdef tuple _transports
     cdef object __weakref__
 
@@ -705,15 +733,10 @@ cdef class LogLayer:
 
     @staticmethod
     def from_config(config):
-        """A new logger built from plain data: a level, and transports and plugins as
-        lists of ``{"name": ..., "options": {...}}`` looked up in ``loglayer.registry``.
-
-        See ``loglayer.load_config`` for reading the same shape from TOML or JSON. An
-        unknown key or a bad option raises, naming the path of the offending key.
-        """
-        from loglayer._config import from_config  # the core imports no transport or plugin until asked
-
-        return from_config(config)
+        """A new logger built from plain data: ``loglayer.from_config(config)``."""
+        if _config_builder is None:
+            raise RuntimeError("from_config: import loglayer to build loggers from data")
+        return _config_builder(config)
 
     # -- derived loggers -------------------------------------------------------------
 
@@ -997,12 +1020,8 @@ cdef class LogLayer:
         cdef _Config config = self._config
         cdef dict field_map
         cdef dict data
-        cdef bint owned
-        cdef _Hook hook
         cdef HookParams params = None
-        cdef PyObject* native_answer
         cdef object level = <object>_LEVELS[index]
-        cdef int number = _LEVEL_NUMBERS[index]
 
         if fields is None:
             field_map = self._fields
@@ -1030,7 +1049,7 @@ cdef class LogLayer:
                 data = PyDict_Copy(field_map)
             data[config.error_key] = serialize_error_safely(config.error_serializer, error)
         cdef list message_list = messages
-        cdef _PluginSet plugins = self._plugins
+        cdef PluginSet plugins = self._plugins
 
         if plugins.has_dispatch:
             if plugins.needs_params:
@@ -1044,70 +1063,12 @@ cdef class LogLayer:
                 params.ctx = ctx
                 params.prefix = self._prefix
             if plugins.data:
-                owned = data is not field_map
-                for hook in plugins.data:
-                    if hook.native_data != NULL:
-                        native_answer = hook.native_data(hook.fn, data)
-                        if native_answer == NULL:
-                            try:
-                                _raise_pending()
-                            except Exception as exc:
-                                plugin_failed("on_before_data_out", hook.plugin_id,
-                                              hook.on_error, exc)
-                                continue
-                        result = <object>native_answer
-                        Py_DECREF(result)  # the call's own reference
-                    else:
-                        params.data = data
-                        try:
-                            result = hook.fn(params)
-                        except Exception as exc:
-                            plugin_failed("on_before_data_out", hook.plugin_id,
-                                          hook.on_error, exc)
-                            continue
-                    if result is None:
-                        continue
-                    if not isinstance(result, Mapping):
-                        plugin_failed("on_before_data_out", hook.plugin_id, hook.on_error,
-                                      TypeError(f"returned {type(result).__name__}, "
-                                                "not a mapping"))
-                        continue
-                    if not owned:
-                        data = PyDict_Copy(data)
-                        owned = True
-                    data.update(result)
-                if params is not None:
-                    params.data = data
-            for hook in plugins.message:
-                try:
-                    result = hook.fn(params)
-                except Exception as exc:
-                    plugin_failed("on_before_message_out", hook.plugin_id, hook.on_error, exc)
-                    continue
-                if result is None:
-                    continue
-                if not isinstance(result, (list, tuple)):
-                    plugin_failed("on_before_message_out", hook.plugin_id, hook.on_error,
-                                  TypeError(f"returned {type(result).__name__}, not a list"))
-                    continue
-                message_list = list(result)
-                params.messages = message_list
-            for hook in plugins.level:
-                try:
-                    result = hook.fn(params)
-                except Exception as exc:
-                    plugin_failed("transform_log_level", hook.plugin_id, hook.on_error, exc)
-                    continue
-                if result is None:
-                    continue
-                try:
-                    level = LogLevel.parse(result)
-                except ValueError as exc:
-                    plugin_failed("transform_log_level", hook.plugin_id, hook.on_error, exc)
-                    continue
-                index = _index_of(level)
-                number = _LEVEL_NUMBERS[index]
-                params.level = level
+                data = _run_data_hooks(plugins, params, data, data is not field_map)
+            if plugins.message:
+                message_list = _run_message_hooks(plugins, params, message_list)
+            if plugins.level:
+                index = _run_level_hooks(plugins, params, index)
+                level = <object>_LEVELS[index]
 
         cdef LogEntry entry = LogEntry.__new__(LogEntry)
         entry._slot = index
@@ -1121,17 +1082,16 @@ cdef class LogLayer:
         entry.prefix = self._prefix
         entry.time_ns = time_ns
         entry.metadata_key = config.metadata_key
+        entry.error_key = config.error_key
 
-        cdef tuple gates = plugins.send
-        cdef unsigned long long gates_asked = 0  # native gates, one bit each
-        cdef unsigned long long gates_sending = 0
-        cdef unsigned long long bit
-        cdef int native_number
-        cdef int answer
+        cdef int number = _LEVEL_NUMBERS[index]
+        cdef bint gated = len(plugins.send) != 0
+        cdef _GateMemo memo
+        memo.asked = 0
+        memo.sending = 0
         cdef _TransportSlot slot
         cdef Transport base
-        cdef LineTransport line_transport
-        cdef bint allowed
+        cdef LineSink sink
         cdef object rendered_format = None
         cdef object rendered = None
         for slot in self._transports:
@@ -1145,53 +1105,21 @@ cdef class LogLayer:
                 minimum = getattr(slot.transport, "level", None)
                 if minimum is not None and number < min_level_of(minimum):
                     continue
-            if gates:
+            if gated:
                 if params is not None:
                     params.transport_id = slot.id
-                allowed = True
-                native_number = 0
-                for hook in gates:
-                    if hook.native_gate == NULL:
-                        try:
-                            if not hook.fn(params):
-                                allowed = False
-                                break
-                        except Exception as exc:
-                            plugin_failed("should_send", hook.plugin_id, hook.on_error, exc)
-                        continue
-                    # A native gate answers once per entry; its answer is kept for the
-                    # entry's other transports.
-                    bit = (<unsigned long long>1) << native_number
-                    native_number += 1
-                    if not (gates_asked & bit):
-                        # Called outside a try block, which would cost every entry an
-                        # exception-state save: the error path raises what it set.
-                        answer = hook.native_gate(hook.fn, index)
-                        if answer < 0:
-                            try:
-                                _raise_pending()
-                            except Exception as exc:  # fails open; asked again next transport
-                                plugin_failed("should_send", hook.plugin_id, hook.on_error,
-                                              exc)
-                                continue
-                        gates_asked |= bit
-                        if answer:
-                            gates_sending |= bit
-                    if not (gates_sending & bit):
-                        allowed = False
-                        break
-                if not allowed:
+                if not _gates_allow(plugins, params, index, &memo):
                     continue
             try:
-                line_transport = slot.line
-                if line_transport is None:
+                sink = slot.line
+                if sink is None:
                     slot.send(entry)
                 else:
                     # Transports sharing a format share one rendering of the entry.
-                    if line_transport._format is not rendered_format:
-                        rendered = line_transport._render(entry)
-                        rendered_format = line_transport._format
-                    line_transport._write_line(rendered)
+                    if sink._format is not rendered_format:
+                        rendered = sink._render(entry)
+                        rendered_format = sink._format
+                    sink._write_line(rendered)
             except Exception as exc:
                 transport_failed(config.on_transport_error, slot.id, exc)
         if _taps:
@@ -1411,7 +1339,7 @@ cdef LogLayer _with_fields(LogLayer log, PyObject** args, Py_ssize_t nargs, PyOb
             return log._derive()
         if not isinstance(result, Mapping):
             plugin_failed("on_fields_called", hook.plugin_id, hook.on_error,
-                          TypeError(f"returned {type(result).__name__}, not a mapping"))
+                          not_a_mapping(result))
             return log._derive()
         new_fields = result
     new = log._derive()
@@ -1476,296 +1404,3 @@ _install(LogBuilder, b"error", <void*>_build_error, METH_FASTCALL,
 _install(LogBuilder, b"fatal", <void*>_build_fatal, METH_FASTCALL,
          b"fatal($self, /, *messages)\n--\n\n"
          b"Send the entry at FATAL and flush the transports. It never exits the process.")
-
-
-# -- compiled renderers ----------------------------------------------------------------
-#
-# The hot paths of ``loglayer._render_py`` in C: the common shapes (str keys, str
-# messages, no control characters, values orjson takes) are handled here; everything
-# unusual goes to the pure module's helpers, so both cores write the same bytes.
-
-import orjson
-
-from loglayer import _render_py as _pure
-from loglayer._multiline import Multiline
-from loglayer.utils._tomap import to_map
-
-
-cdef object _dumps = orjson.dumps
-cdef object _json_default = _pure._default
-cdef object _JSON_OPTIONS = _pure._OPTIONS
-cdef tuple _JSON_LEVEL_NAMES = tuple([level.name.lower() for level in _LEVELS])
-cdef tuple _MILLIS = _pure._MILLIS
-cdef tuple _MILLIS_Z = _pure._MILLIS_Z
-cdef long long _NS_PER_SECOND = 1000000000
-cdef long long _NS_PER_MS = 1000000
-
-
-cdef bint _needs_escape(str text):
-    """True when ``text`` holds a character that could end or forge a console line:
-    C0 and C1 controls, DEL, and the two Unicode line separators."""
-    cdef Py_ssize_t i, n = PyUnicode_GET_LENGTH(text)
-    cdef int kind = PyUnicode_KIND(text)
-    cdef void* data = PyUnicode_DATA(text)
-    cdef Py_UCS4 c
-    for i in range(n):
-        c = PyUnicode_READ(kind, data, i)
-        if c < 0x20 or 0x7F <= c < 0xA0 or c == 0x2028 or c == 0x2029:
-            return True
-    return False
-
-
-cdef inline str _escaped(str text):
-    return _pure._escape(text) if _needs_escape(text) else text
-
-
-cdef bint _is_bare(str text):
-    """A console value written without quotes: non-empty, no space, '=', '"' or control."""
-    cdef Py_ssize_t i, n = PyUnicode_GET_LENGTH(text)
-    if n == 0:
-        return False
-    cdef int kind = PyUnicode_KIND(text)
-    cdef void* data = PyUnicode_DATA(text)
-    cdef Py_UCS4 c
-    for i in range(n):
-        c = PyUnicode_READ(kind, data, i)
-        if (c <= 0x20 or c == 0x3D or c == 0x22 or 0x7F <= c < 0xA0 or c == 0x2028
-                or c == 0x2029):
-            return False
-    return True
-
-
-cdef inline str _as_text(object obj):
-    return obj if type(obj) is str else text_of(obj)
-
-
-cdef str _message_text(list messages, object prefix):
-    """The prefix (when non-empty) and the messages as text, joined by one space."""
-    cdef list parts
-    if prefix:
-        parts = [_as_text(prefix)]
-    elif len(messages) == 1:
-        return _as_text(messages[0])
-    else:
-        parts = []
-    for message in messages:
-        parts.append(_as_text(message))
-    return " ".join(parts)
-
-
-@cython.final
-cdef class JsonFormat(_Format):
-    """How a JSON line names its three fixed keys and writes the time.
-
-    The compiled twin of ``loglayer._render_py.JsonFormat``; it is validated by it, and
-    renders the same bytes.
-    """
-
-    cdef readonly object message_key
-    cdef readonly object level_key
-    cdef readonly object time_key
-    cdef readonly object time_format
-    cdef object _reference
-    cdef int _time_mode
-    cdef dict _renames
-    cdef long long _iso_second
-    cdef object _iso_head
-
-    def __init__(self, message_key="msg", level_key="level", time_key="time",
-                 time_format="iso"):
-        reference = _pure.JsonFormat(message_key, level_key, time_key, time_format)
-        self._reference = reference
-        self.binary = True
-        self.message_key = reference.message_key
-        self.level_key = reference.level_key
-        self.time_key = reference.time_key
-        self.time_format = reference.time_format
-        self._time_mode = reference._time_mode
-        self._renames = reference._renames
-        self._iso_second = -1
-        self._iso_head = None
-
-    def __repr__(self):
-        return (f"JsonFormat(message_key={self.message_key!r}, level_key={self.level_key!r}, "
-                f"time_key={self.time_key!r}, time_format={self.time_format!r})")
-
-    cdef object _iso_time(self, long long time_ns):
-        cdef long long seconds = time_ns // _NS_PER_SECOND
-        if seconds != self._iso_second:
-            self._iso_head = _pure._iso_head(seconds)
-            self._iso_second = seconds
-        return self._iso_head + <str>_MILLIS_Z[(time_ns % _NS_PER_SECOND) // _NS_PER_MS]
-
-    cdef inline object _root_key(self, object key):
-        if type(key) is not str:
-            key = text_of(key)
-        renamed = self._renames.get(key)
-        return key if renamed is None else renamed
-
-    cdef object _render(self, LogEntry entry):
-        cdef int slot = entry._slot
-        if slot < 0 or entry.time_ns < 0:
-            return _pure.render_json(entry, self._reference)
-        metadata = entry.metadata
-        cdef dict data = entry.data
-        cdef Py_ssize_t size = 3 + len(data)
-        if type(metadata) is dict:
-            size += len(<dict>metadata)
-        cdef dict root = loglayer_presized_dict(size)
-        cdef dict mapped
-        cdef int mode = self._time_mode
-        if mode == 1:
-            root[self.time_key] = self._iso_time(entry.time_ns)
-        elif mode == 2:
-            root[self.time_key] = entry.time_ns / 1e9
-        elif mode == 3:
-            root[self.time_key] = entry.time_ns // _NS_PER_MS
-        elif mode == 4:
-            root[self.time_key] = entry.time_ns
-        root[self.level_key] = _JSON_LEVEL_NAMES[slot]
-        root[self.message_key] = _message_text(entry.messages, entry.prefix)
-        # Data and metadata go in with dict.update. Had any key landed on a key already
-        # there (a reserved key, or a data key the metadata repeats), the dict would be
-        # shorter than the keys put in: then the pure module's exact path, which renames
-        # reserved keys, builds the line. A non-str key is left as it is here; orjson
-        # refuses it, and the exact path builds the line too.
-        cdef Py_ssize_t expected = len(root)
-        if data:
-            root.update(data)
-            expected += len(data)
-        if metadata is not None:
-            mapped = metadata if type(metadata) is dict else to_map(metadata)
-            metadata_key = entry.metadata_key
-            if mapped is None:
-                root[self._root_key(metadata_key or "metadata")] = metadata
-            elif metadata_key:
-                root[self._root_key(metadata_key)] = mapped
-            else:
-                root.update(mapped)
-                expected += len(mapped) - 1
-            expected += 1
-        if len(root) != expected:
-            return _pure._render_json_exact(entry, self._reference)
-        try:
-            return _dumps(root, _json_default, _JSON_OPTIONS)
-        except Exception:
-            return _pure._render_json_exact(entry, self._reference)
-
-
-@cython.final
-cdef class ConsoleFormat(_Format):
-    """How a console line is laid out: colours, the time column, the error key.
-
-    The compiled twin of ``loglayer._render_py.ConsoleFormat``; it is validated by it,
-    and renders the same text.
-    """
-
-    cdef readonly bint colors
-    cdef readonly bint show_time
-    cdef readonly object error_key
-    cdef object _reference
-    cdef tuple _labels
-    cdef str _time_open
-    cdef str _time_close
-    cdef str _key_open
-    cdef str _key_close
-    cdef long long _clock_second
-    cdef object _clock_head
-
-    def __init__(self, colors, show_time, error_key="err"):
-        reference = _pure.ConsoleFormat(colors, show_time, error_key)
-        self._reference = reference
-        self.binary = False
-        self.colors = reference.colors
-        self.show_time = reference.show_time
-        self.error_key = reference.error_key
-        self._labels = tuple([reference._levels[int(level)] for level in _LEVELS])
-        self._time_open = reference._time_open
-        self._time_close = reference._time_close
-        self._key_open = reference._key_open
-        self._key_close = reference._key_close
-        self._clock_second = -1
-        self._clock_head = None
-
-    def __repr__(self):
-        return (f"ConsoleFormat(colors={self.colors!r}, show_time={self.show_time!r}, "
-                f"error_key={self.error_key!r})")
-
-    cdef str _value(self, object value):
-        if isinstance(value, str):
-            if _is_bare(<str>value):
-                return value
-        elif value is None:
-            return "null"
-        elif value is True:
-            return "true"
-        elif value is False:
-            return "false"
-        elif type(value) is int and -9223372036854775808 <= value <= 18446744073709551615:
-            return str(value)
-        return _pure._json_text(value)
-
-    cdef str _pair(self, object key, object value):
-        return self._key_open + _escaped(_as_text(key)) + self._key_close + self._value(value)
-
-    cdef str _messages(self, list messages):
-        cdef list parts
-        if len(messages) == 1 and type(messages[0]) is str:
-            return _escaped(<str>messages[0])
-        parts = []
-        for message in messages:
-            if type(message) is str:
-                parts.append(_escaped(<str>message))
-            elif isinstance(message, Multiline):
-                parts.append(_pure._MULTILINE_JOIN.join(
-                    [_escaped(line) for line in (<object>message).lines]))
-            else:
-                parts.append(_escaped(text_of(message)))
-        return " ".join(parts)
-
-    cdef object _render(self, LogEntry entry):
-        cdef int slot = entry._slot
-        if slot < 0 or entry.time_ns < 0:
-            return _pure.render_console(entry, self._reference)
-        cdef list parts = []
-        cdef long long seconds
-        if self.show_time:
-            seconds = entry.time_ns // _NS_PER_SECOND
-            if seconds != self._clock_second:
-                self._clock_head = self._time_open + _pure._clock_head(seconds)
-                self._clock_second = seconds
-            parts.append(self._clock_head
-                         + <str>_MILLIS[(entry.time_ns % _NS_PER_SECOND) // _NS_PER_MS]
-                         + self._time_close)
-        parts.append(self._labels[slot])
-        prefix = entry.prefix
-        if prefix:
-            parts.append(_escaped(_as_text(prefix)) + " ")
-        parts.append(self._messages(entry.messages))
-        error = entry.error
-        error_key = self.error_key if error is not None else None
-        if entry.data:
-            for key, value in (<dict>entry.data).items():
-                key = _as_text(key)
-                if error_key is not None and key == error_key:
-                    parts.append(self._key_open + _escaped(key) + self._key_close
-                                 + _pure._error_summary(error))
-                    error_key = None
-                else:
-                    parts.append(self._pair(key, value))
-        if error_key is not None:
-            parts.append(self._key_open + _escaped(error_key) + self._key_close
-                         + _pure._error_summary(error))
-        metadata = entry.metadata
-        if metadata is not None:
-            mapped = metadata if type(metadata) is dict else to_map(metadata)
-            if mapped is None:
-                parts.append(self._key_open + "metadata" + self._key_close
-                             + self._value(metadata))
-            else:
-                for key, value in mapped.items():
-                    parts.append(self._pair(key, value))
-        parts.append("\n")
-        if isinstance(error, BaseException) and error.__traceback__ is not None:
-            parts.append(_pure._indented_traceback(error))
-        return "".join(parts)

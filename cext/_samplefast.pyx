@@ -1,8 +1,8 @@
 """The samplers' gates, compiled (``loglayer.plugins._samplefast``).
 
 ``loglayer.plugins.sampling`` defines how the samplers behave, in Python; this module
-holds the same two gates as native send gates of the compiled core (see
-``loglayer._core``'s module docstring): the dispatcher asks them from C, with the
+holds the same two gates as native send gates of the compiled core (the ABI is
+``cext/loglayer/_hookabi.pxd``): the dispatcher asks them from C, with the
 entry's level index, once per entry, so a sampler costs a table lookup and, when it
 must draw, one draw: from its own generator when unseeded, from its
 ``random.Random(seed)`` when seeded. Called the ordinary way (``gate(params)``:
@@ -16,7 +16,8 @@ same entries: both draw from ``random.Random(seed)``, at the same moments.
 cimport cython
 from cpython.object cimport PyObject
 from libc.stdint cimport uint64_t
-from cpython.pycapsule cimport PyCapsule_New, PyCapsule_SetContext
+
+from loglayer._hookabi cimport gate_capsule
 
 cdef extern from "Python.h":
     bint PyCFunction_Check(object o)
@@ -101,9 +102,7 @@ cdef class _Gate:
 
     cdef _start(self, object last):
         self.last = last
-        capsule = PyCapsule_New(<void*>_native_gate, b"loglayer.native_gate", NULL)
-        PyCapsule_SetContext(capsule, <void*>self)  # the core calls natively only this object
-        self.__loglayer_native__ = capsule
+        self.__loglayer_native__ = gate_capsule(self, _native_gate)
 
     cdef int decide(self, int index) except -1:
         raise NotImplementedError

@@ -42,6 +42,7 @@ from loglayer.isolation._wasm_abi import (
     JSON_OPTIONS,
     RESULT_TYPES,
     SCHEMA_VERSION,
+    FastPathUnavailable,
     GuestError,
     check_result,
     decode_result,
@@ -67,14 +68,14 @@ cdef WasmtimeApi api
 cdef void* _symbol(void* handle, const char* name) except NULL:
     cdef void* address = dlsym(handle, name)
     if address == NULL:
-        raise ImportError(f"wasmtime's C library has no {name.decode()}")
+        raise FastPathUnavailable(f"wasmtime's C library has no {name.decode()}")
     return address
 
 
 cdef int _load_api() except -1:
     """Check the version and layouts, then look up every function the fast path calls."""
     if WASMTIME_VERSION.split(".")[0] != str(PINNED_MAJOR):
-        raise ImportError(f"wasmtime {WASMTIME_VERSION} is installed; the fast path is built "
+        raise FastPathUnavailable(f"wasmtime {WASMTIME_VERSION} is installed; the fast path is built "
                           f"for {PINNED_MAJOR}.x")
     for ours, theirs, name in (
             (sizeof(wasmtime_func_t), _ffi.wasmtime_func_t, "wasmtime_func_t"),
@@ -82,13 +83,13 @@ cdef int _load_api() except -1:
             (sizeof(wasmtime_val_raw_t), _ffi.wasmtime_val_raw_t, "wasmtime_val_raw_t"),
             (sizeof(wasm_byte_vec_t), _ffi.wasm_byte_vec_t, "wasm_byte_vec_t")):
         if ours != ctypes.sizeof(theirs):
-            raise ImportError(f"{name} is {ctypes.sizeof(theirs)} bytes in wasmtime "
+            raise FastPathUnavailable(f"{name} is {ctypes.sizeof(theirs)} bytes in wasmtime "
                               f"{WASMTIME_VERSION}, {ours} in the fast path's declarations")
     path = os.fsencode(_ffi.dll._name)
     cdef void* handle = dlopen(path, RTLD_NOW | RTLD_NOLOAD)
     if handle == NULL:
         error = dlerror()
-        raise ImportError("wasmtime's C library is not loaded: "
+        raise FastPathUnavailable("wasmtime's C library is not loaded: "
                           + (error.decode() if error != NULL else path.decode()))
     api.func_call_unchecked = <func_call_unchecked_t>_symbol(
         handle, b"wasmtime_func_call_unchecked")

@@ -138,6 +138,7 @@ def _shape(entry) -> tuple:
             entry.prefix)
 
 
+@pytest.mark.slow
 def test_effects_and_order_match_in_process(redact_and_tag):
     remote_redact, remote_tag = redact_and_tag
     results = []
@@ -157,6 +158,7 @@ def test_effects_and_order_match_in_process(redact_and_tag):
         assert other == in_process
 
 
+@pytest.mark.slow
 def test_only_described_hooks_are_exposed(redact_and_tag):
     _, tag = redact_and_tag
     assert tag.id == "tag"
@@ -168,6 +170,7 @@ def test_only_described_hooks_are_exposed(redact_and_tag):
     assert log.get_plugin("tag") is tag
 
 
+@pytest.mark.slow
 def test_id_argument_overrides_the_described_id(start):
     plugin, _ = start("tag", id="my-tag")
     assert plugin.id == "my-tag"
@@ -186,6 +189,7 @@ class Opaque:
         return "<opaque>"
 
 
+@pytest.mark.slow
 def test_values_cross_the_wire_with_the_defined_encoding(start):
     echo, errors = start("echo")
     tt = TestTransport("t")
@@ -206,6 +210,7 @@ def test_values_cross_the_wire_with_the_defined_encoding(start):
     assert errors == []
 
 
+@pytest.mark.slow
 def test_hook_exception_reports_plugin_error_and_applies_fallback(start):
     faulty, errors = start("faulty")
     tt = TestTransport("t")
@@ -221,6 +226,7 @@ def test_hook_exception_reports_plugin_error_and_applies_fallback(start):
     assert tt.last_line().data == {"faulty": "ok"}
 
 
+@pytest.mark.slow
 def test_without_on_error_a_failure_is_one_stderr_line(start, capsys):
     faulty, _ = start("faulty", on_error=None)
     LogLayer(transports=TestTransport("t"), plugins=[faulty]).info("raise")
@@ -229,6 +235,7 @@ def test_without_on_error_a_failure_is_one_stderr_line(start, capsys):
     assert "on_before_data_out" in lines[0] and "no such entry" in lines[0]
 
 
+@pytest.mark.slow
 def test_crash_mid_call_delivers_with_fallbacks_and_restarts(start):
     faulty, errors = start("faulty")
     tt = TestTransport("t")
@@ -251,6 +258,7 @@ def test_crash_mid_call_delivers_with_fallbacks_and_restarts(start):
     assert not [c for c in children().values() if c[0] == "Z"]  # no zombies
 
 
+@pytest.mark.slow
 def test_sigkill_from_outside_restarts(start):
     faulty, errors = start("faulty")
     first = faulty.pid
@@ -262,6 +270,7 @@ def test_sigkill_from_outside_restarts(start):
     assert tt.last_line().data == {"faulty": "ok"}
 
 
+@pytest.mark.slow
 def test_hang_applies_deadline_fallback_within_bound(start):
     faulty, errors = start("faulty", timeout=HANG_TIMEOUT, shutdown_timeout=HANG_TIMEOUT)
     tt = TestTransport("t")
@@ -282,6 +291,7 @@ def test_hang_applies_deadline_fallback_within_bound(start):
     assert tt.last_line().data == {"faulty": "ok"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode, words", [
     ("garbage", "unrecognized handshake line 'hello, I am not a plugin'"),
     ("badcore", "core protocol '9'"),
@@ -302,6 +312,7 @@ def test_bad_starts_raise_a_clear_plugin_error(mode, words):
     assert set(children()) <= before  # the child was stopped and reaped
 
 
+@pytest.mark.slow
 def test_missing_program_and_early_exit_raise_plugin_error():
     with pytest.raises(PluginError, match="not found or not executable"):
         GrpcPlugin(["/nonexistent/plugin-binary"])
@@ -324,6 +335,7 @@ def test_constructor_validates_before_starting():
     assert set(children()) <= before
 
 
+@pytest.mark.slow
 def test_stderr_lines_and_hclog_json_reach_the_output_transports_only(start):
     out = TestTransport("out")
     plugin, _ = start("hclog", output=out)
@@ -339,6 +351,7 @@ def test_stderr_lines_and_hclog_json_reach_the_output_transports_only(start):
     assert len(tt) == 1
 
 
+@pytest.mark.slow
 def test_grpc_stdio_stream_surfaces_prints(start):
     out = TestTransport("out")
     plugin, _ = start("faulty", output=out)
@@ -349,6 +362,7 @@ def test_grpc_stdio_stream_surfaces_prints(start):
     assert ("stderr", "to stderr", LogLevel.WARN) in lines
 
 
+@pytest.mark.slow
 def test_restarted_child_must_describe_the_same_hooks(start, tmp_path):
     plugin, errors = start("hookschange", str(tmp_path / "starts"))
     first = plugin.pid
@@ -367,6 +381,7 @@ def test_restarted_child_must_describe_the_same_hooks(start, tmp_path):
              what="the mismatched child's exit")
 
 
+@pytest.mark.slow
 def test_too_many_restarts_disable_with_one_error(start):
     plugin, errors = start("faulty", max_restarts=2)
     for _ in range(2):
@@ -383,6 +398,7 @@ def test_too_many_restarts_disable_with_one_error(start):
     assert len(tt) == 1 and len(errors) == before
 
 
+@pytest.mark.slow
 def test_restart_never_disables_at_the_first_exit(start):
     plugin, errors = start("faulty", restart="never")
     os.kill(plugin.pid, signal.SIGKILL)
@@ -391,6 +407,7 @@ def test_restart_never_disables_at_the_first_exit(start):
     assert "restart='never'" in str(errors[-1])
 
 
+@pytest.mark.slow
 def test_close_shuts_down_cleanly_and_is_idempotent(start):
     plugin, errors = start("redact")
     child = plugin._child
@@ -403,6 +420,7 @@ def test_close_shuts_down_cleanly_and_is_idempotent(start):
     assert tt.last_line().data == {"a": 1} and errors == []
 
 
+@pytest.mark.slow
 def test_serve_stops_cleanly_on_sigterm(start):
     plugin, errors = start("faulty")
     first = plugin.pid
@@ -411,6 +429,7 @@ def test_serve_stops_cleanly_on_sigterm(start):
     assert any(f"pid {first} exited with status 0" in str(e) for e in errors)
 
 
+@pytest.mark.slow
 def test_an_open_batch_stream_does_not_hold_up_a_clean_stop(start):
     """The batch stream never ends by itself: the host closes it before asking the plugin
     to stop, and a stopping plugin ends the streams still open, rather than waiting out
@@ -435,6 +454,7 @@ def test_an_open_batch_stream_does_not_hold_up_a_clean_stop(start):
     assert child.proc.returncode == 0
 
 
+@pytest.mark.slow
 def test_serve_command_line_without_a_host():
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOGLAYER_PLUGIN")}
     env["PYTHONPATH"] = os.pathsep.join([str(HERE / "grpc_plugins"),
@@ -447,6 +467,7 @@ def test_serve_command_line_without_a_host():
     assert usage.returncode == 2 and "module:factory" in usage.stderr
 
 
+@pytest.mark.slow
 def test_context_manager_closes(start):
     with GrpcPlugin(cmd("tag"), timeout=TIMEOUT) as plugin:
         pid = plugin.pid
@@ -464,6 +485,7 @@ _HOST_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["killed", "exit"])
 def test_child_does_not_outlive_its_host(how):
     host = subprocess.Popen([sys.executable, "-c", _HOST_SCRIPT, *cmd("tag")],
@@ -507,6 +529,7 @@ def _entries(*messages: str) -> list:
     return tt.lines
 
 
+@pytest.mark.slow
 def test_dispatch_batch_runs_every_dispatch_hook_per_entry(start):
     plugin, errors = start("redact", batch=True)
     entries = _entries("token=abc", "escalate", "secret-only")
@@ -522,6 +545,7 @@ def test_dispatch_batch_runs_every_dispatch_hook_per_entry(start):
     assert errors == []
 
 
+@pytest.mark.slow
 def test_dispatch_batch_reports_per_entry_failures_and_survives_a_crash(start):
     plugin, errors = start("faulty", batch=True)
     outcomes = plugin.dispatch_batch(_entries("a", "raise", "b"), ["t"])
@@ -535,6 +559,7 @@ def test_dispatch_batch_reports_per_entry_failures_and_survives_a_crash(start):
     assert [e.hook for e in errors if e.hook != "process"] == ["dispatch_batch"]
 
 
+@pytest.mark.slow
 def test_grpc_plugin_as_a_queue_transport_plugin(redact_and_tag):
     from loglayer.transports._queue import QueueTransport
 
@@ -551,6 +576,7 @@ def test_grpc_plugin_as_a_queue_transport_plugin(redact_and_tag):
     queue.close()
 
 
+@pytest.mark.slow
 def test_batch_plugin_in_a_queue_takes_one_call_per_batch(start):
     """GrpcPlugin(batch=True) inside QueueTransport: its hooks run once per batch on the
     worker thread, in its place among the queue's plugins, with its gate per transport."""
@@ -593,6 +619,7 @@ def test_batch_plugin_in_a_queue_takes_one_call_per_batch(start):
     assert [e for e in errors if e.hook != "process"] == []
 
 
+@pytest.mark.slow
 def test_dispatch_batch_encodes_entries_like_unary_calls(start):
     plugin, errors = start("echo", batch=True)
     tt = TestTransport("collect")
@@ -607,6 +634,7 @@ def test_dispatch_batch_encodes_entries_like_unary_calls(start):
     assert errors == []
 
 
+@pytest.mark.slow
 def test_batches_share_one_stream_which_a_missed_deadline_replaces(start):
     """Batches go over one DispatchBatches stream; a batch that misses its deadline gets
     the fallback within the bound, and the next batch gets a new stream, never the late
@@ -631,6 +659,7 @@ def test_batches_share_one_stream_which_a_missed_deadline_replaces(start):
     assert stream._call is not None and stream._call is not opened
 
 
+@pytest.mark.slow
 def test_a_batch_the_stream_refuses_is_an_error_and_the_stream_goes_on(start):
     from loglayer.isolation._grpc_wire import pb
 
@@ -645,6 +674,7 @@ def test_a_batch_the_stream_refuses_is_an_error_and_the_stream_goes_on(start):
     assert errors == []
 
 
+@pytest.mark.slow
 def test_a_batch_finding_the_stream_busy_makes_a_unary_call(start):
     """Batches from several threads do not queue behind one another on the stream."""
     plugin, errors = start("redact", batch=True)
@@ -691,7 +721,7 @@ def test_dispatch_batch_and_the_stream_answer_alike():
 
 
 def test_non_str_keys_cross_as_text():
-    from loglayer.isolation._grpc_wire import RemoteParams, decode_batch, dumps
+    from loglayer.isolation._grpc_wire import decode_batch, dumps
 
     assert dumps({1: "a", "b": {(2, 3): None}}) == b'{"1":"a","b":{"(2, 3)":null}}'
     tt = TestTransport("collect")
@@ -699,7 +729,10 @@ def test_non_str_keys_cross_as_text():
     [params] = decode_batch(dumps([(20, ["m"], {1: "x"}, tt.last_line().metadata, None, None,
                                     None)]))
     assert params.data == params.fields == {"1": "x"} and params.metadata == {"7": "seven"}
-    assert all(hasattr(params, slot) for slot in RemoteParams.__slots__)  # every one filled
+    # the hooks get the in-process HookParams, every attribute filled
+    assert type(params) is loglayer.HookParams
+    assert (params.level, params.messages, params.error, params.ctx, params.prefix,
+            params.transport_id) == (20, ["m"], None, None, None, None)
 
 
 @pytest.mark.parametrize("answer, words", [
@@ -746,6 +779,7 @@ def test_handshake_lines_rejected_with_a_reason(line, words):
         _parse_handshake(line)
 
 
+@pytest.mark.slow
 def test_the_example_redaction_plugin():
     example = HERE.parent / "examples" / "grpc" / "redact_plugin.py"
     with GrpcPlugin([sys.executable, str(example)], timeout=TIMEOUT) as redact:

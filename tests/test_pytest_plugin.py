@@ -19,7 +19,7 @@ import pytest
 
 import loglayer
 from loglayer import LogLayer, LogLevel
-from loglayer._common import add_tap, remove_tap
+from loglayer._taps import add_tap, remove_tap
 from loglayer.pytest_plugin import LogCapture
 from loglayer.testing import TestTransport
 
@@ -87,7 +87,7 @@ INNER_TESTS = """
 import logging
 
 import loglayer
-from loglayer import LogLayer, _common
+from loglayer import LogLayer, _taps
 from loglayer.stdlib import get_logger
 from loglayer.testing import TestTransport
 
@@ -115,12 +115,13 @@ def test_a_failing_test_still_removes_the_tap(loglayer_capture):
 
 
 def test_without_the_fixture_output_is_normal(capsys):
-    assert _common._taps == ()
+    assert _taps._taps == ()
     loglayer.log.info("plain output")
     assert "plain output" in capsys.readouterr().err
 """
 
 
+@pytest.mark.slow
 def test_the_fixture_in_a_real_pytest_run(tmp_path):
     (tmp_path / "test_inner.py").write_text(
         textwrap.dedent(INNER_TESTS).format(compiled=loglayer.COMPILED), "utf-8")

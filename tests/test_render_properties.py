@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import importlib
 import json
+import types
 
 import pytest
 from hypothesis import given, settings
@@ -78,6 +79,7 @@ def make_entry(level, msgs, data, metadata, prefix, time_ns, metadata_key, error
     return LogEntry(level, msgs, data, metadata, error, {}, None, prefix, time_ns, metadata_key)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(level=levels, msgs=messages, data=data, metadata=metadata, prefix=prefixes,
        time_ns=time_ns, metadata_key=metadata_keys,
@@ -96,6 +98,7 @@ def test_render_json_is_always_one_valid_json_line(renderers, level, msgs, data,
     assert list(doc)[:len(fixed)] == fixed
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(level=levels, msgs=messages, data=data, metadata=metadata, prefix=prefixes,
        time_ns=time_ns, colors=st.booleans(), show_time=st.booleans(),
@@ -169,10 +172,14 @@ def test_cyclic_and_self_referencing_shapes(renderers):
 
 
 def _compiled_core():
+    """The compiled kernel and renderers, as one namespace of their names."""
     try:
-        return importlib.import_module("loglayer._core")
-    except ImportError:
-        pytest.skip("the compiled core is not built (the guard in test_cores.py covers that)")
+        kernel = importlib.import_module("loglayer._core")
+        render = importlib.import_module("loglayer._render")
+    except ModuleNotFoundError:
+        pytest.skip("the compiled core is not built (test_extensions.py guards that)")
+    return types.SimpleNamespace(**vars(kernel), **{k: getattr(render, k)
+                                                    for k in render.__all__})
 
 
 def _raised(message):
@@ -192,6 +199,7 @@ realistic_time_ns = st.integers(min_value=0, max_value=4_102_444_800 * 10**9)
 errors = st.one_of(st.none(), st.builds(ValueError, texts), st.builds(_raised, texts))
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(options=json_options, level=levels, msgs=messages, data=data, meta=metadata,
        prefix=prefixes, when=st.one_of(time_ns, realistic_time_ns), meta_key=metadata_keys)
@@ -205,6 +213,7 @@ def test_compiled_json_is_byte_identical(options, level, msgs, data, meta, prefi
     assert compiled.JsonFormat(**options).render(compiled.LogEntry(*entry_args)) == expected
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(colors=st.booleans(), show_time=st.booleans(), level=levels, msgs=messages,
        data=data, meta=metadata, prefix=prefixes, when=realistic_time_ns, error=errors)
@@ -227,13 +236,13 @@ def test_compiled_renderers_end_to_end_match_the_pure_ones():
     """The same calls through each core's logger and its transports write the same bytes."""
     import io
 
-    import loglayer
-
     outputs = []
-    for core in ("loglayer._core_py", "loglayer._core"):
+    for kernel, render in (("loglayer._core_py", "loglayer._render_py"),
+                           ("loglayer._core", "loglayer._render")):
         try:
-            module = importlib.import_module(core)
-        except ImportError:
+            module = types.SimpleNamespace(LogLayer=importlib.import_module(kernel).LogLayer,
+                                           **vars(importlib.import_module(render)))
+        except ModuleNotFoundError:
             pytest.skip("the compiled core is not built")
         json_sink, text_sink = io.BytesIO(), io.StringIO()
         log = module.LogLayer(transports=[
@@ -257,4 +266,7 @@ def test_compiled_renderers_end_to_end_match_the_pure_ones():
     assert mask(pure_out[0]) == mask(compiled_out[0])
     strip = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} ", re.M)
     assert strip.sub("", pure_out[1]) == strip.sub("", compiled_out[1])
-    assert loglayer.LogLevel.INFO  # both runs logged through real loggers
+    # both runs logged through real loggers: 50 info + 50 error lines + "fixed" as JSON,
+    # the 100 entries of ``log`` on the console (each starting with its time)
+    assert pure_out[0].count(b"\n") == 101
+    assert len(strip.findall(pure_out[1])) == 100

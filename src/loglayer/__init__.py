@@ -7,8 +7,8 @@
 
 from __future__ import annotations
 
-from . import _core_py, _select, registry
-from ._config import load_config
+from . import registry
+from ._config import from_config, load_config
 from ._context import (
     bind_contextvars,
     bound_contextvars,
@@ -17,6 +17,7 @@ from ._context import (
     unbind_contextvars,
 )
 from ._multiline import Multiline
+from ._default import configure, log
 from ._select import COMPILED, HookParams, LogBuilder, LogEntry, LogLayer, Transport, lazy
 from .errors import LogLayerError, PluginError, TransportError
 from .levels import LogLevel
@@ -37,13 +38,6 @@ from .transports import (
     QueueTransport,
     StructuredTransport,
 )
-
-# The cores import no transport: the package tells them the default one.
-_core_py._set_default_transport_factory(ConsoleTransport)
-if COMPILED:
-    _select.core._set_default_transport_factory(ConsoleTransport)
-
-from ._default import configure, log  # noqa: E402  (needs the default transport wired)
 
 __version__ = "0.1.0"
 
@@ -71,6 +65,7 @@ __all__ = [
     "configure",
     "data_hook",
     "fields_hook",
+    "from_config",
     "get_contextvars",
     "lazy",
     "level_hook",

@@ -45,38 +45,6 @@ def enable_context_fields() -> None:
             switch()
 
 
-# Process-wide taps: transports that receive every entry any logger emits (after the
-# level filter and the dispatch hooks, whatever the logger's transports and gates do).
-# ``loglayer.testing.capture_logs`` uses one. Each core keeps its own copy of the tuple,
-# set through the setters registered here, so emission reads a C-level global.
-_tap_setters: list = []
-_taps: tuple = ()
-
-
-def on_taps_changed(setter) -> None:
-    """Register a core's setter; it is called at once with the current taps."""
-    _tap_setters.append(setter)
-    setter(_taps)
-
-
-def add_tap(transport) -> None:
-    """Start sending every emitted entry to ``transport`` (its ``send`` only)."""
-    global _taps
-    if not callable(getattr(transport, "send", None)):
-        raise TypeError(f"a tap needs a send(entry) method, got {type(transport).__name__}")
-    _taps = (*_taps, transport)
-    for setter in _tap_setters:
-        setter(_taps)
-
-
-def remove_tap(transport) -> None:
-    """Stop sending entries to ``transport``; unknown taps are ignored."""
-    global _taps
-    _taps = tuple(t for t in _taps if t is not transport)
-    for setter in _tap_setters:
-        setter(_taps)
-
-
 def stderr_line(line: str) -> None:
     """Write one diagnostic line to ``sys.stderr`` as it is now; never raise."""
     try:
@@ -108,6 +76,16 @@ def plugin_failed(hook: str, pid: str, on_error, exc: BaseException, what: str =
         except Exception as handler_exc:
             stderr_line(f"plugin {pid!r} on_error raised {describe(handler_exc)}")
     stderr_line(f"plugin {pid!r} hook {hook} failed: {detail}")
+
+
+def not_a_mapping(result) -> TypeError:
+    """The failure of a hook whose answer should have been a mapping (or None)."""
+    return TypeError(f"returned {type(result).__name__}, not a mapping")
+
+
+def not_a_list(result) -> TypeError:
+    """The failure of a message hook whose answer was not a list (or None)."""
+    return TypeError(f"returned {type(result).__name__}, not a list")
 
 
 def transport_failed(handler, tid: str, exc: BaseException) -> None:
@@ -169,14 +147,16 @@ def has_lazy(fields: dict) -> bool:
     return False
 
 
-
-
 class PluginRecord:
-    """A plugin with its hooks looked up once, when it was added."""
+    """A plugin with its hooks looked up once, when it was added.
+
+    ``on_error``, when given, receives the hooks' failures instead of the plugin's own
+    ``on_error`` (a served plugin returns them to its host).
+    """
 
     __slots__ = ("plugin", "id", "on_error", "hooks")
 
-    def __init__(self, plugin) -> None:
+    def __init__(self, plugin, on_error=None) -> None:
         if plugin is None:
             raise TypeError("add_plugin() got None instead of a plugin")
         pid = getattr(plugin, "id", None)
@@ -199,7 +179,8 @@ class PluginRecord:
                 raise TypeError(f"plugin {pid!r}: {name} must be callable, "
                                 f"got {type(fn).__name__}")
             hooks[name] = fn
-        on_error = getattr(plugin, "on_error", None)
+        if on_error is None:
+            on_error = getattr(plugin, "on_error", None)
         self.plugin = plugin
         self.id = pid
         self.on_error = on_error if callable(on_error) else None
@@ -293,8 +274,6 @@ def serialize_error_safely(serializer, error):
                 "message": f"[error_serializer failed: {describe(exc)}]"}
 
 
-
-
 def merge_by_id(current: tuple, new_items, id_of) -> tuple:
     """``current`` plus ``new_items``; an item whose ID is present replaces it in place."""
     items = list(current)
@@ -307,61 +286,3 @@ def merge_by_id(current: tuple, new_items, id_of) -> tuple:
         else:
             items.append(item)
     return tuple(items)
-
-
-def run_dispatch_hooks(data_hooks: tuple, message_hooks: tuple, level_hooks: tuple, params,
-                       data_owned: bool) -> None:
-    """Run the data, message and level hooks of one entry, in that order (SPEC §4).
-
-    Each hook tuple holds ``(function, plugin id, on_error)``. ``params`` carries the
-    entry and is updated as the hooks run: data hook results merge into ``params.data``
-    (copied first unless ``data_owned``: the caller's dict is never changed), a message
-    hook's list replaces ``params.messages``, and the last level hook that answers sets
-    ``params.level``. A failing hook is reported and its fallback applies. The pure core
-    and the queue transport's worker share this; the compiled core has its own loop.
-    """
-    if data_hooks:
-        data = params.data
-        for fn, pid, on_error in data_hooks:
-            params.data = data
-            try:
-                result = fn(params)
-            except Exception as exc:
-                plugin_failed("on_before_data_out", pid, on_error, exc)
-                continue
-            if result is None:
-                continue
-            if not isinstance(result, Mapping):
-                plugin_failed("on_before_data_out", pid, on_error, TypeError(
-                    f"returned {type(result).__name__}, not a mapping"))
-                continue
-            if not data_owned:
-                data = dict(data)
-                data_owned = True
-            data.update(result)
-        params.data = data
-    for fn, pid, on_error in message_hooks:
-        try:
-            result = fn(params)
-        except Exception as exc:
-            plugin_failed("on_before_message_out", pid, on_error, exc)
-            continue
-        if result is None:
-            continue
-        if not isinstance(result, (list, tuple)):
-            plugin_failed("on_before_message_out", pid, on_error, TypeError(
-                f"returned {type(result).__name__}, not a list"))
-            continue
-        params.messages = list(result)
-    for fn, pid, on_error in level_hooks:
-        try:
-            result = fn(params)
-        except Exception as exc:
-            plugin_failed("transform_log_level", pid, on_error, exc)
-            continue
-        if result is None:
-            continue
-        try:
-            params.level = LogLevel.parse(result)
-        except ValueError as exc:
-            plugin_failed("transform_log_level", pid, on_error, exc)

@@ -41,7 +41,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import registry
+from . import _core_py, _select, registry
 from ._select import LogLayer
 from .levels import LogLevel
 
@@ -352,3 +352,9 @@ def load_config(path: str | os.PathLike[str]) -> LogLayer:
         return from_config(config)
     except (TypeError, ValueError, ImportError) as exc:
         raise _with_path(f"{path}: {exc}", exc) from exc
+
+
+# ``LogLayer.from_config`` is this function: the kernels import no configuration, so
+# the assembly tells them.
+for _kernel in {_core_py, _select.core}:
+    _kernel._set_config_builder(from_config)

@@ -3,7 +3,10 @@
 It is selected when the extension is not built, on interpreters other than CPython,
 or when ``LOGLAYER_NO_EXTENSIONS=1``. Every rule of the pipeline lives here in plain
 Python first; the compiled core mirrors it with C types, and the same test suite runs
-against both.
+against both. Like the compiled kernel, it knows no transport, renderer, plugin or
+configuration: ``run_hooks`` and ``allows`` are how the queue's worker and the gRPC
+plugin SDK apply SPEC §4's rules, and the assembly layer wires in the default
+transport, ``from_config`` and the taps.
 
 Data flows one way: call site -> level check -> input hooks (at ``with_fields`` /
 ``with_metadata`` time) -> assembly -> dispatch hooks -> per transport: level, gates,
@@ -18,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from ._common import (
     PluginRecord,
@@ -31,31 +35,31 @@ from ._common import (
     merge_by_id,
     min_level_of,
     next_id,
+    not_a_list,
+    not_a_mapping,
     on_context_fields_enabled,
-    on_taps_changed,
     plugin_failed,
     plugin_list,
     resolve_lazy,
-    run_dispatch_hooks,
     serialize_error_safely,
     stderr_line,
     transport_failed,
     transport_list,
     transport_slot,
 )
-from ._render_py import ConsoleFormat, JsonFormat
 from .levels import LogLevel
 
 __all__ = [
-    "ConsoleFormat",
     "HookParams",
-    "JsonFormat",
-    "LineTransport",
+    "LineSink",
     "LogBuilder",
     "LogEntry",
     "LogLayer",
+    "PluginSet",
     "Transport",
+    "allows",
     "lazy",
+    "run_hooks",
 ]
 
 # Level number -> bit in the level bitmap. TRACE (5) is bit 0, DEBUG..FATAL bits 1..5.
@@ -74,7 +78,6 @@ def _mask_from(level: int) -> int:
 _OMITTED = object()
 _mutation_lock = threading.RLock()
 _dispatch_state = threading.local()
-_default_transport_factory = None
 _context_on = False
 
 
@@ -84,24 +87,31 @@ def _turn_context_fields_on() -> None:
 
 
 on_context_fields_enabled(_turn_context_fields_on)
+
+
+# -- what the assembly layer wires in ----------------------------------------------------
+
+_default_transport_factory = None
+_config_builder = None
 _taps: tuple = ()
 
 
-def _set_taps(taps: tuple) -> None:
-    global _taps
-    _taps = taps
-
-
-on_taps_changed(_set_taps)
-
-
 def _set_default_transport_factory(factory) -> None:
-    """Tell the core what ``LogLayer()`` with no transports should use.
-
-    The core imports no transport; the package wires the console transport in here.
-    """
+    """Tell the kernel what ``LogLayer()`` with no transports uses (a callable)."""
     global _default_transport_factory
     _default_transport_factory = factory
+
+
+def _set_config_builder(builder) -> None:
+    """Tell the kernel what ``LogLayer.from_config`` calls."""
+    global _config_builder
+    _config_builder = builder
+
+
+def _set_taps(taps) -> None:
+    """Transports (a tuple) that receive every entry any logger of this core emits."""
+    global _taps
+    _taps = tuple(taps)
 
 
 class Transport:
@@ -147,79 +157,36 @@ class Transport:
         return f"<{type(self).__name__} id={self.id!r}>"
 
 
-class LineTransport(Transport):
-    """A transport that writes one rendered line per entry to a stream.
+class LineSink(Transport):
+    """Base of the transports that write one rendered line per entry.
 
-    ``format`` is an object with ``render(entry)`` returning the whole line (``bytes``
-    or ``str``, as its ``binary`` attribute says). The line is converted to what the
-    stream takes (``binary=True`` for a stream of bytes) and handed to exactly one
-    ``write()`` call, so a reader of the stream never sees half an entry.
-    ``stream=None`` means ``sys.<default_stream>`` as it is at each write; a given
-    stream's ``write`` is looked up once, here.
-
-    The compiled core recognises this class: when a subclass does not override
-    ``send``, it renders in C, once per format per entry, and writes without a
-    Python-level ``send`` frame.
+    A subclass sets ``_format`` (the object whose rendering transports may share) and
+    implements ``_render(entry)`` and ``_write_line(line)``. When it does not override
+    ``send`` or ``write_line``, the kernel calls those two itself: one rendering per
+    format per entry.
     """
 
-    def __init__(self, format, stream=None, *, binary: bool = False,
-                 default_stream: str = "stdout", id: str = "", level=None,
-                 enabled: bool = True) -> None:
-        super().__init__(id, level=level, enabled=enabled)
-        if not callable(getattr(format, "render", None)):
-            raise TypeError(f"format must have a render(entry) method, "
-                            f"got {type(format).__name__}")
-        if stream is not None and not callable(getattr(stream, "write", None)):
-            raise TypeError(f"stream must have a write() method, got {type(stream).__name__}")
-        if default_stream not in ("stdout", "stderr"):
-            raise ValueError(f"default_stream must be 'stdout' or 'stderr', "
-                             f"got {default_stream!r}")
-        self._format = format
-        self._stream = stream
-        self._write = None if stream is None else stream.write
-        self._binary = check_bool("binary", binary)
-        self._default_stream = default_stream
-        produces_bytes = bool(getattr(format, "binary", False))
-        self._decode = produces_bytes and not self._binary
-        self._encode = self._binary and not produces_bytes
+    _format: Any = None
 
-    @property
-    def format(self):
-        """The format that renders each entry."""
-        return self._format
+    def _render(self, entry) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement _render")
 
-    @property
-    def stream(self):
-        """The stream written to: the one given, else ``sys.<default_stream>`` as it is now."""
-        return self._stream if self._stream is not None else getattr(sys, self._default_stream)
+    def _write_line(self, line) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _write_line")
 
     def send(self, entry) -> None:
-        self.write_line(self._format.render(entry))
+        self.write_line(self._render(entry))
 
     def write_line(self, line) -> None:
         """Write one rendered line, converted to what the stream takes."""
-        if self._decode:
-            line = line.decode("utf-8")
-        elif self._encode:
-            line = line.encode("utf-8")
-        if self._write is not None:
-            self._write(line)
-        else:
-            stream = getattr(sys, self._default_stream)
-            if stream is not None:  # no console at all (pythonw, a daemon)
-                stream.write(line)
-
-    def flush(self) -> None:
-        stream = self._stream if self._stream is not None else getattr(sys, self._default_stream)
-        flush = getattr(stream, "flush", None)
-        if callable(flush):
-            flush()
+        self._write_line(line)
 
 
 class LogEntry:
     """What a transport receives: one log event, never reused after ``send`` returns.
 
     Transports must not mutate ``data``: the same dict goes to every transport.
+    ``error_key`` is the logger's: the key of ``data`` that holds the serialized error.
     """
 
     __slots__ = (
@@ -233,10 +200,11 @@ class LogEntry:
         "prefix",
         "time_ns",
         "metadata_key",
+        "error_key",
     )
 
     def __init__(self, level, messages, data, metadata, error, fields, ctx, prefix, time_ns,
-                 metadata_key) -> None:
+                 metadata_key, error_key="err") -> None:
         self.level = level
         self.messages = messages
         self.data = data
@@ -247,6 +215,7 @@ class LogEntry:
         self.prefix = prefix
         self.time_ns = time_ns
         self.metadata_key = metadata_key
+        self.error_key = error_key
 
     def __repr__(self) -> str:
         return (f"LogEntry(level={self.level!r}, messages={self.messages!r}, "
@@ -278,13 +247,31 @@ class HookParams:
                 f"data={self.data!r}, transport_id={self.transport_id!r})")
 
 
-class _PluginSet:
-    """An immutable snapshot: per hook, a tuple of (function, plugin id, on_error)."""
+class PluginSet:
+    """An immutable snapshot of plugins, indexed per hook: a logger's, or the one a
+    queue or a served plugin runs with ``run_hooks`` and ``allows``. Per hook, a tuple
+    of (function, plugin id, on_error).
+
+    ``PluginSet(plugins)`` looks each plugin's hooks up once; ``on_error``, when given,
+    receives every hook failure instead of the plugins' own ``on_error``.
+    """
 
     __slots__ = ("records", "fields", "metadata", "data", "message", "level", "send",
                  "has_dispatch")
 
-    def __init__(self, records: tuple) -> None:
+    def __init__(self, plugins=(), *, on_error=None) -> None:
+        if on_error is not None and not callable(on_error):
+            raise TypeError(f"on_error must be callable or None, got {type(on_error).__name__}")
+        records = [PluginRecord(p, on_error) for p in plugin_list(plugins)]
+        self._index(merge_by_id((), records, _record_id))
+
+    @classmethod
+    def _of(cls, records: tuple) -> PluginSet:
+        plugins = cls.__new__(cls)
+        plugins._index(records)
+        return plugins
+
+    def _index(self, records: tuple) -> None:
         self.records = records
 
         def slot(name):
@@ -298,20 +285,107 @@ class _PluginSet:
         self.send = slot("should_send")
         self.has_dispatch = bool(self.data or self.message or self.level or self.send)
 
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def hooks(self) -> frozenset[str]:
+        """The names of the hooks that at least one plugin of the set has."""
+        return frozenset(name for name, slot in (
+            ("on_fields_called", self.fields), ("on_metadata_called", self.metadata),
+            ("on_before_data_out", self.data), ("on_before_message_out", self.message),
+            ("transform_log_level", self.level), ("should_send", self.send)) if slot)
+
+    def __repr__(self) -> str:
+        return f"PluginSet({[record.id for record in self.records]!r})"
+
+
+# -- SPEC §4: the dispatch hooks and the gates, for the logger and for run_hooks -------
+
+
+def run_hooks(plugins: PluginSet, params: HookParams, data_owned: bool = False) -> None:
+    """Run ``plugins``' data, message and level hooks over one entry, in place.
+
+    ``params`` carries the entry and is updated as the hooks run: data hook results
+    merge into ``params.data`` (into a copy unless ``data_owned``), a message hook's
+    list replaces ``params.messages``, the last level hook that answers sets
+    ``params.level``. A failing hook is reported (``PluginError``) and its fallback
+    applies, exactly as when a logger dispatches.
+    """
+    if plugins.data:
+        data = params.data
+        if type(data) is not dict:
+            data = dict(data)
+            data_owned = True
+        for fn, pid, on_error in plugins.data:
+            params.data = data
+            try:
+                result = fn(params)
+            except Exception as exc:
+                plugin_failed("on_before_data_out", pid, on_error, exc)
+                continue
+            if result is None:
+                continue
+            if not isinstance(result, Mapping):
+                plugin_failed("on_before_data_out", pid, on_error, not_a_mapping(result))
+                continue
+            if not data_owned:
+                data = dict(data)
+                data_owned = True
+            data.update(result)
+        params.data = data
+    for fn, pid, on_error in plugins.message:
+        try:
+            result = fn(params)
+        except Exception as exc:
+            plugin_failed("on_before_message_out", pid, on_error, exc)
+            continue
+        if result is None:
+            continue
+        if not isinstance(result, (list, tuple)):
+            plugin_failed("on_before_message_out", pid, on_error, not_a_list(result))
+            continue
+        params.messages = list(result)
+    for fn, pid, on_error in plugins.level:
+        try:
+            result = fn(params)
+        except Exception as exc:
+            plugin_failed("transform_log_level", pid, on_error, exc)
+            continue
+        if result is None:
+            continue
+        try:
+            params.level = LogLevel.parse(result)
+        except ValueError as exc:
+            plugin_failed("transform_log_level", pid, on_error, exc)
+
+
+def allows(plugins: PluginSet, params: HookParams, transport_id) -> bool:
+    """Whether every gate of ``plugins`` lets the entry in ``params`` go to
+    ``transport_id``; a failing gate lets it through (and is reported)."""
+    params.transport_id = transport_id
+    for fn, pid, on_error in plugins.send:
+        try:
+            if not fn(params):
+                return False
+        except Exception as exc:  # fail open
+            plugin_failed("should_send", pid, on_error, exc)
+    return True
+
 
 _record_id = operator.attrgetter("id")
 _slot_id = operator.itemgetter(1)
 
 
 def _slot(transport) -> tuple:
-    """(transport, id, send, line): ``line`` is the transport when it is a
-    ``LineTransport`` that overrides neither ``send`` nor ``write_line``, so the
-    dispatcher can share one rendering between transports of the same format."""
+    """(transport, id, send, line): ``line`` is the transport when it is a ``LineSink``
+    that overrides neither ``send`` nor ``write_line``, so the dispatcher can share one
+    rendering between transports of the same format."""
     transport, tid, send = transport_slot(transport)
     cls = type(transport)
-    line = transport if (isinstance(transport, LineTransport)
-                         and cls.send is LineTransport.send
-                         and cls.write_line is LineTransport.write_line) else None
+    line = transport if (isinstance(transport, LineSink)
+                         and cls.send is LineSink.send
+                         and cls.write_line is LineSink.write_line) else None
     return (transport, tid, send, line)
 
 
@@ -396,7 +470,7 @@ class LogLayer:
         self._fields = field_map
         self._has_lazy = has_lazy(field_map)
         self._ctx = None
-        self._plugins = _PluginSet(merge_by_id((), records, _record_id))
+        self._plugins = PluginSet._of(merge_by_id((), records, _record_id))
         self._transports = merge_by_id((), slots, _slot_id)
 
     def __repr__(self) -> str:
@@ -405,15 +479,10 @@ class LogLayer:
 
     @staticmethod
     def from_config(config):
-        """A new logger built from plain data: a level, and transports and plugins as
-        lists of ``{"name": ..., "options": {...}}`` looked up in ``loglayer.registry``.
-
-        See ``loglayer.load_config`` for reading the same shape from TOML or JSON. An
-        unknown key or a bad option raises, naming the path of the offending key.
-        """
-        from ._config import from_config  # the core imports no transport or plugin until asked
-
-        return from_config(config)
+        """A new logger built from plain data: ``loglayer.from_config(config)``."""
+        if _config_builder is None:
+            raise RuntimeError("from_config: import loglayer to build loggers from data")
+        return _config_builder(config)
 
     # -- derived loggers -------------------------------------------------------------
 
@@ -479,7 +548,7 @@ class LogLayer:
                     return self._derive()
                 if not isinstance(result, Mapping):
                     plugin_failed("on_fields_called", pid, on_error,
-                                   TypeError(f"returned {type(result).__name__}, not a mapping"))
+                                   not_a_mapping(result))
                     return self._derive()
                 new_fields = result
         new = self._derive()
@@ -552,7 +621,7 @@ class LogLayer:
         """Add plugins, run after the current ones; one whose ID is present replaces it."""
         records = [PluginRecord(p) for p in plugins]
         with _mutation_lock:
-            self._plugins = _PluginSet(merge_by_id(self._plugins.records, records, _record_id))
+            self._plugins = PluginSet._of(merge_by_id(self._plugins.records, records, _record_id))
 
     def remove_plugin(self, id: str) -> bool:
         with _mutation_lock:
@@ -560,7 +629,7 @@ class LogLayer:
             kept = tuple(r for r in current if r.id != id)
             if len(kept) == len(current):
                 return False
-            self._plugins = _PluginSet(kept)
+            self._plugins = PluginSet._of(kept)
             return True
 
     def get_plugin(self, id: str):
@@ -763,12 +832,11 @@ class LogLayer:
             if plugins.has_dispatch:
                 params = HookParams(level, messages, data, metadata, error, fields, ctx,
                                     self._prefix)
-                run_dispatch_hooks(plugins.data, plugins.message, plugins.level, params,
-                                   data is not fields)
+                run_hooks(plugins, params, data is not fields)
                 level, messages, data = params.level, params.messages, params.data
             entry = LogEntry(level, messages, data, metadata, error, fields, ctx, self._prefix,
-                             time_ns, config.metadata_key)
-            gates = plugins.send
+                             time_ns, config.metadata_key, config.error_key)
+            gated = bool(plugins.send)
             rendered_format = rendered = None
             for transport, tid, send, line_transport in self._transports:
                 if not getattr(transport, "enabled", True):
@@ -776,27 +844,17 @@ class LogLayer:
                 minimum = getattr(transport, "level", None)
                 if minimum is not None and level < min_level_of(minimum):
                     continue
-                if gates:
-                    params.transport_id = tid
-                    allowed = True
-                    for fn, pid, on_error in gates:
-                        try:
-                            if not fn(params):
-                                allowed = False
-                                break
-                        except Exception as exc:
-                            plugin_failed("should_send", pid, on_error, exc)
-                    if not allowed:
-                        continue
+                if gated and not allows(plugins, params, tid):
+                    continue
                 try:
                     if line_transport is None:
                         send(entry)
                     else:
                         # Transports sharing a format share one rendering of the entry.
                         if line_transport._format is not rendered_format:
-                            rendered = line_transport._format.render(entry)
+                            rendered = line_transport._render(entry)
                             rendered_format = line_transport._format
-                        line_transport.write_line(rendered)
+                        line_transport._write_line(rendered)
                 except Exception as exc:
                     transport_failed(config.on_transport_error, tid, exc)
             for tap in _taps:

@@ -1,4 +1,5 @@
-"""The ready logger, ``from loglayer import log``, and ``configure`` to change it.
+"""The ready logger, ``from loglayer import log``, ``configure`` to change it, and the
+default transport of ``LogLayer()``, which this module wires into the kernels.
 
 It writes to ``sys.stderr`` as it is at each write: readable lines when stderr is a
 terminal, JSON lines otherwise (a service's stderr usually goes to a collector).
@@ -18,6 +19,7 @@ import os
 import sys
 from typing import Any
 
+from . import _core_py, _select
 from ._common import plugin_list, transport_list
 from ._select import JsonFormat, LineTransport, LogLayer
 from .levels import LogLevel
@@ -69,6 +71,12 @@ def _default_transport() -> Any:
     if _format_from_env() == "console":
         return ConsoleTransport(id="default")
     return LineTransport(JsonFormat(), default_stream="stderr", id="default")
+
+
+# ``LogLayer()`` with no transports writes readable lines to sys.stderr: the kernels
+# import no transport, so the assembly tells them.
+for _kernel in {_core_py, _select.core}:
+    _kernel._set_default_transport_factory(ConsoleTransport)
 
 
 def configure(*, transports: Any = None, plugins: Any = None, level: Any = None) -> LogLayer:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import sys
 import time
 import uuid
 from typing import Any
@@ -43,6 +44,7 @@ from typing import Any
 import orjson
 
 from ._common import check_bool, text_of
+from ._core_py import LineSink
 from ._errorfmt import format_traceback
 from ._multiline import Multiline
 from .levels import LogLevel
@@ -51,6 +53,7 @@ from .utils._tomap import to_map
 __all__ = [
     "ConsoleFormat",
     "JsonFormat",
+    "LineTransport",
     "TIME_FORMATS",
     "render_console",
     "render_json",
@@ -195,6 +198,7 @@ class ConsoleFormat:
 
     ``error_key`` is the data key holding the serialized error: while the entry carries
     an exception it is shown as ``err=Type: message`` instead of the serialized dict.
+    None (the default) takes the key from each entry, which carries its logger's.
     """
 
     #: A rendered line is str.
@@ -203,10 +207,10 @@ class ConsoleFormat:
     __slots__ = ("colors", "show_time", "error_key", "_levels", "_time_open", "_time_close",
                  "_key_open", "_key_close", "_clock_cache")
 
-    def __init__(self, colors: bool, show_time: bool, error_key: str = "err") -> None:
+    def __init__(self, colors: bool, show_time: bool, error_key: str | None = None) -> None:
         self.colors = check_bool("colors", colors)
         self.show_time = check_bool("show_time", show_time)
-        self.error_key = _check_key("error_key", error_key)
+        self.error_key = None if error_key is None else _check_key("error_key", error_key)
         levels = {}
         for level in LogLevel:
             pad = " " * (5 - len(level.name)) + " "
@@ -229,6 +233,73 @@ class ConsoleFormat:
     def render(self, entry: Any) -> str:
         """The whole console line for ``entry`` (and its traceback), newline included."""
         return render_console(entry, self)
+
+
+class LineTransport(LineSink):
+    """A transport that writes one rendered line per entry to a stream.
+
+    ``format`` is an object with ``render(entry)`` returning the whole line (``bytes``
+    or ``str``, as its ``binary`` attribute says). The line is converted to what the
+    stream takes (``binary=True`` for a stream of bytes) and handed to exactly one
+    ``write()`` call, so a reader of the stream never sees half an entry.
+    ``stream=None`` means ``sys.<default_stream>`` as it is at each write; a given
+    stream's ``write`` is looked up once, here.
+
+    When a subclass does not override ``send`` or ``write_line``, the kernel renders
+    once per format per entry (and, compiled, in C without a ``send`` frame).
+    """
+
+    def __init__(self, format: Any, stream: Any = None, *, binary: bool = False,
+                 default_stream: str = "stdout", id: str = "", level: Any = None,
+                 enabled: bool = True) -> None:
+        super().__init__(id, level=level, enabled=enabled)
+        if not callable(getattr(format, "render", None)):
+            raise TypeError(f"format must have a render(entry) method, "
+                            f"got {type(format).__name__}")
+        if stream is not None and not callable(getattr(stream, "write", None)):
+            raise TypeError(f"stream must have a write() method, got {type(stream).__name__}")
+        if default_stream not in ("stdout", "stderr"):
+            raise ValueError(f"default_stream must be 'stdout' or 'stderr', "
+                             f"got {default_stream!r}")
+        self._format = format
+        self._stream = stream
+        self._write = None if stream is None else stream.write
+        self._binary = check_bool("binary", binary)
+        self._default_stream = default_stream
+        produces_bytes = bool(getattr(format, "binary", False))
+        self._decode = produces_bytes and not self._binary
+        self._encode = self._binary and not produces_bytes
+
+    @property
+    def format(self) -> Any:
+        """The format that renders each entry."""
+        return self._format
+
+    @property
+    def stream(self) -> Any:
+        """The stream written to: the one given, else ``sys.<default_stream>`` as it is now."""
+        return self._stream if self._stream is not None else getattr(sys, self._default_stream)
+
+    def _render(self, entry: Any) -> Any:
+        return self._format.render(entry)
+
+    def _write_line(self, line: Any) -> None:
+        if self._decode:
+            line = line.decode("utf-8")
+        elif self._encode:
+            line = line.encode("utf-8")
+        if self._write is not None:
+            self._write(line)
+        else:
+            stream = getattr(sys, self._default_stream)
+            if stream is not None:  # no console at all (pythonw, a daemon)
+                stream.write(line)
+
+    def flush(self) -> None:
+        stream = self._stream if self._stream is not None else getattr(sys, self._default_stream)
+        flush = getattr(stream, "flush", None)
+        if callable(flush):
+            flush()
 
 
 # -- shared helpers --------------------------------------------------------------------
@@ -596,7 +667,11 @@ def render_console(entry: Any, fmt: ConsoleFormat) -> str:
     else:
         line += _console_message(messages)
     error = entry.error
-    error_key = fmt.error_key if error is not None else None
+    error_key = None
+    if error is not None:
+        error_key = fmt.error_key
+        if error_key is None:
+            error_key = getattr(entry, "error_key", "err")
     data = entry.data
     if data:
         key_open = fmt._key_open

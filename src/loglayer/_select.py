@@ -1,47 +1,64 @@
-"""Picks the compiled core, or its pure-Python twin.
+"""Picks the compiled kernel and renderers, or their pure-Python twins.
 
-The compiled core (``loglayer._core``) is used on CPython when it was built. The
-pure twin (``loglayer._core_py``) is used when ``LOGLAYER_NO_EXTENSIONS`` is set to a
-non-empty value, on other interpreters, or when the extension is missing.
+The compiled modules (``loglayer._core``, ``loglayer._render``) are used on CPython
+when they were built; the pure twins (``loglayer._core_py``, ``loglayer._render_py``)
+when ``LOGLAYER_NO_EXTENSIONS`` is set to a non-empty value, on other interpreters, or
+when the extensions were not built (see ``loglayer._native.compiled``).
 """
 
 from __future__ import annotations
 
-from ._native import NO_EXTENSIONS
+from types import ModuleType
 
-if NO_EXTENSIONS:
+from ._native import compiled
+
+core: ModuleType
+render: ModuleType
+_compiled_core = compiled("_core")
+if _compiled_core is None:
     from . import _core_py as core
+    from . import _render_py as render
 
     COMPILED = False
 else:
-    try:
-        from . import _core as core  # type: ignore[no-redef]
+    core = _compiled_core
+    _compiled_render = compiled("_render")
+    if _compiled_render is None:
+        raise ImportError("loglayer._core is built but loglayer._render is not: "
+                          "reinstall loglayer, or set LOGLAYER_NO_EXTENSIONS=1")
+    render = _compiled_render
+    COMPILED = True
 
-        COMPILED = True
-    except ImportError:
-        from . import _core_py as core  # type: ignore[no-redef]
-
-        COMPILED = False
-
-LogLayer = core.LogLayer
+HookParams = core.HookParams
+LineSink = core.LineSink
 LogBuilder = core.LogBuilder
 LogEntry = core.LogEntry
-ConsoleFormat = core.ConsoleFormat
-HookParams = core.HookParams
-JsonFormat = core.JsonFormat
-LineTransport = core.LineTransport
+LogLayer = core.LogLayer
+PluginSet = core.PluginSet
 Transport = core.Transport
+allows = core.allows
 lazy = core.lazy
+run_hooks = core.run_hooks
+
+ConsoleFormat = render.ConsoleFormat
+JsonFormat = render.JsonFormat
+LineTransport = render.LineTransport
 
 __all__ = [
     "COMPILED",
     "ConsoleFormat",
     "HookParams",
     "JsonFormat",
+    "LineSink",
     "LineTransport",
     "LogBuilder",
     "LogEntry",
     "LogLayer",
+    "PluginSet",
     "Transport",
+    "allows",
+    "core",
     "lazy",
+    "render",
+    "run_hooks",
 ]

@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from ._common import add_tap, remove_tap
 from ._render_py import _message_text
+from ._taps import add_tap, remove_tap
 from .levels import LogLevel
 
 __all__ = ["LogCapture", "loglayer_capture"]

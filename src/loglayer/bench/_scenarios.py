@@ -337,36 +337,39 @@ def _import_loglayer(*names: str) -> Any:
     return loglayer
 
 
-def _load_core(variant: str) -> Any:
-    """The requested core module, imported directly so both run in one process.
+def _load_core(variant: str) -> tuple[Any, Any]:
+    """The requested kernel and render modules, imported directly so both variants run
+    in one process.
 
-    The package picks one core at import (``LOGLAYER_NO_EXTENSIONS``); the benchmark
-    wants both side by side, so it imports ``loglayer._core`` (Cython) and
-    ``loglayer._core_py`` (the pure twin) itself.
+    The package picks one pair at import (``LOGLAYER_NO_EXTENSIONS``); the benchmark
+    wants both side by side, so it imports ``loglayer._core`` and ``loglayer._render``
+    (Cython) or ``loglayer._core_py`` and ``loglayer._render_py`` (the pure twins).
     """
-    module_name = "loglayer._core" if variant == "compiled" else "loglayer._core_py"
+    names = (("loglayer._core", "loglayer._render") if variant == "compiled"
+             else ("loglayer._core_py", "loglayer._render_py"))
     try:
-        return importlib.import_module(module_name)
+        return tuple(importlib.import_module(name) for name in names)  # type: ignore[return-value]
     except ImportError as exc:
         hint = " (extension not built?)" if variant == "compiled" else ""
-        raise Unavailable(f"cannot import {module_name}{hint}: {exc}") from exc
+        raise Unavailable(f"cannot import {' and '.join(names)}{hint}: {exc}") from exc
 
 
-def _transports(core: Any, ll: Any) -> tuple[Any, Any]:
-    """(console factory, structured factory) for ``core``.
+def _transports(render: Any, ll: Any) -> tuple[Any, Any]:
+    """(console factory, structured factory) for the ``render`` module of one variant.
 
-    The public ConsoleTransport and StructuredTransport are LineTransports of the core
-    the package selected. For the other core the benchmark builds the same thing from
-    that core's own LineTransport and formats: ``StructuredTransport(stream=s,
-    time_format="epoch")`` is ``LineTransport(JsonFormat(time_format="epoch"), s)``.
+    The public ConsoleTransport and StructuredTransport are LineTransports of the render
+    module the package selected. For the other variant the benchmark builds the same
+    thing from that module's own LineTransport and formats: ``StructuredTransport(
+    stream=s, time_format="epoch")`` is ``LineTransport(JsonFormat(time_format="epoch"),
+    s)``.
     """
-    if issubclass(ll.StructuredTransport, core.LineTransport):
+    if issubclass(ll.StructuredTransport, render.LineTransport):
         return (lambda sink: ll.ConsoleTransport(stream=sink, colors=False, show_time=False),
                 lambda sink: ll.StructuredTransport(stream=sink, time_format="epoch"))
-    return (lambda sink: core.LineTransport(core.ConsoleFormat(False, False), sink,
-                                            default_stream="stderr"),
-            lambda sink: core.LineTransport(
-                core.JsonFormat(time_format="epoch"), sink,
+    return (lambda sink: render.LineTransport(render.ConsoleFormat(False, False), sink,
+                                              default_stream="stderr"),
+            lambda sink: render.LineTransport(
+                render.JsonFormat(time_format="epoch"), sink,
                 binary=isinstance(sink, (io.RawIOBase, io.BufferedIOBase))))
 
 
@@ -389,9 +392,9 @@ def _loglayer_setup(variant: str) -> Setup:
             ll = _import_loglayer("StructuredTransport")
         else:
             ll = _import_loglayer("StructuredTransport")
-        core = _load_core(variant)
+        core, render = _load_core(variant)
         LogLayer = core.LogLayer
-        console, structured = _transports(core, ll)
+        console, structured = _transports(render, ll)
         if sid in ("S7a", "S7b"):
             # Creation touches no transport; the console one is the plainest.
             log = LogLayer(transports=console(sink), level=ll.LogLevel.INFO)

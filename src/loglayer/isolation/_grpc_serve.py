@@ -26,9 +26,11 @@ before the application stops them.
 
 The plugin object is used unchanged: its hooks are looked up once, as a logger does, and
 receive the same arguments as in process, decoded from the wire (``params`` is a
-:class:`~loglayer.isolation._grpc_wire.RemoteParams`; ``error`` is the serialized error;
-``ctx`` is None). A hook that raises answers with an error status; the host applies the
-hook's fallback and reports a ``PluginError``.
+``loglayer.HookParams``; ``error`` is the serialized error; ``ctx`` is None). A hook
+that raises answers with an error status; the host applies the hook's fallback and
+reports a ``PluginError``. A batch runs through the kernel's ``run_hooks`` and
+``allows``, the rules a logger dispatches with; each hook failure comes back to the host
+with the entry's outcome.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent import futures
 from typing import Any, NoReturn
 
@@ -50,6 +52,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from .._common import PluginRecord, describe
+from .._select import PluginSet, allows, run_hooks
+from ..errors import PluginError
 from ..levels import LogLevel
 from . import _grpc_wire as wire
 from .proto import (
@@ -64,6 +68,9 @@ __all__ = ["main", "serve"]
 
 pb = wire.pb
 
+#: The hooks a batch runs per entry before the gate.
+_ENTRY_HOOKS = frozenset(["on_before_data_out", "on_before_message_out",
+                          "transform_log_level"])
 # How long a stopping server lets calls in flight finish.
 _STOP_GRACE = 2.0
 # Chunks of stdout/stderr kept for GRPCStdio while the host is slow to read them.
@@ -96,12 +103,12 @@ class _HookServicer(loglayer_plugin_pb2_grpc.LogLayerPluginServicer,
     def __init__(self, record: PluginRecord) -> None:
         self._id = record.id
         self._hooks = record.hooks
-        get = record.hooks.get
-        # The dispatch hooks in firing order, for DispatchBatch.
-        self._data = get("on_before_data_out")
-        self._message = get("on_before_message_out")
-        self._level = get("transform_log_level")
-        self._send = get("should_send")
+        # DispatchBatch runs the plugin as a logger would; a hook's failure goes into
+        # the outcome of the entry this thread is running.
+        self._plugins = PluginSet([record.plugin], on_error=self._hook_failed)
+        self._runs_hooks = bool(self._plugins.hooks & _ENTRY_HOOKS)
+        self._gated = "should_send" in self._plugins.hooks
+        self._thread = threading.local()
         # The contexts of the open DispatchBatches streams, which end_streams cancels.
         self._streams: set[grpc.ServicerContext] = set()
         self._streams_lock = threading.Lock()
@@ -206,67 +213,39 @@ class _HookServicer(loglayer_plugin_pb2_grpc.LogLayerPluginServicer,
         return wire.dumps(self._run_batch(wire.decode_batch(request.entries),
                                           list(request.transport_ids)))
 
-    def _run_batch(self, batch: list[wire.RemoteParams],
-                   transport_ids: list[str]) -> list[dict | None]:
+    def _hook_failed(self, err: PluginError) -> None:
+        self._thread.failures.append(_failure(err.hook, err.__cause__ or err))
+
+    def _run_batch(self, batch: list[Any], transport_ids: list[str]) -> list[dict | None]:
         """Run the dispatch hooks over each entry of a batch, with the in-process
         fallbacks; the gate is asked once per transport. Returns one outcome per entry
-        (None: nothing changed).
-
-        One loop over the batch, with the hooks in locals and the hooks the plugin lacks
-        ruled out once: a method call and attribute lookups per entry add up to a good
-        part of a batch's cost."""
-        data_hook, message_hook, level_hook = self._data, self._message, self._level
-        send_hook = self._send if transport_ids else None
-        # A data hook's result is merged into params.data only when a later hook reads it.
-        merge = message_hook is not None or level_hook is not None or send_hook is not None
+        (None: nothing changed): the data to merge, the new messages, the new level, the
+        gate's answer per transport, and the hooks' failures."""
+        plugins, runs_hooks = self._plugins, self._runs_hooks
+        gated = self._gated and bool(transport_ids)
         outcomes: list[dict | None] = []
         append = outcomes.append
-        failures: list[dict] = []  # this entry's; a new list once an outcome took it
+        thread = self._thread
         for params in batch:
+            failures = thread.failures = []
             outcome: dict = {}
-            if data_hook is not None:
-                try:
-                    result = data_hook(params)
-                    if result is not None and type(result) is not dict \
-                            and not isinstance(result, Mapping):
-                        raise TypeError(f"returned {type(result).__name__}, not a mapping")
-                except Exception as exc:
-                    failures.append(_failure("on_before_data_out", exc))
-                else:
-                    if result:
-                        outcome["data"] = result
-                        if merge:
-                            params.data = {**params.data, **result}
-            if message_hook is not None:
-                try:
-                    result = message_hook(params)
-                    if result is not None and not isinstance(result, (list, tuple)):
-                        raise TypeError(f"returned {type(result).__name__}, not a list")
-                except Exception as exc:
-                    failures.append(_failure("on_before_message_out", exc))
-                else:
-                    if result is not None:
-                        params.messages = outcome["messages"] = list(result)
-            if level_hook is not None:
-                try:
-                    result = level_hook(params)
-                    if result is not None:
-                        params.level = LogLevel.parse(result)
-                        outcome["level"] = int(params.level)
-                except Exception as exc:
-                    failures.append(_failure("transform_log_level", exc))
-            if send_hook is not None:
-                send = outcome["send"] = []
-                for transport_id in transport_ids:
-                    params.transport_id = transport_id
-                    try:
-                        send.append(bool(send_hook(params)))
-                    except Exception as exc:
-                        failures.append(_failure("should_send", exc))
-                        send.append(True)
+            if runs_hooks:
+                data, messages, level = params.data, params.messages, params.level
+                run_hooks(plugins, params)
+                if params.data is not data:
+                    added = {key: value for key, value in params.data.items()
+                             if key not in data or data[key] is not value}
+                    if added:
+                        outcome["data"] = added
+                if params.messages is not messages:
+                    outcome["messages"] = params.messages
+                if params.level is not level:
+                    outcome["level"] = int(params.level)
+            if gated:
+                outcome["send"] = [allows(plugins, params, transport_id)
+                                   for transport_id in transport_ids]
             if failures:
                 outcome["failures"] = failures
-                failures = []
             append(outcome or None)
         return outcomes
 

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from .._errorfmt import serialize_error
+from .._select import HookParams
 from ..levels import LogLevel
 from ..utils import to_map
 from .proto import loglayer_plugin_pb2 as pb
@@ -32,7 +33,6 @@ __all__ = [
     "MAGIC_COOKIE_KEY",
     "MAGIC_COOKIE_VALUE",
     "NOT_A_PLUGIN_MESSAGE",
-    "RemoteParams",
     "SOCKET_DIR_PREFIX",
     "decode_batch",
     "decode_params",
@@ -141,37 +141,6 @@ def loads(raw: bytes) -> Any:
     return orjson.loads(raw) if raw else None
 
 
-class RemoteParams:
-    """What a served plugin's dispatch hooks receive: the in-process ``params``, decoded.
-
-    ``level`` is a :class:`~loglayer.LogLevel`, ``messages`` a list, ``data`` and
-    ``fields`` dicts, ``metadata`` any JSON value, ``error`` the serialized error (a dict)
-    or None, ``prefix`` a str or None, ``transport_id`` set for ``should_send``. ``ctx``
-    is always None: a request context does not cross processes.
-    """
-
-    # decode_batch fills these slots one by one: a new slot must be filled there too.
-    __slots__ = ("level", "messages", "data", "metadata", "error", "fields", "ctx", "prefix",
-                 "transport_id")
-
-    def __init__(self, level: LogLevel, messages: list, data: dict, metadata: Any,
-                 error: dict | None, fields: dict, prefix: str | None,
-                 transport_id: str | None) -> None:
-        self.level = level
-        self.messages = messages
-        self.data = data
-        self.metadata = metadata
-        self.error = error
-        self.fields = fields
-        self.ctx = None
-        self.prefix = prefix
-        self.transport_id = transport_id
-
-    def __repr__(self) -> str:
-        return (f"RemoteParams(level={self.level!r}, messages={self.messages!r}, "
-                f"data={self.data!r}, transport_id={self.transport_id!r})")
-
-
 def _error_value(error: Any) -> Any:
     """The error as it crosses: serialized when it is an exception."""
     return serialize_error(error) if isinstance(error, BaseException) else error
@@ -212,34 +181,38 @@ def encode_batch(entries: Iterable[Any]) -> bytes:
     return dumps(rows)
 
 
-def decode_params(message: pb.Params) -> RemoteParams:
-    """A ``Params`` message as the object a plugin's dispatch hook receives."""
-    return RemoteParams(
+def decode_params(message: pb.Params) -> Any:
+    """A ``Params`` message as the ``HookParams`` a plugin's dispatch hook receives: as
+    in process, except that ``error`` is the serialized error (a dict) or None and
+    ``ctx`` is None, since a request context does not cross processes."""
+    params = HookParams(
         LEVELS.get(message.level) or LogLevel.parse(message.level),
         loads(message.messages) or [],
         loads(message.data) or {},
         loads(message.metadata),
         loads(message.error),
         loads(message.fields) or {},
+        None,
         message.prefix if message.has_prefix else None,
-        message.transport_id or None,
     )
+    params.transport_id = message.transport_id or None
+    return params
 
 
-def decode_batch(raw: bytes) -> list[RemoteParams]:
+def decode_batch(raw: bytes) -> list[Any]:
     """A batch's ``entries`` document as the ``params`` of each entry, in order.
 
     Raises ``ValueError`` or ``TypeError`` when the document does not have the documented
-    shape. The objects are filled slot by slot rather than through ``RemoteParams(...)``:
-    the same attributes, without a Python-level ``__init__`` call per entry."""
+    shape. The ``HookParams`` are filled attribute by attribute rather than through
+    ``HookParams(...)``: the same attributes, without an ``__init__`` call per entry."""
     batch = []
     append = batch.append
-    new = object.__new__
+    new = HookParams.__new__
     levels = LEVELS
     for level, messages, data, metadata, error, fields, prefix in loads(raw) or ():
         if data is None:
             data = {}
-        params = new(RemoteParams)
+        params = new(HookParams)
         params.level = levels.get(level) or LogLevel.parse(level)
         params.messages = messages or []
         params.data = data

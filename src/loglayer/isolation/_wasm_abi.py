@@ -44,6 +44,7 @@ from ..plugin import HOOK_NAMES
 from ..utils import to_map
 
 __all__ = [
+    "FastPathUnavailable",
     "ABI_VERSION",
     "DISPATCH_HOOKS",
     "GuestError",
@@ -95,6 +96,11 @@ def include_dir() -> str:
     """The directory holding ``loglayer_guest.h``, the C header for guest authors
     (pass it to the compiler with ``-I``)."""
     return os.path.dirname(os.path.abspath(__file__))
+
+
+class FastPathUnavailable(ImportError):
+    """Raised by the compiled fast path at import when the installed wasmtime does not
+    match what it was built against; the host then uses the generic path."""
 
 
 class GuestError(Exception):

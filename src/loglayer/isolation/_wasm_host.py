@@ -54,23 +54,22 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
                       "pip install 'loglayer[wasm]'") from exc
 
 from .._common import describe, plugin_failed
+from .._native import compiled
 from .._select import COMPILED
 from ..errors import PluginError
 from ..plugin import HOOK_NAMES
 from . import _wasm_abi as abi
-from ._wasm_abi import GuestError
+from ._wasm_abi import FastPathUnavailable, GuestError
 
+_wasmfast: Any = None
+FAST_PATH_UNAVAILABLE: str | None = "the pure-Python core is live"
 if COMPILED:
     try:
-        from . import _wasmfast
-    except ImportError as exc:
-        _wasmfast = None
-        FAST_PATH_UNAVAILABLE: str | None = str(exc)
+        _wasmfast = compiled("isolation._wasmfast")
+    except FastPathUnavailable as exc:  # a wasmtime the fast path was not built for
+        FAST_PATH_UNAVAILABLE = str(exc)
     else:
-        FAST_PATH_UNAVAILABLE = None
-else:
-    _wasmfast = None
-    FAST_PATH_UNAVAILABLE = "the pure-Python core is live"
+        FAST_PATH_UNAVAILABLE = None if _wasmfast is not None else "it was not built"
 
 __all__ = [
     "DEFAULT_FUEL",

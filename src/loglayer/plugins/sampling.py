@@ -63,16 +63,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .._native import NO_EXTENSIONS
+from .._native import compiled
 from ..levels import LogLevel
 from ..plugin import Plugin, send_gate
 
-_fast: Any = None
-if not NO_EXTENSIONS:
-    try:  # the same gates, compiled: the core asks them from C (see _samplefast.pyx)
-        from . import _samplefast as _fast
-    except ImportError:
-        pass
+# The same gates, compiled: the core asks them from C (see _samplefast.pyx).
+_fast: Any = compiled("plugins._samplefast")
 
 __all__ = ["burst", "fixed_rate", "per_level"]
 

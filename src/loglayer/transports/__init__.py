@@ -7,10 +7,8 @@ from ._blank import BlankTransport
 from ._console import ConsoleTransport
 from ._file import FileTransport
 from ._queue import QueueTransport
+from ._stdlib import StdlibTransport
 from ._structured import StructuredTransport
-
-# The stdlib bridge lives with the rest of the stdlib support; it is a transport too.
-from ..stdlib import StdlibTransport  # noqa: E402, I001
 
 __all__ = [
     "BlankTransport",

@@ -39,19 +39,16 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .._common import (
-    PluginRecord,
     describe,
     merge_by_id,
     min_level_of,
     plugin_failed,
-    plugin_list,
-    run_dispatch_hooks,
     stderr_line,
     transport_failed,
     transport_list,
     transport_slot,
 )
-from .._select import HookParams, LogEntry, Transport
+from .._select import HookParams, LogEntry, PluginSet, Transport, allows, run_hooks
 
 __all__ = ["QueueTransport"]
 
@@ -63,6 +60,9 @@ FORK_TIMEOUT = 5.0
 REPORT_INTERVAL = 5.0
 
 _OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block")
+#: The hooks a stage of ordinary plugins runs per entry (gates run last, per transport).
+_ENTRY_HOOKS = frozenset(["on_before_data_out", "on_before_message_out",
+                          "transform_log_level"])
 
 # Every pipeline that may hold entries, for the exit drain and the fork handlers.
 _pipelines: weakref.WeakSet[_Pipeline] = weakref.WeakSet()
@@ -135,7 +135,7 @@ class QueueTransport(Transport):
         for name, fn in (("on_drop", on_drop), ("on_error", on_error)):
             if fn is not None and not callable(fn):
                 raise TypeError(f"{name} must be callable or None, got {type(fn).__name__}")
-        records = merge_by_id((), [PluginRecord(p) for p in plugin_list(plugins)], _record_id)
+        plugin_set = PluginSet(plugins)
         inners = transport_list("inner", inner)
         slots = merge_by_id((), [_inner_slot(transport) for transport in inners], _slot_id)
 
@@ -144,7 +144,7 @@ class QueueTransport(Transport):
         # it: 0 until a worker runs, batch_size while the worker sleeps (so the send
         # that fills a batch wakes it), max_size while it drains, -1 once closed.
         self._soft = 0
-        self._pipeline = _Pipeline(self, self._queue, slots, records, max_size, overflow,
+        self._pipeline = _Pipeline(self, self._queue, slots, plugin_set, max_size, overflow,
                                    batch_size, float(flush_interval), on_drop, on_error)
         self._finalizer = weakref.finalize(self, self._pipeline.abandon)
         self._finalizer.atexit = False  # the exit drain below handles interpreter exit
@@ -185,10 +185,6 @@ class QueueTransport(Transport):
         return f"<QueueTransport id={self.id!r} transports={list(self.transports)!r}>"
 
 
-def _record_id(record: PluginRecord) -> str:
-    return record.id
-
-
 def _slot_id(slot: tuple) -> str:
     return slot[1]
 
@@ -200,30 +196,22 @@ def _inner_slot(transport: Any) -> tuple[Any, str, Any, Any]:
     return (transport, tid, send, send_batch if callable(send_batch) else None)
 
 
-def _run_entry_hooks(stage: tuple, entry: Any) -> Any:
-    """An entry after one stage of per-entry data, message and level hooks."""
-    _, data_hooks, message_hooks, level_hooks = stage
-    params = HookParams(entry.level, entry.messages, entry.data, entry.metadata, entry.error,
-                        entry.fields, entry.ctx, entry.prefix)
-    run_dispatch_hooks(data_hooks, message_hooks, level_hooks, params,
-                       False)  # entry.data is shared: merges go into a copy
+def _params(entry: Any) -> Any:
+    return HookParams(entry.level, entry.messages, entry.data, entry.metadata, entry.error,
+                      entry.fields, entry.ctx, entry.prefix)
+
+
+def _run_entry_hooks(plugins: Any, entry: Any) -> Any:
+    """An entry after one stage of per-entry data, message and level hooks (the
+    kernel's ``run_hooks``: the same rules as a logger's dispatch)."""
+    params = _params(entry)
+    run_hooks(plugins, params)  # entry.data is shared: merges go into a copy
     if params.level is entry.level and params.messages is entry.messages \
             and params.data is entry.data:
         return entry
     return LogEntry(params.level, params.messages, params.data, entry.metadata, entry.error,
-                    entry.fields, entry.ctx, entry.prefix, entry.time_ns, entry.metadata_key)
-
-
-def _gates_allow(gates: tuple, params: Any, transport_id: str) -> bool:
-    """Every gate's answer for one (entry, transport); a failing gate lets it through."""
-    params.transport_id = transport_id
-    for fn, pid, on_error in gates:
-        try:
-            if not fn(params):
-                return False
-        except Exception as exc:  # fail open
-            plugin_failed("should_send", pid, on_error, exc)
-    return True
+                    entry.fields, entry.ctx, entry.prefix, entry.time_ns, entry.metadata_key,
+                    getattr(entry, "error_key", "err"))
 
 
 class _Pipeline:
@@ -231,7 +219,7 @@ class _Pipeline:
     worker thread (which holds this) does not keep the transport alive: when the
     transport is collected, its finalizer stops the pipeline, which drains first."""
 
-    def __init__(self, owner: QueueTransport, queue: deque[Any], inners: tuple, records: tuple,
+    def __init__(self, owner: QueueTransport, queue: deque[Any], inners: tuple, plugins: Any,
                  max_size: int, overflow: str, batch_size: int, flush_interval: float,
                  on_drop: Callable[[int], Any] | None,
                  on_error: Callable[[Exception], Any] | None) -> None:
@@ -247,9 +235,6 @@ class _Pipeline:
         self.on_drop = on_drop
         self.on_error = on_error
 
-        def hooks(group: list, name: str) -> tuple:
-            return tuple((r.hooks[name], r.id, r.on_error) for r in group if name in r.hooks)
-
         # The plugins run in order, as stages: a plugin that can take a whole batch in one
         # call (``dispatch_batch``, e.g. a GrpcPlugin with batch=True) is a stage of its
         # own; each run of ordinary plugins between them is one stage of per-entry
@@ -257,28 +242,25 @@ class _Pipeline:
         # entry; a batch plugin's gate answers come back with its stage.
         stages: list = []
         run: list = []
-        for record in records:
+        for record in plugins.records:
             dispatch_batch = getattr(record.plugin, "dispatch_batch", None)
             if callable(dispatch_batch):
                 if run:
-                    stages.append(self._hook_stage(run, hooks))
+                    stages.append(("entry", PluginSet(run)))
                     run = []
                 stages.append(("batch", dispatch_batch, record.id, record.on_error))
             else:
-                run.append(record)
+                run.append(record.plugin)
         if run:
-            stages.append(self._hook_stage(run, hooks))
-        self.stages = tuple(stage for stage in stages if stage[0] == "batch" or any(stage[1:]))
-        self.gates = hooks([r for r in records if not callable(
-            getattr(r.plugin, "dispatch_batch", None))], "should_send")
-        self.has_hooks = bool(self.stages or self.gates)
+            stages.append(("entry", PluginSet(run)))
+        self.stages = tuple(stage for stage in stages
+                            if stage[0] == "batch" or stage[1].hooks & _ENTRY_HOOKS)
+        self.gates = PluginSet([r.plugin for r in plugins.records if not callable(
+            getattr(r.plugin, "dispatch_batch", None))])
+        self.gated = "should_send" in self.gates.hooks
+        self.has_hooks = bool(self.stages) or self.gated
         self.closed = False
         self._fresh_state()
-
-    @staticmethod
-    def _hook_stage(group: list, hooks: Callable[[list, str], tuple]) -> tuple:
-        return ("entry", hooks(group, "on_before_data_out"),
-                hooks(group, "on_before_message_out"), hooks(group, "transform_log_level"))
 
     def _fresh_state(self) -> None:
         """Locks, counters and worker as for a new queue (construction, forked child)."""
@@ -546,17 +528,15 @@ class _Pipeline:
                 self._batch_stage(stage, entries, refused, [slot[1] for slot, _, _ in active])
             else:
                 for i, entry in enumerate(entries):
-                    entries[i] = _run_entry_hooks(stage, entry)
+                    entries[i] = _run_entry_hooks(stage[1], entry)
         gates = self.gates
+        gated = self.gated
         for i, entry in enumerate(entries):
-            params = None
-            if gates:
-                params = HookParams(entry.level, entry.messages, entry.data, entry.metadata,
-                                    entry.error, entry.fields, entry.ctx, entry.prefix)
+            params = _params(entry) if gated else None
             for position, (slot, minimum, routed) in enumerate(active):
                 if entry.level < minimum or position in refused[i]:
                     continue
-                if gates and not _gates_allow(gates, params, slot[1]):
+                if gated and not allows(gates, params, slot[1]):
                     continue
                 routed.append(entry)
         return [(slot, routed) for slot, _, routed in active]
@@ -579,7 +559,7 @@ class _Pipeline:
                     or data is not entry.data:
                 entries[i] = LogEntry(level, messages, data, entry.metadata, entry.error,
                                       entry.fields, entry.ctx, entry.prefix, entry.time_ns,
-                                      entry.metadata_key)
+                                      entry.metadata_key, getattr(entry, "error_key", "err"))
             no = tuple(position for position, ok in enumerate(send) if not ok)
             if no:
                 refused[i] = refused[i] + no

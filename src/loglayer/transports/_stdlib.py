@@ -1,0 +1,115 @@
+"""A transport that hands each entry to a ``logging.Logger``: loglayer into the
+stdlib's handlers. ``loglayer.stdlib`` has the other direction and re-exports this."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from .._render_py import _message_text
+from .._select import Transport
+from ..levels import LogLevel
+from ..utils import to_map
+
+__all__ = ["StdlibTransport"]
+
+#: The attributes every LogRecord has, plus those a Formatter adds. Anything else on
+#: a record came from ``extra=`` (or a filter) and is the caller's data.
+RECORD_KEYS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime"}
+
+#: The keys under which StdlibTransport always puts an entry's data and metadata. A
+#: record carrying ``loglayer_data`` came out of loglayer.
+DATA_KEY = "loglayer_data"
+METADATA_KEY = "loglayer_metadata"
+RESERVED_KEYS = RECORD_KEYS | {DATA_KEY, METADATA_KEY}
+
+# Set while a StdlibTransport hands a record to ``logging`` on this thread.
+bridge_state = threading.local()
+
+
+class StdlibTransport(Transport):
+    """A loglayer transport that hands each entry to a ``logging.Logger``.
+
+    ``logger`` is the target: a ``logging.Logger``, a logger name, or None for the
+    root logger as it is at construction. Each entry becomes one ``LogRecord`` handled
+    by that logger (its level, filters, handlers and ``propagate`` apply as usual):
+
+    * the level keeps its number (``WARN`` is ``WARNING``, ``FATAL`` is ``CRITICAL``,
+      ``TRACE`` is 5 and named ``"TRACE"``);
+    * the message is the prefix and the messages joined by one space, with no
+      ``%``-formatting left to do;
+    * ``extra`` carries the entry's data (fields and the serialized error) as
+      ``loglayer_data`` and its metadata as ``loglayer_metadata`` (a dict when it is
+      record-like, see ``loglayer.utils.to_map``, else the object itself). The keys of
+      both are also set directly on the record (data first, then metadata, or the
+      metadata under the entry's ``metadata_key`` when there is one), except those
+      that would clash with a LogRecord attribute (``name``, ``msg``, ``message``...):
+      a format string can say ``%(user)s`` and a JSON formatter sees the fields;
+    * ``entry.error`` becomes ``exc_info``, so handlers print the traceback;
+    * the caller's file and function are unknown (``"(unknown file)"``), as the
+      record is made after the log call returned into loglayer.
+    """
+
+    def __init__(self, logger: logging.Logger | str | None = None, *, id: str = "",
+                 level: Any = None, enabled: bool = True) -> None:
+        if logger is None or isinstance(logger, str):
+            logger = logging.getLogger(logger)
+        elif not isinstance(logger, logging.Logger):
+            raise TypeError(f"logger must be a logging.Logger, a logger name or None, "
+                            f"got {type(logger).__name__}")
+        super().__init__(id, level=level, enabled=enabled)
+        self._logger = logger
+
+    def get_logger_instance(self) -> logging.Logger:
+        """The target ``logging.Logger``."""
+        return self._logger
+
+    def send(self, entry: Any) -> None:
+        target = self._logger
+        levelno = int(entry.level)
+        if not target.isEnabledFor(levelno):
+            return
+        error = entry.error
+        exc_info = None if error is None else (type(error), error, error.__traceback__)
+        record = target.makeRecord(target.name, levelno, "(unknown file)", 0,
+                                   _message_text(entry.messages, entry.prefix), (), exc_info,
+                                   "(unknown function)", _record_extra(entry), None)
+        if record.levelname.startswith("Level "):  # no name registered for it
+            record.levelname = LogLevel(levelno).name
+        previous = getattr(bridge_state, "sending", False)
+        bridge_state.sending = True
+        try:
+            target.handle(record)
+        finally:
+            bridge_state.sending = previous
+
+    def flush(self) -> None:
+        """Flush the handlers the target's records reach."""
+        logger: logging.Logger | None = self._logger
+        while logger is not None:
+            for handler in logger.handlers:
+                handler.flush()
+            logger = logger.parent if logger.propagate else None
+
+
+def _record_extra(entry: Any) -> dict:
+    """The ``extra`` of the record for ``entry`` (see :class:`StdlibTransport`)."""
+    data = dict(entry.data) if entry.data else {}
+    metadata = entry.metadata
+    mapped = None if metadata is None else to_map(metadata)
+    if mapped is not None:
+        mapped = dict(mapped)  # the record must not share the caller's dict
+    extra = {key: value for key, value in data.items()
+             if type(key) is str and key not in RESERVED_KEYS}
+    if mapped is not None:
+        if entry.metadata_key:
+            if entry.metadata_key not in RESERVED_KEYS:
+                extra[entry.metadata_key] = mapped
+        else:
+            extra.update((key, value) for key, value in mapped.items()
+                         if type(key) is str and key not in RESERVED_KEYS)
+    extra[DATA_KEY] = data
+    extra[METADATA_KEY] = mapped if mapped is not None else metadata
+    return extra
