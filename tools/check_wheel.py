@@ -1,5 +1,6 @@
-"""Fail unless each wheel holds the compiled core, the Cloner, sampler and wasm fast
-paths and the guest header, and no Cython sources or generated C."""
+"""Fail unless each wheel holds the compiled kernel and renderers with their stubs, the
+Cloner, sampler and wasm fast paths and the guest header, and no Cython sources or
+generated C."""
 
 import sys
 import zipfile
@@ -8,8 +9,11 @@ import zipfile
 def check(path: str) -> list[str]:
     names = zipfile.ZipFile(path).namelist()
     problems = []
-    if not any(n.startswith("loglayer/_core.") and n.endswith((".so", ".pyd")) for n in names):
-        problems.append("no compiled loglayer/_core extension")
+    for kernel in ("loglayer/_core", "loglayer/_render"):
+        if not any(n.startswith(kernel + ".") and n.endswith((".so", ".pyd")) for n in names):
+            problems.append(f"no compiled {kernel} extension")
+        if kernel + ".pyi" not in names:
+            problems.append(f"no {kernel}.pyi for type checkers")
     for fast_path in ("loglayer/utils/_clonefast", "loglayer/plugins/_samplefast"):
         if not any(n.startswith(fast_path + ".") for n in names):
             problems.append(f"no compiled {fast_path} fast path")

@@ -9,6 +9,7 @@ when the extensions were not built (see ``loglayer._native.compiled``).
 from __future__ import annotations
 
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from ._native import compiled
 
@@ -29,20 +30,25 @@ else:
     render = _compiled_render
     COMPILED = True
 
-HookParams = core.HookParams
-LineSink = core.LineSink
-LogBuilder = core.LogBuilder
-LogEntry = core.LogEntry
-LogLayer = core.LogLayer
-PluginSet = core.PluginSet
-Transport = core.Transport
-allows = core.allows
-lazy = core.lazy
-run_hooks = core.run_hooks
+if TYPE_CHECKING:  # the compiled API, as its stubs (_core.pyi, _render.pyi) describe it
+    from ._core import (HookParams, LineSink, LogBuilder, LogEntry, LogLayer, PluginSet,
+                        Transport, allows, lazy, run_hooks)
+    from ._render import ConsoleFormat, JsonFormat, LineTransport
+else:
+    HookParams = core.HookParams
+    LineSink = core.LineSink
+    LogBuilder = core.LogBuilder
+    LogEntry = core.LogEntry
+    LogLayer = core.LogLayer
+    PluginSet = core.PluginSet
+    Transport = core.Transport
+    allows = core.allows
+    lazy = core.lazy
+    run_hooks = core.run_hooks
 
-ConsoleFormat = render.ConsoleFormat
-JsonFormat = render.JsonFormat
-LineTransport = render.LineTransport
+    ConsoleFormat = render.ConsoleFormat
+    JsonFormat = render.JsonFormat
+    LineTransport = render.LineTransport
 
 __all__ = [
     "COMPILED",
