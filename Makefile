@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: test bench bench-micro deps wheel venv clean
+.PHONY: test test-fast lint bench bench-micro deps wheel venv clean
 
 $(VENV)/.ready:
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,22 @@ wheel: venv
 	$(PIP) install --force-reinstall --no-deps dist/*.whl
 	$(PIP) install "$$(ls dist/*.whl)[dev]"
 
+# ruff (pycodestyle, pyflakes, isort, bugbear, pyupgrade, simplify) and mypy on src/.
+lint: wheel
+	$(PY) -m ruff check src tests bench tools
+	$(PY) -m mypy
+
 # The whole suite, once per core: compiled, then the pure-Python twin.
-test: deps wheel
+test: deps wheel lint
 	@echo "== compiled core =="
 	$(PY) -m pytest -q -p no:cacheprovider
 	@echo "== pure-Python core (LOGLAYER_NO_EXTENSIONS=1) =="
 	LOGLAYER_NO_EXTENSIONS=1 $(PY) -m pytest -q -p no:cacheprovider
+
+# The inner loop: both cores in one run where a test takes the `core` fixture, without
+# the tests that start processes, plugin hosts or wasm engines (marked slow).
+test-fast: wheel
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
 bench: wheel
 	$(PIP) install "$$(ls dist/*.whl)[bench]"
