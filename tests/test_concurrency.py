@@ -1,17 +1,19 @@
-"""Thread safety: no lock on the emission path, copy-on-write mutations."""
+"""Thread safety: no lock on the emission path, copy-on-write mutations.
+
+Loggers come from the ``core`` fixture: each test runs on the compiled and the pure core.
+"""
 
 from __future__ import annotations
 
 import threading
 
 import loglayer
-from loglayer import LogLayer
 from loglayer.testing import TestTransport
 
 
-def test_logging_while_plugins_change_loses_and_duplicates_nothing():
+def test_logging_while_plugins_change_loses_and_duplicates_nothing(core):
     tt = TestTransport("t")
-    log = LogLayer(transports=tt, plugins=[loglayer.data_hook("stable", lambda p: {"s": 1})])
+    log = core.LogLayer(transports=tt, plugins=[loglayer.data_hook("stable", lambda p: {"s": 1})])
     writers, per_writer = 4, 3000
     stop = threading.Event()
     errors = []
@@ -53,9 +55,9 @@ def test_logging_while_plugins_change_loses_and_duplicates_nothing():
         assert seen[n] == list(range(per_writer)), f"writer {n} lost or reordered entries"
 
 
-def test_concurrent_derivation_and_level_changes():
+def test_concurrent_derivation_and_level_changes(core):
     tt = TestTransport("t")
-    log = LogLayer(transports=tt)
+    log = core.LogLayer(transports=tt)
     barrier = threading.Barrier(4)
 
     def work(n):
@@ -75,7 +77,7 @@ def test_concurrent_derivation_and_level_changes():
     assert log.is_level_enabled("trace")
 
 
-def test_reentrancy_guard_is_per_thread():
+def test_reentrancy_guard_is_per_thread(core):
     """A hook that waits while another thread logs must not make that thread's entry drop."""
     tt = TestTransport("t")
     entered = threading.Event()
@@ -87,7 +89,7 @@ def test_reentrancy_guard_is_per_thread():
             release.wait(5)
         return True
 
-    log = LogLayer(transports=tt, plugins=[loglayer.send_gate("slow", slow_gate)])
+    log = core.LogLayer(transports=tt, plugins=[loglayer.send_gate("slow", slow_gate)])
     t = threading.Thread(target=log.info, args=("slow",))
     t.start()
     assert entered.wait(5)

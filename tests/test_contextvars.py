@@ -1,4 +1,7 @@
-"""Request-scoped fields: bind_contextvars and friends."""
+"""Request-scoped fields: bind_contextvars and friends.
+
+Loggers come from the ``core`` fixture: both cores merge the bound fields.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ import threading
 import pytest
 
 from loglayer import (
-    LogLayer,
     bind_contextvars,
     bound_contextvars,
     clear_contextvars,
@@ -26,16 +28,16 @@ def fresh_context():
     clear_contextvars()
 
 
-def test_bound_fields_merge_into_data_under_the_loggers_own(tt):
-    log = LogLayer(transports=tt, fields={"who": "logger"})
+def test_bound_fields_merge_into_data_under_the_loggers_own(core, tt):
+    log = core.LogLayer(transports=tt, fields={"who": "logger"})
     bind_contextvars(request_id="r-1", who="context")
     log.info("x")
     assert tt.last_line().data == {"request_id": "r-1", "who": "logger"}
     assert get_contextvars() == {"request_id": "r-1", "who": "context"}
 
 
-def test_unbind_and_clear(tt):
-    log = LogLayer(transports=tt)
+def test_unbind_and_clear(core, tt):
+    log = core.LogLayer(transports=tt)
     bind_contextvars(a=1, b=2)
     unbind_contextvars("a", "missing")
     log.info("x")
@@ -45,8 +47,8 @@ def test_unbind_and_clear(tt):
     assert tt.last_line().data == {}
 
 
-def test_bound_contextvars_restores(tt):
-    log = LogLayer(transports=tt)
+def test_bound_contextvars_restores(core, tt):
+    log = core.LogLayer(transports=tt)
     bind_contextvars(outer=1)
     with bound_contextvars(inner=2, outer=3):
         log.info("in")
@@ -54,8 +56,8 @@ def test_bound_contextvars_restores(tt):
     assert [e.data for e in tt.lines] == [{"outer": 3, "inner": 2}, {"outer": 1}]
 
 
-def test_with_fields_key_and_mute(tt):
-    log = LogLayer(transports=tt, fields_key="ctx")
+def test_with_fields_key_and_mute(core, tt):
+    log = core.LogLayer(transports=tt, fields_key="ctx")
     bind_contextvars(rid="r")
     log.info("x")
     assert tt.last_line().data == {"ctx": {"rid": "r"}}
@@ -64,8 +66,8 @@ def test_with_fields_key_and_mute(tt):
     assert tt.last_line().data == {}
 
 
-def test_binding_never_mutates_a_dict_another_context_holds(tt):
-    log = LogLayer(transports=tt)
+def test_binding_never_mutates_a_dict_another_context_holds(core, tt):
+    log = core.LogLayer(transports=tt)
     bind_contextvars(a=1)
     snapshot = contextvars.copy_context()
     bind_contextvars(b=2)
@@ -73,8 +75,8 @@ def test_binding_never_mutates_a_dict_another_context_holds(tt):
     assert tt.last_line().data == {"a": 1}
 
 
-def test_each_asyncio_task_sees_its_own_fields(tt):
-    log = LogLayer(transports=tt)
+def test_each_asyncio_task_sees_its_own_fields(core, tt):
+    log = core.LogLayer(transports=tt)
 
     async def handle(request_id: int) -> None:
         bind_contextvars(request_id=request_id)
@@ -92,8 +94,8 @@ def test_each_asyncio_task_sees_its_own_fields(tt):
     assert seen == {n: list(range(20)) for n in range(10)}
 
 
-def test_each_thread_sees_its_own_fields(tt):
-    log = LogLayer(transports=tt)
+def test_each_thread_sees_its_own_fields(core, tt):
+    log = core.LogLayer(transports=tt)
 
     def work(n: int) -> None:
         bind_contextvars(thread=n)
@@ -111,11 +113,11 @@ def test_each_thread_sees_its_own_fields(tt):
     assert counts == {n: 200 for n in range(4)}
 
 
-def test_dispatch_hooks_see_the_merged_fields(tt):
+def test_dispatch_hooks_see_the_merged_fields(core, tt):
     import loglayer
 
     seen = []
-    log = LogLayer(transports=tt, plugins=[loglayer.data_hook("d", lambda p: seen.append(
+    log = core.LogLayer(transports=tt, plugins=[loglayer.data_hook("d", lambda p: seen.append(
         dict(p.fields)))])
     bind_contextvars(rid="r")
     log.with_fields(own=1).info("x")

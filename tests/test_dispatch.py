@@ -1,4 +1,8 @@
-"""SPEC §5: transports: the entry, enabled and level, errors, the Transport base."""
+"""SPEC §5: transports: the entry, enabled and level, errors, the Transport base.
+
+Loggers and Transport subclasses come from the ``core`` fixture: each test runs on the
+compiled and the pure core in one pytest run.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,18 @@ import sys
 import pytest
 
 import loglayer
-from loglayer import LogLayer, LogLevel, Transport, TransportError
+from loglayer import LogLevel, TransportError
 from loglayer.testing import TestTransport
 
 
-def test_entry_attributes(tt):
-    log = LogLayer(transports=tt, metadata_key="meta", prefix="[p]")
+@pytest.fixture
+def log(core, tt):
+    """A logger of each core in turn: the dispatch tests run on the compiled and pure cores."""
+    return core.LogLayer(transports=tt)
+
+
+def test_entry_attributes(core, tt):
+    log = core.LogLayer(transports=tt, metadata_key="meta", prefix="[p]")
     err = ValueError("x")
     log.with_context("c").with_fields(f=1).with_metadata({"m": 1}).with_error(err).warn("a", 2)
     e = tt.last_line()
@@ -60,7 +70,7 @@ def test_transport_level_filter(log):
         warn_up.level = "nope"
 
 
-def test_duck_transport_enabled_and_level_attributes():
+def test_duck_transport_enabled_and_level_attributes(core):
     class Duck:
         id = "duck"
 
@@ -73,7 +83,7 @@ def test_duck_transport_enabled_and_level_attributes():
             self.got.append(entry.messages[0])
 
     duck = Duck()
-    log = LogLayer(transports=duck)
+    log = core.LogLayer(transports=duck)
     log.info("1")
     duck.enabled = False
     log.info("2")
@@ -87,7 +97,7 @@ def test_duck_transport_enabled_and_level_attributes():
     assert duck.got == ["1", "4", "6"]
 
 
-def test_subclass_overriding_enabled_is_honoured():
+def test_subclass_overriding_enabled_is_honoured(core):
     class Flaky(TestTransport):
         switch = True
 
@@ -100,20 +110,20 @@ def test_subclass_overriding_enabled_is_honoured():
             pass
 
     flaky = Flaky("flaky")
-    log = LogLayer(transports=flaky)
+    log = core.LogLayer(transports=flaky)
     log.info("a")
     Flaky.switch = False
     log.info("b")
     assert [e.messages for e in flaky.lines] == [["a"]]
 
 
-def test_transport_exception_goes_to_handler_and_others_still_get_it(tt):
-    class Broken(Transport):
+def test_transport_exception_goes_to_handler_and_others_still_get_it(core, tt):
+    class Broken(core.Transport):
         def send(self, entry):
             raise OSError("disk on fire")
 
     reported = []
-    log = LogLayer(transports=[Broken("broken"), tt], on_transport_error=reported.append)
+    log = core.LogLayer(transports=[Broken("broken"), tt], on_transport_error=reported.append)
     log.info("x")
     assert len(tt) == 1
     [err] = reported
@@ -121,32 +131,32 @@ def test_transport_exception_goes_to_handler_and_others_still_get_it(tt):
     assert isinstance(err.__cause__, OSError)
 
 
-def test_transport_exception_without_handler_is_one_stderr_line(monkeypatch, tt):
-    class Broken(Transport):
+def test_transport_exception_without_handler_is_one_stderr_line(core, monkeypatch, tt):
+    class Broken(core.Transport):
         def send(self, entry):
             raise OSError("disk on fire")
 
     buf = io.StringIO()
     monkeypatch.setattr(sys, "stderr", buf)
-    LogLayer(transports=[Broken("broken"), tt]).info("x")
+    core.LogLayer(transports=[Broken("broken"), tt]).info("x")
     lines = buf.getvalue().splitlines()
     assert len(lines) == 1 and "broken" in lines[0] and "disk on fire" in lines[0]
 
 
-def test_failing_transport_error_handler_falls_back_to_stderr(capsys):
-    class Broken(Transport):
+def test_failing_transport_error_handler_falls_back_to_stderr(core, capsys):
+    class Broken(core.Transport):
         def send(self, entry):
             raise OSError("x")
 
     def handler(err):
         raise RuntimeError("handler down")
 
-    LogLayer(transports=Broken("b"), on_transport_error=handler).info("x")
+    core.LogLayer(transports=Broken("b"), on_transport_error=handler).info("x")
     assert "handler down" in capsys.readouterr().err
 
 
-def test_transport_base_class():
-    class Mine(Transport):
+def test_transport_base_class(core):
+    class Mine(core.Transport):
         def send(self, entry):
             pass
 
@@ -164,20 +174,20 @@ def test_transport_base_class():
     with pytest.raises(ValueError):
         Mine(level="loud")
     with pytest.raises(NotImplementedError):
-        Transport("plain").send(None)
+        core.Transport("plain").send(None)
 
 
-def test_keyboard_interrupt_from_transport_propagates():
-    class Stop(Transport):
+def test_keyboard_interrupt_from_transport_propagates(core):
+    class Stop(core.Transport):
         def send(self, entry):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        LogLayer(transports=Stop()).info("x")
+        core.LogLayer(transports=Stop()).info("x")
 
 
-def test_dispatch_continues_after_keyboard_interrupt(tt):
-    class StopOnce(Transport):
+def test_dispatch_continues_after_keyboard_interrupt(core, tt):
+    class StopOnce(core.Transport):
         fired = False
 
         def send(self, entry):
@@ -185,7 +195,7 @@ def test_dispatch_continues_after_keyboard_interrupt(tt):
                 StopOnce.fired = True
                 raise KeyboardInterrupt
 
-    log = LogLayer(transports=[StopOnce("s"), tt])
+    log = core.LogLayer(transports=[StopOnce("s"), tt])
     with pytest.raises(KeyboardInterrupt):
         log.info("x")
     log.info("y")  # the re-entrancy guard was released

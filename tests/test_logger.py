@@ -1,4 +1,8 @@
-"""SPEC §2: the logger, its configuration, emission, derived loggers and mutators."""
+"""SPEC §2: the logger, its configuration, emission, derived loggers and mutators.
+
+Loggers come from the ``core`` fixture, so each test runs on the compiled and the pure
+core in one pytest run; the default-transport test stays on the live core.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,25 @@ import sys
 import pytest
 
 import loglayer
-from loglayer import LogBuilder, LogLayer, LogLevel, lazy
+from loglayer import LogLevel
 from loglayer.testing import TestTransport
 
 LEVEL_METHODS = ["trace", "debug", "info", "warn", "error", "fatal"]
+
+
+@pytest.fixture
+def log(core, tt):
+    """A logger of each core in turn: every test here runs on the compiled and pure cores."""
+    return core.LogLayer(transports=tt)
 
 
 # -- construction ------------------------------------------------------------------
 
 
 def test_default_transport_is_console_on_stderr_as_it_is_at_write(monkeypatch):
-    log = LogLayer()
+    # the live core: the default transport is the live ConsoleTransport, whose line
+    # renderer is bound to the live core's entry type
+    log = loglayer.LogLayer()
     first, second = io.StringIO(), io.StringIO()
     monkeypatch.setattr(sys, "stderr", first)
     log.with_fields(rid="r1").info("hello", "world")
@@ -30,18 +42,18 @@ def test_default_transport_is_console_on_stderr_as_it_is_at_write(monkeypatch):
     assert "second" not in first.getvalue()
 
 
-def test_single_transport_or_sequence(tt):
+def test_single_transport_or_sequence(core, tt):
     other = TestTransport("other")
-    LogLayer(transports=tt).info("a")
-    LogLayer(transports=[tt, other]).info("b")
-    LogLayer(transports=(tt,)).info("c")
+    core.LogLayer(transports=tt).info("a")
+    core.LogLayer(transports=[tt, other]).info("b")
+    core.LogLayer(transports=(tt,)).info("c")
     assert [e.messages for e in tt.lines] == [["a"], ["b"], ["c"]]
     assert len(other) == 1
 
 
-def test_empty_transport_sequence_is_rejected():
+def test_empty_transport_sequence_is_rejected(core):
     with pytest.raises(ValueError, match="transports"):
-        LogLayer(transports=[])
+        core.LogLayer(transports=[])
 
 
 @pytest.mark.parametrize(
@@ -67,22 +79,22 @@ def test_empty_transport_sequence_is_rejected():
         ({"transports": [object()]}, TypeError, "send"),
     ],
 )
-def test_bad_configuration_names_the_argument(kwargs, exc, words, tt):
+def test_bad_configuration_names_the_argument(core, kwargs, exc, words, tt):
     kwargs.setdefault("transports", tt)
     with pytest.raises(exc, match=words):
-        LogLayer(**kwargs)
+        core.LogLayer(**kwargs)
 
 
-def test_nothing_is_half_built_on_bad_config(tt):
+def test_nothing_is_half_built_on_bad_config(core, tt):
     plugin = loglayer.noop_plugin("")
     with pytest.raises(TypeError):
-        LogLayer(transports=[tt, object()], plugins=[plugin])
+        core.LogLayer(transports=[tt, object()], plugins=[plugin])
     # a failed construction assigned nothing it was not asked to (the plugin ID is
     # assigned only when validation got that far) and sent nothing
     assert len(tt) == 0
 
 
-def test_duck_typed_transport_without_id_gets_one():
+def test_duck_typed_transport_without_id_gets_one(core):
     class Duck:
         def __init__(self):
             self.got = []
@@ -91,7 +103,7 @@ def test_duck_typed_transport_without_id_gets_one():
             self.got.append(entry)
 
     duck = Duck()
-    log = LogLayer(transports=duck)
+    log = core.LogLayer(transports=duck)
     log.info("x")
     assert duck.got[0].messages == ["x"]
     assert isinstance(duck.id, str) and duck.id
@@ -161,9 +173,9 @@ def test_exception_outside_except_logs_without_error(log, tt):
 # -- the builder -----------------------------------------------------------------------
 
 
-def test_with_metadata_returns_a_builder(log, tt):
+def test_with_metadata_returns_a_builder(core, log, tt):
     builder = log.with_metadata({"a": 1})
-    assert isinstance(builder, LogBuilder)
+    assert isinstance(builder, core.LogBuilder)
     builder.info("x")
     assert tt.last_line().metadata == {"a": 1}
 
@@ -215,11 +227,11 @@ def test_builder_with_context_overrides_for_one_entry(log, tt):
     assert tt.last_line().ctx == "request-ctx"
 
 
-def test_builder_constructor_takes_a_logger(log, tt):
-    LogBuilder(log).with_metadata({"k": 1}).info("direct")
+def test_builder_constructor_takes_a_logger(core, log, tt):
+    core.LogBuilder(log).with_metadata({"k": 1}).info("direct")
     assert tt.last_line().metadata == {"k": 1}
     with pytest.raises(TypeError):
-        LogBuilder(None)
+        core.LogBuilder(None)
 
 
 # -- error_only, metadata_only, raw ---------------------------------------------------
@@ -239,8 +251,8 @@ def test_error_only_copy_msg_and_level(log, tt):
     assert line.level is LogLevel.WARN and line.messages == ["boom"]
 
 
-def test_error_only_config_flag(tt):
-    log = LogLayer(transports=tt, copy_msg_on_only_error=True)
+def test_error_only_config_flag(core, tt):
+    log = core.LogLayer(transports=tt, copy_msg_on_only_error=True)
     log.error_only(RuntimeError("boom"))
     assert tt.last_line().messages == ["boom"]
     log.error_only(RuntimeError("quiet"), copy_msg=False)
@@ -300,16 +312,16 @@ def test_raw_goes_through_the_pipeline(log, tt):
     assert "fields_hook" not in seen
 
 
-def test_raw_fields_override_the_loggers_fields(tt):
-    log = LogLayer(transports=tt, fields={"base": 1})
+def test_raw_fields_override_the_loggers_fields(core, tt):
+    log = core.LogLayer(transports=tt, fields={"base": 1})
     log.raw(LogLevel.INFO, ["x"], fields={"only": 2})
     assert tt.last_line().data == {"only": 2}
     log.raw(LogLevel.INFO, ["x"])
     assert tt.last_line().data == {"base": 1}
 
 
-def test_raw_respects_the_level_filter(tt):
-    log = LogLayer(transports=tt, level="error")
+def test_raw_respects_the_level_filter(core, tt):
+    log = core.LogLayer(transports=tt, level="error")
     log.raw("info", ["x"])
     assert len(tt) == 0
 
@@ -405,8 +417,8 @@ def test_child_is_independent_for_levels_and_mutes(log, tt):
     assert log.is_level_enabled("info")
 
 
-def test_child_copies_level_and_mute_state(tt):
-    log = LogLayer(transports=tt, level="warn")
+def test_child_copies_level_and_mute_state(core, tt):
+    log = core.LogLayer(transports=tt, level="warn")
     log.mute_metadata()
     child = log.child()
     assert not child.is_level_enabled("info")
@@ -414,8 +426,8 @@ def test_child_copies_level_and_mute_state(tt):
     assert tt.last_line().metadata is None
 
 
-def test_with_prefix_replaces_the_prefix(tt):
-    log = LogLayer(transports=tt, prefix="[a]")
+def test_with_prefix_replaces_the_prefix(core, tt):
+    log = core.LogLayer(transports=tt, prefix="[a]")
     log.info("x")
     assert tt.last_line().prefix == "[a]"
     log.with_prefix("[b]").info("x")
@@ -433,8 +445,8 @@ def test_with_context_binds_ctx(log, tt):
     assert tt.last_line().ctx is None
 
 
-def test_derived_loggers_keep_the_subclass(tt):
-    class MyLog(LogLayer):
+def test_derived_loggers_keep_the_subclass(core, tt):
+    class MyLog(core.LogLayer):
         pass
 
     log = MyLog(transports=tt)
@@ -445,14 +457,14 @@ def test_derived_loggers_keep_the_subclass(tt):
 # -- lazy --------------------------------------------------------------------------------
 
 
-def test_lazy_is_called_per_emission_that_passes(tt):
+def test_lazy_is_called_per_emission_that_passes(core, tt):
     calls = []
 
     def value():
         calls.append(1)
         return len(calls)
 
-    log = LogLayer(transports=tt, level="info").with_fields(n=lazy(value))
+    log = core.LogLayer(transports=tt, level="info").with_fields(n=core.lazy(value))
     log.debug("filtered")
     assert calls == []
     log.info("a")
@@ -460,7 +472,7 @@ def test_lazy_is_called_per_emission_that_passes(tt):
     assert [e.data["n"] for e in tt.lines] == [1, 2]
 
 
-def test_lazy_runs_before_dispatch_hooks(tt):
+def test_lazy_runs_before_dispatch_hooks(core, tt):
     order = []
 
     def value():
@@ -470,27 +482,27 @@ def test_lazy_runs_before_dispatch_hooks(tt):
     def hook(params):
         order.append(("hook", params.data["n"]))
 
-    log = LogLayer(transports=tt, plugins=[loglayer.data_hook("d", hook)])
-    log.with_fields(n=lazy(value)).info("x")
+    log = core.LogLayer(transports=tt, plugins=[loglayer.data_hook("d", hook)])
+    log.with_fields(n=core.lazy(value)).info("x")
     assert order == ["lazy", ("hook", 1)]
 
 
-def test_lazy_failure_gives_placeholder_and_still_sends(tt):
+def test_lazy_failure_gives_placeholder_and_still_sends(core, tt):
     def boom():
         raise RuntimeError("no")
 
-    log = LogLayer(transports=tt, fields={"v": lazy(boom)})
+    log = core.LogLayer(transports=tt, fields={"v": core.lazy(boom)})
     log.info("x")
     assert tt.last_line().data == {"v": "[LazyEvalError]"}
 
 
-def test_lazy_requires_a_callable():
+def test_lazy_requires_a_callable(core):
     with pytest.raises(TypeError):
-        lazy(3)
+        core.lazy(3)
 
 
-def test_lazy_in_raw_fields(log, tt):
-    log.raw("info", ["x"], fields={"v": lazy(lambda: 7)})
+def test_lazy_in_raw_fields(core, log, tt):
+    log.raw("info", ["x"], fields={"v": core.lazy(lambda: 7)})
     assert tt.last_line().data == {"v": 7}
 
 
@@ -530,8 +542,8 @@ def test_master_switch_keeps_per_level_state(log, tt):
     assert log.is_level_enabled("error") and not log.is_level_enabled("info")
 
 
-def test_enabled_false_at_construction(tt):
-    log = LogLayer(transports=tt, enabled=False)
+def test_enabled_false_at_construction(core, tt):
+    log = core.LogLayer(transports=tt, enabled=False)
     log.fatal("x")
     assert len(tt) == 0
     log.enable_logging()
@@ -545,8 +557,8 @@ def test_level_mutators_reject_bad_levels(log):
             mutator("nope")
 
 
-def test_filtered_builder_calls_send_nothing(tt):
-    log = LogLayer(transports=tt, level="error")
+def test_filtered_builder_calls_send_nothing(core, tt):
+    log = core.LogLayer(transports=tt, level="error")
     log.with_metadata({"a": 1}).info("x")
     log.with_error(ValueError()).warn("x")
     log.metadata_only({"a": 1}, level="debug")
@@ -557,8 +569,8 @@ def test_filtered_builder_calls_send_nothing(tt):
 # -- mutes ---------------------------------------------------------------------------------
 
 
-def test_mute_fields(tt):
-    log = LogLayer(transports=tt, fields={"a": 1})
+def test_mute_fields(core, tt):
+    log = core.LogLayer(transports=tt, fields={"a": 1})
     log.mute_fields()
     log.info("x")
     assert tt.last_line().data == {}
@@ -567,8 +579,8 @@ def test_mute_fields(tt):
     assert tt.last_line().data == {"a": 1}
 
 
-def test_mute_fields_at_construction(tt):
-    log = LogLayer(transports=tt, fields={"a": 1}, mute_fields=True)
+def test_mute_fields_at_construction(core, tt):
+    log = core.LogLayer(transports=tt, fields={"a": 1}, mute_fields=True)
     log.info("x")
     assert tt.last_line().data == {}
 
@@ -582,8 +594,8 @@ def test_mute_metadata(log, tt):
     assert tt.last_line().metadata == {"a": 1}
 
 
-def test_mute_metadata_at_construction(tt):
-    log = LogLayer(transports=tt, mute_metadata=True)
+def test_mute_metadata_at_construction(core, tt):
+    log = core.LogLayer(transports=tt, mute_metadata=True)
     log.raw("info", ["x"], metadata={"a": 1})
     assert tt.last_line().metadata is None
 
@@ -627,8 +639,8 @@ def test_replaced_transports_are_not_closed(log, tt):
     assert closed == []
 
 
-def test_get_logger_instance_uses_the_transports_method(log):
-    class Wrapper(loglayer.Transport):
+def test_get_logger_instance_uses_the_transports_method(core, log):
+    class Wrapper(core.Transport):
         def __init__(self):
             super().__init__("wrapped")
             self.inner = object()
@@ -651,21 +663,21 @@ def test_add_transport_rejects_objects_without_send(log):
         log.add_transport(None)
 
 
-def test_flush_and_close_and_context_manager(tt):
+def test_flush_and_close_and_context_manager(core, tt):
     calls = []
     tt.flush = lambda: calls.append("flush")
     tt.close = lambda: calls.append("close")
-    with LogLayer(transports=tt) as log:
+    with core.LogLayer(transports=tt) as log:
         log.info("x")
         log.flush()
     assert calls == ["flush", "close"]
 
 
-def test_flush_and_close_failures_are_reported(tt):
+def test_flush_and_close_failures_are_reported(core, tt):
     reported = []
     tt.flush = lambda: 1 / 0
     tt.close = lambda: 1 / 0
-    log = LogLayer(transports=tt, on_transport_error=reported.append)
+    log = core.LogLayer(transports=tt, on_transport_error=reported.append)
     log.flush()
     log.close()
     assert [type(e.__cause__) for e in reported] == [ZeroDivisionError, ZeroDivisionError]

@@ -1,4 +1,8 @@
-"""SPEC §4: plugins, their hooks, order, None and exception semantics, copy-on-write."""
+"""SPEC §4: plugins, their hooks, order, None and exception semantics, copy-on-write.
+
+Loggers come from the ``core`` fixture, so hook dispatch is checked on the compiled and
+the pure core in one pytest run.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,7 @@ import sys
 
 import pytest
 
-import loglayer
 from loglayer import (
-    LogLayer,
     LogLevel,
     Plugin,
     PluginError,
@@ -22,6 +24,12 @@ from loglayer import (
     send_gate,
 )
 from loglayer.testing import TestTransport
+
+
+@pytest.fixture
+def log(core, tt):
+    """A logger of each core in turn: hook dispatch runs on the compiled and pure cores."""
+    return core.LogLayer(transports=tt)
 
 
 # -- identity and management ------------------------------------------------------------
@@ -91,8 +99,8 @@ def test_same_id_replaces_in_place(log, tt):
     assert log.plugin_count() == 2
 
 
-def test_plugins_given_at_construction(tt):
-    log = LogLayer(transports=tt, plugins=[data_hook("d", lambda p: {"k": 1})])
+def test_plugins_given_at_construction(core, tt):
+    log = core.LogLayer(transports=tt, plugins=[data_hook("d", lambda p: {"k": 1})])
     log.info("x")
     assert tt.last_line().data == {"k": 1}
 
@@ -295,9 +303,9 @@ def test_level_hook_exception_and_invalid_value_leave_level(log, tt, capsys):
     assert "boom" in err and "bad" in err
 
 
-def test_level_hook_cannot_rescue_filtered_entries(tt):
-    log = LogLayer(transports=tt, level="error",
-                   plugins=[level_hook("up", lambda p: LogLevel.FATAL)])
+def test_level_hook_cannot_rescue_filtered_entries(core, tt):
+    log = core.LogLayer(transports=tt, level="error",
+                        plugins=[level_hook("up", lambda p: LogLevel.FATAL)])
     log.info("x")
     assert len(tt) == 0
 
@@ -463,8 +471,8 @@ def test_hook_that_logs_does_not_recurse(log, tt, capsys):
     assert err.count("\n") == 1 and "dropped" in err
 
 
-def test_transport_that_logs_does_not_recurse(capsys):
-    class Echo(loglayer.Transport):
+def test_transport_that_logs_does_not_recurse(core, capsys):
+    class Echo(core.Transport):
         def __init__(self):
             super().__init__("echo")
             self.got = []
@@ -474,7 +482,7 @@ def test_transport_that_logs_does_not_recurse(capsys):
             self.log.warn("from inside")
 
     echo = Echo()
-    log = LogLayer(transports=echo)
+    log = core.LogLayer(transports=echo)
     echo.log = log
     log.info("outer")
     log.info("again")
@@ -491,8 +499,8 @@ def test_transport_that_logs_does_not_recurse(capsys):
     lambda log: log.with_prefix("p"),
     lambda log: log.with_context("c"),
 ])
-def test_derived_loggers_share_then_fork(derive, tt):
-    parent = LogLayer(transports=tt, plugins=[noop_plugin("shared")])
+def test_derived_loggers_share_then_fork(core, derive, tt):
+    parent = core.LogLayer(transports=tt, plugins=[noop_plugin("shared")])
     child = derive(parent)
     assert child.get_plugin("shared") is parent.get_plugin("shared")
     child.add_plugin(noop_plugin("child-only"))
@@ -507,8 +515,8 @@ def test_derived_loggers_share_then_fork(derive, tt):
     assert len(other) == 0
 
 
-def test_plugin_added_to_parent_before_derivation_runs_in_child(tt):
-    parent = LogLayer(transports=tt)
+def test_plugin_added_to_parent_before_derivation_runs_in_child(core, tt):
+    parent = core.LogLayer(transports=tt)
     parent.add_plugin(data_hook("d", lambda p: {"from": "parent"}))
     parent.child().info("x")
     assert tt.last_line().data == {"from": "parent"}

@@ -1,8 +1,11 @@
-"""loglayer.testing.TestTransport."""
+"""loglayer.testing.TestTransport.
+
+TestTransport is duck-typed to any core: the tests run it under both (the ``core`` fixture).
+"""
 
 import threading
 
-from loglayer import LogLayer, LogLevel
+from loglayer import LogLevel
 from loglayer.testing import TestTransport
 
 
@@ -10,10 +13,10 @@ def test_not_collected_by_pytest():
     assert TestTransport.__test__ is False
 
 
-def test_lines_and_helpers():
+def test_lines_and_helpers(core):
     tt = TestTransport()
     assert tt.id
-    log = LogLayer(transports=tt)
+    log = core.LogLayer(transports=tt)
     assert tt.last_line() is None and tt.pop_line() is None and len(tt) == 0
     log.info("a")
     log.with_metadata({"m": 1}).warn("b")
@@ -26,17 +29,17 @@ def test_lines_and_helpers():
     assert len(tt) == 0 and tt.lines == []
 
 
-def test_lines_is_a_snapshot():
+def test_lines_is_a_snapshot(core):
     tt = TestTransport()
-    LogLayer(transports=tt).info("a")
+    core.LogLayer(transports=tt).info("a")
     lines = tt.lines
     lines.clear()
     assert len(tt) == 1
 
 
-def test_thread_safe():
+def test_thread_safe(core):
     tt = TestTransport("t")
-    log = LogLayer(transports=tt)
+    log = core.LogLayer(transports=tt)
 
     def work():
         for i in range(2000):
