@@ -650,6 +650,7 @@ MIXED = st.recursive(
 )
 
 
+@pytest.mark.slow
 @compiled_walk
 @settings(max_examples=300, deadline=None)
 @given(MIXED, st.sampled_from(range(len(COMPARED_CLONERS))))

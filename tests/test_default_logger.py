@@ -23,6 +23,7 @@ def _run(code: str, **env: str) -> subprocess.CompletedProcess:
                           text=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_log_works_with_no_setup_json_when_stderr_is_not_a_tty():
     result = _run("from loglayer import log; log.with_fields(a=1).info('hello', 2)")
     assert result.returncode == 0, result.stderr
@@ -31,6 +32,7 @@ def test_log_works_with_no_setup_json_when_stderr_is_not_a_tty():
     assert doc["level"] == "info" and doc["msg"] == "hello 2" and doc["a"] == 1
 
 
+@pytest.mark.slow
 def test_format_and_level_from_the_environment():
     result = _run("from loglayer import log; log.info('quiet'); log.warn('loud')",
                   LOGLAYER_FORMAT="console", LOGLAYER_LEVEL="warning")
@@ -39,6 +41,7 @@ def test_format_and_level_from_the_environment():
     assert not lines[0].lstrip().startswith("{")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env, warning", [
     ({"LOGLAYER_LEVEL": "loudest"}, "LOGLAYER_LEVEL"),
     ({"LOGLAYER_FORMAT": "xml"}, "LOGLAYER_FORMAT"),

@@ -377,6 +377,7 @@ log.close()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
 def test_rotation_under_concurrent_threads_and_processes_loses_no_line(tmp_path, compress):
     path = tmp_path / "shared.log"

@@ -19,8 +19,11 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.skipif(shutil.which("go") is None,
-                                reason="Go is not installed (`make deps` installs it)")
+pytestmark = [
+    pytest.mark.slow,  # every test here builds or runs a Go binary
+    pytest.mark.skipif(shutil.which("go") is None,
+                       reason="Go is not installed (`make deps` installs it)"),
+]
 pytest.importorskip("grpc", reason="the grpc extra is not installed")
 
 from loglayer import LogLayer, LogLevel  # noqa: E402

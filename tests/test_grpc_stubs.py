@@ -18,6 +18,7 @@ PROTO_DIR = ROOT / "src" / "loglayer" / "isolation" / "proto"
 GEN_PROTO = ROOT / "tools" / "gen_proto.py"
 
 
+@pytest.mark.slow
 def test_committed_stubs_are_current(tmp_path):
     if importlib.util.find_spec("grpc_tools") is None:
         pytest.skip("grpcio-tools (the dev extra) is not installed")

@@ -180,6 +180,7 @@ def test_without_opentelemetry_calling_it_names_the_extra(monkeypatch):
         otel_trace()
 
 
+@pytest.mark.slow
 def test_loglayer_plugins_imports_without_opentelemetry():
     src = str(pathlib.Path(loglayer.__file__).resolve().parent.parent)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +33,7 @@ class Unprintable:
     __str__ = __repr__
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(metadata=values, fields=st.dictionaries(st.text(), values, max_size=6), msg=values)
 def test_any_shape_never_raises(metadata, fields, msg):

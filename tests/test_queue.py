@@ -168,6 +168,7 @@ def test_inner_level_and_enabled_are_respected():
     queue.close()
 
 
+@pytest.mark.slow
 def test_eight_threads_each_arrive_exactly_once_in_order():
     threads_n, per_thread = 8, 50_000
     rec = Recorder()
@@ -201,6 +202,7 @@ def test_eight_threads_each_arrive_exactly_once_in_order():
 # -- overflow --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["drop_newest", "drop_oldest", "block"])
 def test_under_overflow_dropped_plus_delivered_equals_sent(policy):
     threads_n, per_thread = 4, 3000
@@ -617,6 +619,7 @@ def _wait_for_child(pid: int) -> int:
     pytest.fail("the forked child did not finish: deadlock?")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_after_fork_the_child_has_a_fresh_worker_and_an_empty_queue(tmp_path):
     path = tmp_path / "fork.log"
@@ -664,6 +667,7 @@ for i in range(10_000):
 """
 
 
+@pytest.mark.slow
 def test_pending_entries_are_drained_at_interpreter_exit(tmp_path):
     path = tmp_path / "atexit.log"
     result = subprocess.run([sys.executable, "-c", ATEXIT_SCRIPT, str(path)],

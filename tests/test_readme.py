@@ -15,6 +15,13 @@ def test_readme_has_examples():
     assert len(BLOCKS) >= 2
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
+#: Blocks that start a gRPC plugin process or a wasm engine belong to the slow tests.
+SLOW_BLOCK = re.compile(r"\b(?:GrpcPlugin|WasmPlugin|subprocess)\b")
+
+
+@pytest.mark.parametrize("index", [
+    pytest.param(i, marks=pytest.mark.slow) if SLOW_BLOCK.search(block) else i
+    for i, block in enumerate(BLOCKS)
+])
 def test_readme_block_runs(index):
     exec(compile(BLOCKS[index], f"README.md block {index}", "exec"), {"__name__": "readme"})

@@ -345,6 +345,7 @@ def _secret_free(text: str) -> bool:
     return KEY_SECRET not in text and SECRET not in text
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(metadata=st.one_of(_MAPS, _VALUES), fields=_MAPS, data=_MAPS,
        message=st.one_of(_TEXT, _WITH_PATTERN_SECRET))

@@ -206,6 +206,7 @@ def test_pyproject_declares_the_builtins_as_the_table_does():
             assert declared[group] == dict(table)
 
 
+@pytest.mark.slow
 def test_builtins_import_nothing_until_looked_up():
     code = ("import sys; import loglayer; before = set(sys.modules); "
             "from loglayer import registry; "

@@ -446,6 +446,7 @@ def test_a_copied_sampler_keeps_its_gate():
     assert twin.id == "s" and _kept(tt) == _reference(2, 200, 0.5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("per_seconds", [0.5, 1.0])  # the fine clock, and the coarse one
 def test_burst_with_the_default_clock_reopens_after_the_window(per_seconds):
     import time

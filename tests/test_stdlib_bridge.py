@@ -167,6 +167,7 @@ def test_handler_validates_its_arguments():
         LogLayerHandler(capture_caller=1)
 
 
+@pytest.mark.slow
 def test_basic_config_routes_a_whole_application_third_parties_included(tmp_path):
     """A real application process: its own loggers, ``logging.captureWarnings`` and
     asyncio's own debug log all reach loglayer's plugins and transports."""

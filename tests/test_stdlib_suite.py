@@ -46,17 +46,20 @@ def run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict]:
     return result, json.loads(out.read_text("utf-8"))
 
 
+@pytest.mark.slow
 def test_the_runner_used_the_live_core(run):
     _, report = run
     assert report["compiled"] == loglayer.COMPILED
 
 
+@pytest.mark.slow
 def test_the_case_list_is_up_to_date(run):
     _, report = run
     assert report["missing_from_list"] == [], "add these to cases.txt"
     assert report["not_in_suite"] == [], "these are no longer in test.test_logging"
 
 
+@pytest.mark.slow
 def test_every_case_marked_pass_passes(run):
     _, report = run
     failing = {case: f"{info['outcome']}\n{info['detail']}"
@@ -65,6 +68,7 @@ def test_every_case_marked_pass_passes(run):
     assert not failing, "\n\n".join(f"{case}: {text}" for case, text in failing.items())
 
 
+@pytest.mark.slow
 def test_every_exclusion_is_still_needed(run):
     _, report = run
     stale = [case for case, info in report["cases"].items()
@@ -72,6 +76,7 @@ def test_every_exclusion_is_still_needed(run):
     assert not stale, f"excluded but passing, mark them pass: {stale}"
 
 
+@pytest.mark.slow
 def test_the_runner_exits_cleanly_and_prints_the_counts(run):
     result, report = run
     cases = runner.read_cases()
@@ -81,6 +86,7 @@ def test_the_runner_exits_cleanly_and_prints_the_counts(run):
     assert len(report["cases"]) == len(cases)
 
 
+@pytest.mark.slow
 def test_the_cases_went_through_loglayer(run):
     _, report = run
     cases = report["cases"]

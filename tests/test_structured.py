@@ -525,6 +525,7 @@ def test_garbage_collection_writes_the_buffer(tmp_path):
     assert [d["msg"] for d in lines_of(path)] == ["kept"]
 
 
+@pytest.mark.slow
 def test_interpreter_exit_writes_the_buffer(tmp_path):
     path = tmp_path / "exit.log"
     src = os.path.dirname(os.path.dirname(os.path.abspath(loglayer.__file__)))
@@ -546,6 +547,7 @@ def test_interpreter_exit_writes_the_buffer(tmp_path):
     assert [d["m"] for d in docs if "m" in d] == ["from a second transport"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_does_not_write_the_parents_buffer(tmp_path):
     path = tmp_path / "fork.log"

@@ -17,6 +17,7 @@ import tempfile
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here runs a wasm engine and module
 wasmtime = pytest.importorskip("wasmtime")
 
 from hypothesis import given, settings  # noqa: E402

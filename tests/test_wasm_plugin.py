@@ -14,6 +14,7 @@ import threading
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here runs a wasm engine and module
 wasmtime = pytest.importorskip("wasmtime")
 
 import loglayer  # noqa: E402

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here runs a wasm engine and module
 wasmtime = pytest.importorskip("wasmtime")
 
 from loglayer import LogLayer, PluginError  # noqa: E402
