@@ -177,15 +177,17 @@ def test_transports_may_be_a_tuple():
     ([], TypeError, "config must be a mapping, got list"),
     ({"levle": "info"}, ValueError, "levle: unknown key; expected one of: level, transports, "
                                     "plugins, "),
-    ({"level": "loud"}, ValueError, "level: unknown log level 'loud'"),
-    ({"level": True}, ValueError, "level: unknown log level True"),
+    ({"level": "loud"}, ValueError, "level: must be a log level (trace, debug, info, warn, "
+                                   "error, fatal, warning, critical, or 5, 10, 20, 30, 40, 50), "
+                                   "got 'loud'"),
+    ({"level": True}, TypeError, "level: must be a LogLevel, an int or a str, got bool"),
     ({"enabled": "yes"}, TypeError, "enabled: must be a bool, got str"),
     ({"mute_metadata": 1}, TypeError, "mute_metadata: must be a bool, got int"),
-    ({"prefix": 3}, TypeError, "prefix: must be a str, got int"),
+    ({"prefix": 3}, TypeError, "prefix: must be a str or None, got int"),
     ({"fields": [1]}, TypeError, "fields: must be a mapping, got list"),
     ({"fields": {1: "a"}}, TypeError, "fields.1: must be a str key, got int"),
-    ({"fields_key": ""}, ValueError, "fields_key: must be a non-empty str"),
-    ({"metadata_key": 5}, TypeError, "metadata_key: must be a non-empty str, got int"),
+    ({"fields_key": ""}, ValueError, "fields_key: must be a non-empty str or None, got ''"),
+    ({"metadata_key": 5}, TypeError, "metadata_key: must be a non-empty str or None, got int"),
     ({"error_key": None}, TypeError, "error_key: must be a non-empty str, got None"),
     ({"transports": []}, ValueError, "transports: must not be empty"),
     ({"transports": "memory"}, TypeError, "transports: must be a list of"),

@@ -204,7 +204,7 @@ def test_an_unwritable_file_fails_at_construction(tmp_path):
     (3, {}, TypeError, "path"),
     ("x.log", {"format": "xml"}, ValueError, "format"),
     ("x.log", {"rotate_bytes": 0}, ValueError, "rotate_bytes"),
-    ("x.log", {"rotate_bytes": True}, ValueError, "rotate_bytes"),
+    ("x.log", {"rotate_bytes": True}, TypeError, "rotate_bytes"),
     ("x.log", {"rotate_when": "weekly"}, ValueError, "rotate_when"),
     ("x.log", {"rotate_when": -1}, ValueError, "rotate_when"),
     ("x.log", {"backups": 0}, ValueError, "backups"),

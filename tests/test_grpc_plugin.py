@@ -328,8 +328,10 @@ def test_constructor_validates_before_starting():
         GrpcPlugin(cmd("tag"), restart="sometimes")
     with pytest.raises(ValueError, match="max_restarts"):
         GrpcPlugin(cmd("tag"), max_restarts=-1)
-    with pytest.raises(TypeError, match="cmd"):
+    with pytest.raises(ValueError, match="cmd"):
         GrpcPlugin([])
+    with pytest.raises(TypeError, match=r"cmd\[0\]"):
+        GrpcPlugin([1])
     with pytest.raises(TypeError, match="on_error"):
         GrpcPlugin(cmd("tag"), on_error="no")
     assert set(children()) <= before

@@ -64,7 +64,7 @@ def test_empty_transport_sequence_is_rejected(core):
         ({"enabled": "yes"}, TypeError, "enabled"),
         ({"prefix": 3}, TypeError, "prefix"),
         ({"fields": [1, 2]}, TypeError, "fields"),
-        ({"fields_key": ""}, TypeError, "fields_key"),
+        ({"fields_key": ""}, ValueError, "fields_key"),
         ({"fields_key": 1}, TypeError, "fields_key"),
         ({"metadata_key": 2}, TypeError, "metadata_key"),
         ({"error_key": None}, TypeError, "error_key"),

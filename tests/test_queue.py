@@ -685,11 +685,11 @@ def test_pending_entries_are_drained_at_interpreter_exit(tmp_path):
 
 @pytest.mark.parametrize(("kwargs", "error", "text"), [
     ({"max_size": 0}, ValueError, "max_size"),
-    ({"max_size": 1.5}, ValueError, "max_size"),
+    ({"max_size": 1.5}, TypeError, "max_size"),
     ({"overflow": "spill"}, ValueError, "overflow"),
     ({"batch_size": 0}, ValueError, "batch_size"),
     ({"flush_interval": 0}, ValueError, "flush_interval"),
-    ({"flush_interval": "1"}, ValueError, "flush_interval"),
+    ({"flush_interval": "1"}, TypeError, "flush_interval"),
     ({"on_drop": 3}, TypeError, "on_drop"),
     ({"on_error": "x"}, TypeError, "on_error"),
     ({"plugins": "p"}, TypeError, "plugins"),

@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextvars
 import itertools
 import sys
-from collections.abc import Mapping
 
 from ._errorfmt import serialize_error
+# The cores import these from here until they switch to ._validate.
+from ._validate import check_bool, check_key, check_mapping  # noqa: F401
 from .errors import PluginError, TransportError
 from .levels import LogLevel
 from .plugin import HOOK_NAMES
@@ -208,21 +209,6 @@ def transport_slot(transport) -> tuple:
     return (transport, tid, send)
 
 
-def check_key(name: str, value, allow_none: bool = True):
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, str) or not value:
-        raise TypeError(f"{name} must be a non-empty str{' or None' if allow_none else ''}, "
-                        f"got {value!r}")
-    return value
-
-
-def check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return value
-
-
 def plugin_list(plugins) -> list:
     """``plugins`` as a list: any iterable of plugins, but not a lone str or bytes."""
     if isinstance(plugins, (str, bytes)) or not hasattr(plugins, "__iter__"):
@@ -247,12 +233,6 @@ def text_of(obj) -> str:
     except Exception:
         return f"<unprintable {type(obj).__name__}>"
     return text if type(text) is str else str.__str__(text)
-
-
-def check_mapping(name: str, value) -> dict:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
-    return dict(value)
 
 
 def as_message_list(messages) -> list:

@@ -43,6 +43,14 @@ from typing import Any
 
 from . import _core_py, _select, registry
 from ._select import LogLayer
+from ._validate import (
+    check_bool,
+    check_key,
+    check_level,
+    check_mapping,
+    check_type,
+    type_name,
+)
 from .levels import LogLevel
 
 __all__ = ["from_config", "load_config"]
@@ -51,10 +59,9 @@ __all__ = ["from_config", "load_config"]
 _ENTRY_KEYS = ("name", "options")
 
 
-def _expect(path: str, value: Any, type_: type, what: str) -> Any:
-    if not isinstance(value, type_):
-        raise TypeError(f"{path}: must be {what}, got {type(value).__name__}")
-    return value
+def _at(path: str) -> str:
+    """How a message names the value at ``path``: ``plugins[0].name: must be a str, ...``."""
+    return f"{path}:"
 
 
 def _with_path(message: str, exc: BaseException) -> Exception:
@@ -66,40 +73,30 @@ def _with_path(message: str, exc: BaseException) -> Exception:
 
 
 def _bool(path: str, value: Any) -> bool:
-    return _expect(path, value, bool, "a bool")
+    return check_bool(_at(path), value)
 
 
 def _key(path: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    _expect(path, value, str, "a non-empty str")
-    if not value:
-        raise ValueError(f"{path}: must be a non-empty str")
-    return value
+    return check_key(_at(path), value)
 
 
 def _prefix(path: str, value: Any) -> str | None:
-    return None if value is None else _expect(path, value, str, "a str")
+    return check_type(_at(path), value, (str, type(None)), "a str or None")
 
 
-def _error_key(path: str, value: Any) -> str:
-    if value is None:
-        raise TypeError(f"{path}: must be a non-empty str, got None")
-    return _key(path, value)  # type: ignore[return-value]
+def _error_key(path: str, value: Any) -> str | None:
+    return check_key(_at(path), value, allow_none=False)
 
 
 def _fields(path: str, value: Any) -> dict:
-    _expect(path, value, Mapping, "a mapping")
-    for key in value:
-        _expect(f"{path}.{key}", key, str, "a str key")
-    return dict(value)
+    fields = check_mapping(_at(path), value)
+    for key in fields:
+        check_type(_at(f"{path}.{key}"), key, str, "a str key")
+    return fields
 
 
 def _level(path: str, value: Any) -> LogLevel:
-    try:
-        return LogLevel.parse(value)
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+    return check_level(_at(path), value)
 
 
 #: Top-level keys passed straight to the LogLayer constructor, with their checkers.
@@ -208,7 +205,7 @@ def _check_options(path: str, what: str, factory: Callable[..., Any],
         hint = hints.get(name)
         if hint is not None and not _matches(value, hint):
             raise TypeError(f"{path}.{name}: must be {_describe(hint)}, "
-                            f"got {type(value).__name__}")
+                            f"got {type_name(value)}")
     for name, param in by_keyword.items():
         if param.default is param.empty and name not in options:
             raise ValueError(f"{path}.{name}: missing, {what} requires it")
@@ -233,18 +230,17 @@ def _reraise(path: str, options: Mapping[str, Any], exc: TypeError | ValueError)
 def _build(kind: str, path: str, item: Any,
            lookup: Callable[[str], Callable[..., Any]]) -> Any:
     """One ``{"name": ..., "options": {...}}`` entry, built through the registry."""
-    _expect(path, item, Mapping, 'a mapping like {"name": ..., "options": {...}}')
+    check_type(_at(path), item, Mapping, 'a mapping like {"name": ..., "options": {...}}')
     for key in item:
         if key not in _ENTRY_KEYS:
             raise ValueError(f"{path}.{key}: unknown key; expected one of: "
                              f"{', '.join(_ENTRY_KEYS)}")
     if "name" not in item:
         raise ValueError(f"{path}.name: missing; every {kind} needs a name")
-    name = _expect(f"{path}.name", item["name"], str, "a str")
-    options = item.get("options", {})
-    _expect(f"{path}.options", options, Mapping, "a mapping")
+    name = check_type(_at(f"{path}.name"), item["name"], str, "a str")
+    options = check_type(_at(f"{path}.options"), item.get("options", {}), Mapping, "a mapping")
     for key in options:
-        _expect(f"{path}.options.{key}", key, str, "a str key")
+        check_type(_at(f"{path}.options.{key}"), key, str, "a str key")
     try:
         factory = lookup(name)
     except LookupError as exc:  # the message lists the known names: nothing to add
@@ -262,7 +258,7 @@ def _build(kind: str, path: str, item: Any,
 def _entries(path: str, value: Any) -> list:
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, collections.abc.Iterable):
         raise TypeError(f"{path}: must be a list of {{\"name\": ..., \"options\": {{...}}}}, "
-                        f"got {type(value).__name__}")
+                        f"got {type_name(value)}")
     return list(value)
 
 
@@ -284,8 +280,7 @@ def from_config(config: Mapping[str, Any]) -> LogLayer:
     whose message starts with the path of the offending key, and ``ImportError`` when
     a named plugin or transport is installed but fails to load.
     """
-    if not isinstance(config, Mapping):
-        raise TypeError(f"config must be a mapping, got {type(config).__name__}")
+    check_type("config", config, Mapping, "a mapping")
     for key in config:
         if key not in _TOP_KEYS:
             raise ValueError(f"{key}: unknown key; expected one of: {', '.join(_TOP_KEYS)}")

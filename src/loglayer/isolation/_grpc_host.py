@@ -46,6 +46,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .._common import describe, plugin_failed
 from .._select import LogLayer
+from .._validate import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_int,
+    check_mapping,
+    check_number,
+    check_type,
+    type_name,
+)
 from ..errors import PluginError
 from ..levels import LogLevel
 from ..plugin import HOOK_NAMES
@@ -473,6 +483,21 @@ def _apply_batch(entries: list, answer: Any, transports: int) -> tuple[list, lis
     return outcomes, failures
 
 
+def _command(cmd: Any) -> list[str]:
+    """``cmd`` as the list of str that ``subprocess`` runs: one path, or a non-empty
+    sequence of str (or ``os.PathLike``) arguments."""
+    if isinstance(cmd, (str, os.PathLike)):
+        cmd = [cmd]
+    elif isinstance(cmd, (bytes, bytearray)) or not isinstance(cmd, Iterable):
+        raise TypeError(f"cmd must be a path or a sequence of str, got {type_name(cmd)}")
+    parts = [check_type(f"cmd[{index}]", os.fspath(part) if isinstance(part, os.PathLike)
+                        else part, str, "a str or os.PathLike")
+             for index, part in enumerate(cmd)]
+    if not parts:
+        raise ValueError(f"cmd must be a non-empty sequence of str, got {cmd!r}")
+    return parts
+
+
 def _remove_socket(path: str) -> None:
     """Remove a dead child's Unix socket (a killed plugin cannot), and its private
     directory when it is one of ``serve``'s and now empty. Only a socket file of ours
@@ -563,34 +588,17 @@ class GrpcPlugin:
                  restart_window: float = 60.0, env: Mapping[str, str] | None = None,
                  batch: bool = False, on_error: Any = None, output: Any = None,
                  shutdown_timeout: float = 2.0) -> None:
-        if isinstance(cmd, (str, os.PathLike)):
-            cmd = [cmd]
-        self._cmd = [os.fspath(part) for part in cmd]
-        if not self._cmd or not all(isinstance(part, str) for part in self._cmd):
-            raise TypeError(f"cmd must be a non-empty sequence of str, got {cmd!r}")
-        for name, value in (("timeout", timeout), ("start_timeout", start_timeout),
-                            ("restart_window", restart_window),
-                            ("shutdown_timeout", shutdown_timeout)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-        if restart not in ("always", "never"):
-            raise ValueError(f"restart must be 'always' or 'never', got {restart!r}")
-        if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) \
-                or max_restarts < 0:
-            raise ValueError(f"max_restarts must be an int >= 0, got {max_restarts!r}")
-        if id is not None and not isinstance(id, str):
-            raise TypeError(f"id must be a str or None, got {type(id).__name__}")
-        if on_error is not None and not callable(on_error):
-            raise TypeError(f"on_error must be callable or None, got {type(on_error).__name__}")
-        if not isinstance(batch, bool):
-            raise TypeError(f"batch must be a bool, got {type(batch).__name__}")
-        self._env = None if env is None else dict(env)
-        self._timeout = float(timeout)
-        self._start_timeout = float(start_timeout)
-        self._restart = restart
-        self._max_restarts = max_restarts
-        self._restart_window = float(restart_window)
-        self._shutdown_timeout = float(shutdown_timeout)
+        self._cmd = _command(cmd)
+        self._timeout = check_number("timeout", timeout, above=0)
+        self._start_timeout = check_number("start_timeout", start_timeout, above=0)
+        self._restart_window = check_number("restart_window", restart_window, above=0)
+        self._shutdown_timeout = check_number("shutdown_timeout", shutdown_timeout, above=0)
+        self._restart = check_choice("restart", restart, ("always", "never"))
+        self._max_restarts = check_int("max_restarts", max_restarts, minimum=0)
+        check_type("id", id, (str, type(None)), "a str or None")
+        check_callable("on_error", on_error, allow_none=True)
+        check_bool("batch", batch)
+        self._env = None if env is None else check_mapping("env", env)
         self._batch = batch
         self._fixed_id = id
         self.id = id or os.path.basename(self._cmd[0])

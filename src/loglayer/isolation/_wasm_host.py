@@ -44,7 +44,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 try:
@@ -56,6 +56,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from .._common import describe, plugin_failed
 from .._native import compiled
 from .._select import COMPILED
+from .._validate import check_bool, check_callable, check_int, check_number, check_type, type_name
 from ..errors import PluginError
 from ..plugin import HOOK_NAMES
 from . import _wasm_abi as abi
@@ -269,23 +270,26 @@ def _wasi_grants(wasi: Any) -> dict | None:
         return None
     if wasi is True:
         return {}
-    if not isinstance(wasi, Mapping):
-        raise TypeError(f"wasi must be a bool or a mapping of grants, got {type(wasi).__name__}")
+    check_type("wasi", wasi, Mapping, "a bool or a mapping of grants")
     unknown = sorted(set(wasi) - set(_WASI_GRANTS))
     if unknown:
         raise ValueError(f"wasi: unknown grants {unknown}; the grants are {list(_WASI_GRANTS)} "
                          "(WASI preview 1 offers no network access to grant)")
     grants = dict(wasi)
-    if "argv" in grants and (isinstance(grants["argv"], str)
-                             or not all(isinstance(a, str) for a in grants["argv"])):
-        raise TypeError("wasi['argv'] must be a sequence of str")
-    if "env" in grants and not isinstance(grants["env"], Mapping):
-        raise TypeError("wasi['env'] must be a mapping of str to str")
+    if "argv" in grants:
+        argv = grants["argv"]
+        if isinstance(argv, str) or not isinstance(argv, Iterable):
+            raise TypeError(f"wasi['argv'] must be a sequence of str, got {type_name(argv)}")
+        for index, arg in enumerate(argv):
+            check_type(f"wasi['argv'][{index}]", arg, str, "a str")
+    if "env" in grants:
+        check_type("wasi['env']", grants["env"], Mapping, "a mapping of str to str")
     for key in ("stdin", "stdout", "stderr"):
-        if key in grants and not isinstance(grants[key], (str, os.PathLike)):
-            raise TypeError(f"wasi[{key!r}] must be a path or 'inherit'")
-    if "preopen" in grants and not isinstance(grants["preopen"], Mapping):
-        raise TypeError("wasi['preopen'] must map guest paths to host directories")
+        if key in grants:
+            check_type(f"wasi[{key!r}]", grants[key], (str, os.PathLike), "a path or 'inherit'")
+    if "preopen" in grants:
+        check_type("wasi['preopen']", grants["preopen"], Mapping,
+                   "a mapping of guest paths to host directories")
     return grants
 
 
@@ -569,18 +573,14 @@ class WasmPlugin:
                  wasi: bool | Mapping[str, Any] = False, reload_interval: float = 1.0,
                  on_error: Callable[[PluginError], Any] | None = None,
                  fast_path: bool | None = None) -> None:
-        if id is not None and not isinstance(id, str):
-            raise TypeError(f"id must be a str or None, got {type(id).__name__}")
-        _check_limit("fuel", fuel, int, 1)
-        _check_limit("timeout", timeout, (int, float), 1e-3)
-        _check_limit("memory_limit", memory_limit, int, _WASM_PAGE)
-        if not isinstance(reload, bool):
-            raise TypeError(f"reload must be a bool, got {type(reload).__name__}")
-        _check_limit("reload_interval", reload_interval, (int, float), 1e-3, allow_none=False)
-        if on_error is not None and not callable(on_error):
-            raise TypeError(f"on_error must be callable or None, got {type(on_error).__name__}")
-        if fast_path is not None and not isinstance(fast_path, bool):
-            raise TypeError(f"fast_path must be a bool or None, got {type(fast_path).__name__}")
+        check_type("id", id, (str, type(None)), "a str or None")
+        check_int("fuel", fuel, minimum=1, allow_none=True)
+        check_number("timeout", timeout, minimum=1e-3, allow_none=True)
+        check_int("memory_limit", memory_limit, minimum=_WASM_PAGE, allow_none=True)
+        check_bool("reload", reload)
+        check_number("reload_interval", reload_interval, minimum=1e-3)
+        check_callable("on_error", on_error, allow_none=True)
+        check_bool("fast_path", fast_path, allow_none=True)
         if fast_path and _wasmfast is None:
             raise ImportError(f"the wasm fast path is unavailable: {FAST_PATH_UNAVAILABLE}")
         grants = _wasi_grants(wasi)
@@ -726,14 +726,3 @@ def _close(stop: threading.Event, holds_ticker: bool) -> None:
     stop.set()
     if holds_ticker:
         _ticker.release()
-
-
-def _check_limit(name: str, value: Any, types: type | tuple, minimum: float,
-                 allow_none: bool = True) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, types):
-        raise TypeError(f"{name} must be a number{' or None' if allow_none else ''}, "
-                        f"got {type(value).__name__}")
-    if not value >= minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value!r}")

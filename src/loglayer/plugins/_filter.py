@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
+from .._validate import check_callable, check_type, type_name
 from ..plugin import Plugin, noop_plugin, send_gate
 
 __all__ = ["filter"]
@@ -48,8 +49,7 @@ def filter(messages: Patterns = (), predicate: Callable[[Any], object] | None = 
                               or p.level >= LogLevel.WARN, id="audit-filter"))
     """
     patterns = _compile(messages)
-    if predicate is not None and not callable(predicate):
-        raise TypeError(f"predicate must be callable or None, got {type(predicate).__name__}")
+    check_callable("predicate", predicate, allow_none=True)
     if not patterns:
         if predicate is None:
             return noop_plugin(id)
@@ -72,12 +72,11 @@ def _compile(messages: object) -> tuple[re.Pattern[str], ...]:
         messages = (messages,)
     if not isinstance(messages, Iterable):
         raise TypeError(f"messages must be a regex or a collection of regexes, "
-                        f"got {type(messages).__name__}")
+                        f"got {type_name(messages)}")
     patterns = []
     for index, source in enumerate(messages):
         if isinstance(source, re.Pattern):
-            if not isinstance(source.pattern, str):
-                raise TypeError(f"messages[{index}] must be a str pattern, not a bytes one")
+            check_type(f"messages[{index}]", source.pattern, str, "a str pattern")
             patterns.append(source)
         elif isinstance(source, str):
             try:
@@ -86,6 +85,5 @@ def _compile(messages: object) -> tuple[re.Pattern[str], ...]:
                 raise ValueError(f"messages[{index}]: bad regular expression {source!r}: "
                                  f"{exc}") from None
         else:
-            raise TypeError(f"messages[{index}] must be a str or a compiled regex, "
-                            f"got {type(source).__name__}")
+            check_type(f"messages[{index}]", source, (str, re.Pattern), "a str or a compiled regex")
     return tuple(patterns)

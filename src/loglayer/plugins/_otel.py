@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._validate import check_key
 from ..plugin import Plugin, data_hook
 
 __all__ = ["otel_trace"]
@@ -42,10 +43,7 @@ def otel_trace(*, trace_id_key: str = "trace_id", span_id_key: str = "span_id",
     keys = {"trace_id_key": trace_id_key, "span_id_key": span_id_key,
             "trace_flags_key": trace_flags_key}
     for name, key in keys.items():
-        if not isinstance(key, str):
-            raise TypeError(f"{name} must be a str, got {type(key).__name__}")
-        if not key:
-            raise ValueError(f"{name} must not be empty")
+        check_key(name, key, allow_none=False)
     if len(set(keys.values())) < len(keys):
         raise ValueError(f"trace_id_key, span_id_key and trace_flags_key must differ, got "
                          f"{trace_id_key!r}, {span_id_key!r}, {trace_flags_key!r}")

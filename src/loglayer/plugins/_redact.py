@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .._validate import check_type, type_name
 from ..plugin import Plugin
 from ..utils._cloner import Cloner, Matcher, _fast as _clonefast, compile_matchers
 
@@ -61,8 +62,7 @@ def redact(keys: Matcher = (), patterns: Patterns = (), censor: str = "[REDACTED
         log.with_metadata({"user": "ada", "password": "hunter2"}).info("card 4111111111111111")
         # metadata {"user": "ada", "password": "[REDACTED]"}, message "card [REDACTED]"
     """
-    if not isinstance(censor, str):
-        raise TypeError(f"censor must be a str, got {type(censor).__name__}")
+    check_type("censor", censor, str, "a str")
     exact, key_regexes, key_tests = compile_matchers("keys", keys)
     regexes = _compile_patterns(patterns, censor)
     if not (exact or key_regexes or key_tests or regexes):
@@ -80,7 +80,7 @@ def _compile_patterns(patterns: Patterns, censor: str) -> tuple[re.Pattern[str],
         items, single = list(patterns), False
     else:
         raise TypeError("patterns must be a regex (a str or a compiled pattern) or a "
-                        f"collection of them, got {type(patterns).__name__}")
+                        f"collection of them, got {type_name(patterns)}")
     regexes = []
     for index, item in enumerate(items):
         where = "patterns" if single else f"patterns[{index}]"
@@ -89,9 +89,8 @@ def _compile_patterns(patterns: Patterns, censor: str) -> tuple[re.Pattern[str],
                 item = re.compile(item)
             except re.error as exc:
                 raise ValueError(f"{where}: {item!r} is not a valid regex: {exc}") from None
-        elif not isinstance(item, re.Pattern):
-            raise TypeError(f"{where} must be a str or a compiled regex, "
-                            f"got {type(item).__name__}")
+        else:
+            check_type(where, item, re.Pattern, "a str or a compiled regex")
         compile_matchers(where, item)  # a str regex that cannot match the empty string
         if item.search(censor):
             raise ValueError(f"{where}: the regex {item.pattern!r} matches the censor "

@@ -64,6 +64,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .._native import compiled
+from .._validate import (
+    check_callable,
+    check_int,
+    check_level,
+    check_number,
+    check_type,
+    type_name,
+)
 from ..levels import LogLevel
 from ..plugin import Plugin, send_gate
 
@@ -119,16 +127,12 @@ def per_level(rates: Mapping[Level, float], *, seed: int | str | bytes | None = 
     Example: ``sampling.per_level({"debug": 0.05, "info": 0.5})`` keeps one debug
     entry in twenty, half the info entries, and every warning, error and fatal.
     """
-    if not isinstance(rates, Mapping):
-        raise TypeError(f"rates must be a mapping of level to rate, got {type(rates).__name__}")
+    check_type("rates", rates, Mapping, "a mapping of level to rate")
     default = _check_rate("default", default)
     keep = _check_levels(keep_levels)
     by_level: dict[LogLevel, float] = {}
     for key, value in rates.items():
-        try:
-            level = LogLevel.parse(key)
-        except ValueError as exc:
-            raise ValueError(f"rates: {exc}") from None
+        level = check_level(f"rates[{key!r}]", key)
         name = f"rates[{level.name.lower()}]"
         by_level[level] = _check_rate(name, value)
         if level in keep and by_level[level] < 1.0:
@@ -160,19 +164,12 @@ def burst(n: int, per_seconds: float, *, keep_levels: Level | Iterable[Level] = 
 
     Example: ``sampling.burst(100, 1.0)`` lets through 100 entries a second.
     """
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    if isinstance(per_seconds, bool) or not isinstance(per_seconds, (int, float)):
-        raise TypeError(f"per_seconds must be a number, got {type(per_seconds).__name__}")
-    if not (per_seconds > 0 and math.isfinite(per_seconds)):
-        raise ValueError(f"per_seconds must be a finite number above 0, got {per_seconds!r}")
-    if not callable(clock):
-        raise TypeError(f"clock must be callable, got {type(clock).__name__}")
+    check_int("n", n, minimum=1)
+    seconds = check_number("per_seconds", per_seconds, above=0, finite=True)
+    check_callable("clock", clock)
     keep = _check_levels(keep_levels)
     kept = {level: level in keep for level in LogLevel}
-    return _sampler(id, "burst", kept, _burst_gate(kept, n, float(per_seconds), clock))
+    return _sampler(id, "burst", kept, _burst_gate(kept, n, seconds, clock))
 
 
 def _sampler(id: str | None, kind: str, table: Mapping[LogLevel, object],
@@ -251,23 +248,17 @@ def _rate_table(keep: frozenset[LogLevel],
 
 
 def _check_rate(name: str, rate: object) -> float:
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
-        raise TypeError(f"{name} must be a number between 0 and 1, got {type(rate).__name__}")
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"{name} must be between 0 and 1, got {rate!r}")
-    return float(rate)
+    return check_number(name, rate, minimum=0, maximum=1)
 
 
 def _check_levels(levels: object) -> frozenset[LogLevel]:
     if isinstance(levels, (str, int)):
-        levels = (levels,)
+        return frozenset((check_level("keep_levels", levels),))
     if not isinstance(levels, Iterable):
         raise TypeError(f"keep_levels must be a level or a collection of levels, "
-                        f"got {type(levels).__name__}")
-    try:
-        return frozenset(LogLevel.parse(level) for level in levels)
-    except ValueError as exc:
-        raise ValueError(f"keep_levels: {exc}") from None
+                        f"got {type_name(levels)}")
+    return frozenset(check_level(f"keep_levels[{index}]", level)
+                     for index, level in enumerate(levels))
 
 
 def _random(seed: object) -> Callable[[], float]:
@@ -275,13 +266,11 @@ def _random(seed: object) -> Callable[[], float]:
     if seed is None:
         return random.Random().random
     if isinstance(seed, bool) or not isinstance(seed, (int, str, bytes, bytearray)):
-        raise TypeError(f"seed must be an int, str or bytes, got {type(seed).__name__}")
+        raise TypeError(f"seed must be an int, str or bytes, got {type_name(seed)}")
     return random.Random(seed).random
 
 
 def _plugin_id(id: str | None, kind: str) -> str:
     if id is None:
         return f"sampling.{kind}-{next(_ids)}"
-    if not isinstance(id, str):
-        raise TypeError(f"id must be a str or None, got {type(id).__name__}")
-    return id
+    return check_type("id", id, str, "a str or None")

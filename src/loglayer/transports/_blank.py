@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._select import Transport
+from .._validate import check_callable
 
 __all__ = ["BlankTransport"]
 
@@ -20,10 +21,8 @@ class BlankTransport(Transport):
 
     def __init__(self, fn: Callable[[Any], Any], *, id: str = "", level=None,
                  enabled: bool = True) -> None:
-        if not callable(fn):
-            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
         super().__init__(id, level=level, enabled=enabled)
-        self._fn = fn
+        self._fn = check_callable("fn", fn)
 
     def send(self, entry: Any) -> None:
         self._fn(entry)

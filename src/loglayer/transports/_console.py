@@ -7,6 +7,7 @@ import sys
 from typing import Any, TextIO
 
 from .._select import ConsoleFormat, LineTransport
+from .._validate import check_bool, type_name
 
 __all__ = ["ConsoleTransport"]
 
@@ -53,9 +54,9 @@ class ConsoleTransport(LineTransport):
                  show_time: bool = True, error_key: str = "err", id: str = "", level=None,
                  enabled: bool = True) -> None:
         if stream is not None and not callable(getattr(stream, "write", None)):
-            raise TypeError(f"stream must have a write() method, got {type(stream).__name__}")
-        if colors is not None and not isinstance(colors, bool):
-            raise TypeError(f"colors must be a bool or None, got {type(colors).__name__}")
+            raise TypeError(f"stream must be None or have a write() method, "
+                            f"got {type_name(stream)}")
+        check_bool("colors", colors, allow_none=True)
         if colors is None:
             colors = stream is not None and _wants_colors(stream)
         super().__init__(ConsoleFormat(colors, show_time, error_key), stream,

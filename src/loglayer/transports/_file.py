@@ -31,6 +31,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._select import ConsoleFormat, JsonFormat, Transport
+from .._validate import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_key,
+    check_number,
+    check_type,
+    type_name,
+)
 
 try:
     import fcntl
@@ -43,6 +52,7 @@ _OPEN_FLAGS = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC",
                | getattr(os, "O_BINARY", 0))
 _LOCK_FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 _TIME_FORMATS = ("iso", "epoch", "epoch_ms", "epoch_ns")
+_ROTATE_NAMES = ("midnight", "hourly")
 _NS_PER_MS = 1_000_000
 #: gzip level for rotated files: most of the size gain of level 9 at a fraction of its time.
 _GZIP_LEVEL = 6
@@ -161,23 +171,17 @@ class FileTransport(Transport):
                  backups: int = 5, compress: bool = False, id: str = "", level: Any = None,
                  enabled: bool = True, time_format: str | None = "iso") -> None:
         super().__init__(id, level=level, enabled=enabled)
-        if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-        path = os.fspath(path)
-        if not isinstance(path, str):
-            raise TypeError(f"path must be a str path, got {type(path).__name__}")
-        if not path:
-            raise ValueError("path must not be empty")
-        if rotate_bytes is not None and (type(rotate_bytes) is not int or rotate_bytes < 1):
-            raise ValueError(f"rotate_bytes must be a positive int or None, got {rotate_bytes!r}")
-        if rotate_when is not None and rotate_when not in ("midnight", "hourly") and (
-                type(rotate_when) not in (int, float) or not rotate_when > 0):
-            raise ValueError("rotate_when must be 'midnight', 'hourly', a positive number of "
-                             f"seconds or None, got {rotate_when!r}")
-        if type(backups) is not int or backups < 1:
-            raise ValueError(f"backups must be an int >= 1, got {backups!r}")
-        if not isinstance(compress, bool):
-            raise TypeError(f"compress must be a bool, got {type(compress).__name__}")
+        check_type("path", path, (str, os.PathLike), "a str or os.PathLike")
+        path = check_key("path", os.fspath(path), allow_none=False)
+        check_int("rotate_bytes", rotate_bytes, minimum=1, allow_none=True)
+        if isinstance(rotate_when, str):
+            check_choice("rotate_when", rotate_when, _ROTATE_NAMES)
+        elif rotate_when is not None:
+            check_type("rotate_when", rotate_when, (int, float),
+                       "'midnight', 'hourly', a number of seconds or None")
+            check_number("rotate_when", rotate_when, above=0)
+        check_int("backups", backups, minimum=1)
+        check_bool("compress", compress)
         self._render = self._renderer(format, time_format)
         self._path = os.path.abspath(path)  # rotation renames by path: a chdir must not move it
         self._rotate_bytes = rotate_bytes
@@ -205,16 +209,14 @@ class FileTransport(Transport):
     @staticmethod
     def _renderer(format: Any, time_format: str | None) -> Any:
         """A function entry -> bytes for the chosen format."""
-        if time_format is not None and time_format not in _TIME_FORMATS:
-            raise ValueError(f"time_format must be one of {', '.join(_TIME_FORMATS)} or None, "
-                             f"got {time_format!r}")
-        if format == "json":
-            return JsonFormat("msg", "level", "time", time_format).render
-        if format == "text":
+        check_choice("time_format", time_format, (*_TIME_FORMATS, None))
+        if isinstance(format, str):
+            if check_choice("format", format, ("json", "text")) == "json":
+                return JsonFormat("msg", "level", "time", time_format).render
             return _TextRenderer(ConsoleFormat(False, False, "err"), time_format).render
-        if isinstance(format, str) or not callable(getattr(format, "render", None)):
-            raise ValueError(f"format must be 'json', 'text' or an object with a render(entry) "
-                             f"method, got {format!r}")
+        if not callable(getattr(format, "render", None)):
+            raise TypeError(f"format must be 'json', 'text' or an object with a render(entry) "
+                            f"method, got {type_name(format)}")
         if getattr(format, "binary", False):
             return format.render
         return _TextRenderer(format, None).render

@@ -49,6 +49,7 @@ from .._common import (
     transport_slot,
 )
 from .._select import HookParams, LogEntry, PluginSet, Transport, allows, run_hooks
+from .._validate import check_callable, check_choice, check_int, check_number
 
 __all__ = ["QueueTransport"]
 
@@ -122,19 +123,12 @@ class QueueTransport(Transport):
                  on_error: Callable[[Exception], Any] | None = None, id: str = "",
                  level: Any = None, enabled: bool = True) -> None:
         super().__init__(id, level=level, enabled=enabled)
-        if type(max_size) is not int or max_size < 1:
-            raise ValueError(f"max_size must be an int >= 1, got {max_size!r}")
-        if overflow not in _OVERFLOW_POLICIES:
-            raise ValueError(f"overflow must be one of {', '.join(_OVERFLOW_POLICIES)}, "
-                             f"got {overflow!r}")
-        if type(batch_size) is not int or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        if type(flush_interval) not in (int, float) or not flush_interval > 0:
-            raise ValueError(f"flush_interval must be a positive number of seconds, "
-                             f"got {flush_interval!r}")
-        for name, fn in (("on_drop", on_drop), ("on_error", on_error)):
-            if fn is not None and not callable(fn):
-                raise TypeError(f"{name} must be callable or None, got {type(fn).__name__}")
+        check_int("max_size", max_size, minimum=1)
+        check_choice("overflow", overflow, _OVERFLOW_POLICIES)
+        check_int("batch_size", batch_size, minimum=1)
+        check_number("flush_interval", flush_interval, above=0)
+        check_callable("on_drop", on_drop, allow_none=True)
+        check_callable("on_error", on_error, allow_none=True)
         plugin_set = PluginSet(plugins)
         inners = transport_list("inner", inner)
         slots = merge_by_id((), [_inner_slot(transport) for transport in inners], _slot_id)

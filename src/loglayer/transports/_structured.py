@@ -9,6 +9,7 @@ import weakref
 from typing import Any
 
 from .._select import JsonFormat, LineTransport
+from .._validate import check_type, type_name
 
 __all__ = ["StructuredTransport"]
 
@@ -132,7 +133,7 @@ class StructuredTransport(LineTransport):
         fmt = JsonFormat(message_key, level_key, time_key, time_format)
         if stream is not None and not callable(getattr(stream, "write", None)):
             raise TypeError("stream must be None, a path, or an object with a write() "
-                            f"method, got {type(stream).__name__}")
+                            f"method, got {type_name(stream)}")
         binary = isinstance(stream, (io.RawIOBase, io.BufferedIOBase))
         super().__init__(fmt, stream, binary=binary, default_stream="stdout", id=id,
                          level=level, enabled=enabled)
@@ -155,9 +156,7 @@ class _FileStructuredTransport(StructuredTransport):
     def __init__(self, stream: Any = None, *, id: str = "", level=None, enabled: bool = True,
                  message_key: str = "msg", level_key: str = "level", time_key: str = "time",
                  time_format: str | None = "iso") -> None:
-        path = os.fspath(stream)
-        if not isinstance(path, str):
-            raise TypeError(f"stream path must be a str path, got {type(path).__name__}")
+        path = check_type("stream path", os.fspath(stream), str, "a str path")
         fmt = JsonFormat(message_key, level_key, time_key, time_format)
         try:
             file = open(path, "ab")  # noqa: SIM115 - owned by the batch, closed by close()
