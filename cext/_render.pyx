@@ -10,7 +10,11 @@ per entry, and writes them without a Python-level ``send`` frame.
 """
 
 cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_Contains, PyDict_Next
+from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_DATA, PyUnicode_GET_LENGTH, PyUnicode_KIND, PyUnicode_READ
+from libc.string cimport memcpy
 
 from loglayer._core cimport LineSink, LogEntry, Transport
 
@@ -25,19 +29,6 @@ from loglayer.levels import LogLevel
 from loglayer.utils._tomap import to_map
 
 __all__ = ["ConsoleFormat", "JsonFormat", "LineTransport"]
-
-
-cdef extern from *:
-    """
-    /* A dict sized for its keys up front: growing one key by key resizes it. The
-       function is private CPython API, so fall back to an ordinary dict elsewhere. */
-    #if defined(PYPY_VERSION) || defined(Py_LIMITED_API)
-    #define loglayer_presized_dict(n) PyDict_New()
-    #else
-    #define loglayer_presized_dict(n) _PyDict_NewPresized(n)
-    #endif
-    """
-    dict loglayer_presized_dict(Py_ssize_t size)
 
 
 # Level bit index (TRACE 0, DEBUG 1 ... FATAL 5) <-> LogLevel member, as in the kernel.
@@ -140,10 +131,8 @@ cdef class LineTransport(LineSink):
 
 cdef object _dumps = orjson.dumps
 cdef object _json_default = _pure._default
-cdef object _JSON_OPTIONS = _pure._OPTIONS
 cdef tuple _JSON_LEVEL_NAMES = tuple([level.name.lower() for level in _LEVELS])
 cdef tuple _MILLIS = _pure._MILLIS
-cdef tuple _MILLIS_Z = _pure._MILLIS_Z
 cdef long long _NS_PER_SECOND = 1000000000
 cdef long long _NS_PER_MS = 1000000
 
@@ -200,12 +189,86 @@ cdef str _message_text(list messages, object prefix):
     return " ".join(parts)
 
 
+cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object text)
+
+
+cdef inline char* _put(char* out, const char* text, Py_ssize_t size) noexcept:
+    memcpy(out, text, size)
+    return out + size
+
+
+cdef inline char* _put_bytes(char* out, bytes part) noexcept:
+    return _put(out, PyBytes_AS_STRING(part), PyBytes_GET_SIZE(part))
+
+
+cdef inline char* _put_digits(char* out, unsigned long long value, int width) noexcept:
+    """``value`` in decimal, zero-padded to at least ``width`` digits."""
+    cdef char[24] reversed_digits
+    cdef int count = 0
+    while value or count < width:
+        reversed_digits[count] = <char>(48 + value % 10)
+        value //= 10
+        count += 1
+    while count:
+        count -= 1
+        out[0] = reversed_digits[count]
+        out += 1
+    return out
+
+
+cdef inline bint _plain_json_text(str text) noexcept:
+    """True when orjson would write ``text`` as it is between quotes: compact ASCII with
+    no control character, DEL, quote or backslash."""
+    if not PyUnicode_IS_COMPACT_ASCII(text):
+        return False
+    cdef const unsigned char* chars = <const unsigned char*>PyUnicode_DATA(text)
+    cdef Py_ssize_t i, n = PyUnicode_GET_LENGTH(text)
+    cdef unsigned char c
+    for i in range(n):
+        c = chars[i]
+        if c < 0x20 or c >= 0x7F or c == 0x22 or c == 0x5C:
+            return False
+    return True
+
+
+cdef bint _disjoint(dict first, dict second):
+    """True when no key of one dict is a key of the other."""
+    if len(first) > len(second):
+        first, second = second, first
+    cdef Py_ssize_t position = 0
+    cdef PyObject* key
+    cdef PyObject* value
+    while PyDict_Next(first, &position, &key, &value):
+        if PyDict_Contains(second, <object>key):
+            return False
+    return True
+
+
+cdef inline bint _holds_any(dict items, tuple keys):
+    for key in keys:
+        if PyDict_Contains(items, key):
+            return True
+    return False
+
+
+cdef inline Py_ssize_t _inner_size(bytes document):
+    """The length of a JSON object's members, without its braces (0 for ``{}``)."""
+    return PyBytes_GET_SIZE(document) - 2
+
+
 @cython.final
 cdef class JsonFormat(_Format):
     """How a JSON line names its three fixed keys and writes the time.
 
     The compiled twin of ``loglayer._render_py.JsonFormat``; it is validated by it, and
-    renders the same bytes.
+    renders the same bytes. The line is written into one bytes object: the head it owns
+    (time, level, message) straight from C, then orjson's rendering of the entry's data
+    and metadata spliced in without building a merged dict. orjson renders every value
+    that came from the caller. A key that would land on another (a reserved key, or a
+    key the data and the metadata share), a non-str key, a message or value orjson
+    refuses: each sends the entry to the pure module's exact path, which says how such
+    lines look.
     """
 
     cdef readonly object message_key
@@ -215,8 +278,15 @@ cdef class JsonFormat(_Format):
     cdef object _reference
     cdef int _time_mode
     cdef dict _renames
+    cdef tuple _reserved
+    # '{' and the time key with its colon (just '{' without a time key), the level key
+    # and value per level slot with its leading comma (none without a time key), and
+    # the message key with its comma and colon: the bytes every line of this format has.
+    cdef bytes _open
+    cdef tuple _level_parts
+    cdef bytes _message_part
     cdef long long _iso_second
-    cdef object _iso_head
+    cdef bytes _iso_head
 
     def __init__(self, message_key="msg", level_key="level", time_key="time",
                  time_format="iso"):
@@ -229,6 +299,12 @@ cdef class JsonFormat(_Format):
         self.time_format = reference.time_format
         self._time_mode = reference._time_mode
         self._renames = reference._renames
+        self._reserved = reference._reserved
+        timed = self._time_mode != 0
+        self._open = b"{" + (_dumps(self.time_key) + b":" if timed else b"")
+        self._level_parts = tuple([(b"," if timed else b"") + _dumps(self.level_key) + b":"
+                                   + _dumps(name) for name in _JSON_LEVEL_NAMES])
+        self._message_part = b"," + _dumps(self.message_key) + b":"
         self._iso_second = -1
         self._iso_head = None
 
@@ -236,67 +312,114 @@ cdef class JsonFormat(_Format):
         return (f"JsonFormat(message_key={self.message_key!r}, level_key={self.level_key!r}, "
                 f"time_key={self.time_key!r}, time_format={self.time_format!r})")
 
-    cdef object _iso_time(self, long long time_ns):
-        cdef long long seconds = time_ns // _NS_PER_SECOND
-        if seconds != self._iso_second:
-            self._iso_head = _pure._iso_head(seconds)
-            self._iso_second = seconds
-        return self._iso_head + <str>_MILLIS_Z[(time_ns % _NS_PER_SECOND) // _NS_PER_MS]
-
     cdef inline object _root_key(self, object key):
         if type(key) is not str:
             key = text_of(key)
         renamed = self._renames.get(key)
         return key if renamed is None else renamed
 
+    cdef Py_ssize_t _time_into(self, char* out, long long time_ns) except -1:
+        """Write the time value as JSON (a quoted ISO string, or a number) into ``out``,
+        which has room for 40 bytes; return how many were written. A ``long long`` of
+        nanoseconds ends in 2262, so an ISO time is always 26 bytes."""
+        cdef long long seconds
+        cdef char* start = out
+        cdef bytes number
+        mode = self._time_mode
+        if mode == 1:  # "YYYY-MM-DDTHH:MM:SS.mmmZ"
+            seconds = time_ns // _NS_PER_SECOND
+            if seconds != self._iso_second:
+                self._iso_head = (<str>_pure._iso_head(seconds)).encode("ascii")
+                self._iso_second = seconds
+            out[0] = 34
+            out = _put_bytes(out + 1, self._iso_head)
+            out = _put_digits(out, (time_ns % _NS_PER_SECOND) // _NS_PER_MS, 3)
+            out[0] = 90
+            out[1] = 34
+            return out + 2 - start
+        if mode == 2:  # float seconds, as orjson writes a float
+            number = _dumps(time_ns / 1e9)
+            return _put_bytes(out, number) - start
+        return _put_digits(out, <unsigned long long>(time_ns // _NS_PER_MS if mode == 3
+                                                    else time_ns), 1) - start
+
     cdef object _render(self, LogEntry entry):
         cdef int slot = entry._slot
         if slot < 0 or entry.time_ns < 0:
             return _pure.render_json(entry, self._reference)
-        metadata = entry.metadata
         cdef dict data = entry.data
-        cdef Py_ssize_t size = 3 + len(data)
-        if type(metadata) is dict:
-            size += len(<dict>metadata)
-        cdef dict root = loglayer_presized_dict(size)
-        cdef dict mapped
-        cdef int mode = self._time_mode
-        if mode == 1:
-            root[self.time_key] = self._iso_time(entry.time_ns)
-        elif mode == 2:
-            root[self.time_key] = entry.time_ns / 1e9
-        elif mode == 3:
-            root[self.time_key] = entry.time_ns // _NS_PER_MS
-        elif mode == 4:
-            root[self.time_key] = entry.time_ns
-        root[self.level_key] = _JSON_LEVEL_NAMES[slot]
-        root[self.message_key] = _message_text(entry.messages, entry.prefix)
-        # Data and metadata go in with dict.update. Had any key landed on a key already
-        # there (a reserved key, or a data key the metadata repeats), the dict would be
-        # shorter than the keys put in: then the pure module's exact path, which renames
-        # reserved keys, builds the line. A non-str key is left as it is here; orjson
-        # refuses it, and the exact path builds the line too.
-        cdef Py_ssize_t expected = len(root)
-        if data:
-            root.update(data)
-            expected += len(data)
-        if metadata is not None:
-            mapped = metadata if type(metadata) is dict else to_map(metadata)
-            metadata_key = entry.metadata_key
-            if mapped is None:
-                root[self._root_key(metadata_key or "metadata")] = metadata
-            elif metadata_key:
-                root[self._root_key(metadata_key)] = mapped
-            else:
-                root.update(mapped)
-                expected += len(mapped) - 1
-            expected += 1
-        if len(root) != expected:
-            return _pure._render_json_exact(entry, self._reference)
+        cdef object metadata = entry.metadata
+        cdef object mapped = None
+        cdef bytes data_json = None
+        cdef bytes metadata_json = None
+        cdef bytes message_json = None
+        cdef char[40] time_json
+        cdef Py_ssize_t time_size = 0
+        cdef str text = _message_text(entry.messages, entry.prefix)
+        cdef bint plain = _plain_json_text(text)
         try:
-            return _dumps(root, _json_default, _JSON_OPTIONS)
-        except Exception:
+            if data:
+                if _holds_any(data, self._reserved):
+                    return _pure._render_json_exact(entry, self._reference)
+                data_json = _dumps(data, _json_default)
+            if metadata is not None:
+                mapped = metadata if type(metadata) is dict else to_map(metadata)
+                metadata_key = entry.metadata_key
+                if mapped is None or metadata_key:
+                    key = self._root_key(metadata_key or "metadata")
+                    if data and PyDict_Contains(data, key):
+                        return _pure._render_json_exact(entry, self._reference)
+                    metadata_json = _dumps({key: metadata if mapped is None else mapped},
+                                           _json_default)
+                elif mapped:
+                    if _holds_any(<dict>mapped, self._reserved) or (
+                            data and not _disjoint(data, <dict>mapped)):
+                        return _pure._render_json_exact(entry, self._reference)
+                    metadata_json = _dumps(mapped, _json_default)
+            if not plain:
+                message_json = _dumps(text)
+            if self._time_mode:
+                time_size = self._time_into(time_json, entry.time_ns)
+        except Exception:  # a non-str key, a lone surrogate, a value orjson refuses...
             return _pure._render_json_exact(entry, self._reference)
+
+        cdef bytes level_part = <bytes>self._level_parts[slot]
+        cdef Py_ssize_t text_size = PyUnicode_GET_LENGTH(text) + 2 if plain else \
+            PyBytes_GET_SIZE(message_json)
+        cdef Py_ssize_t size = (PyBytes_GET_SIZE(self._open) + PyBytes_GET_SIZE(level_part)
+                                + PyBytes_GET_SIZE(self._message_part) + text_size
+                                + time_size + 2)
+        if data_json is not None and _inner_size(data_json):
+            size += 1 + _inner_size(data_json)
+        else:
+            data_json = None
+        if metadata_json is not None and _inner_size(metadata_json):
+            size += 1 + _inner_size(metadata_json)
+        else:
+            metadata_json = None
+        cdef bytes line = PyBytes_FromStringAndSize(NULL, size)
+        cdef char* out = PyBytes_AS_STRING(line)
+        out = _put_bytes(out, self._open)
+        out = _put(out, time_json, time_size)
+        out = _put_bytes(out, level_part)
+        out = _put_bytes(out, self._message_part)
+        if plain:
+            out[0] = 34
+            out = _put(out + 1, <const char*>PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text))
+            out[0] = 34
+            out += 1
+        else:
+            out = _put_bytes(out, message_json)
+        if data_json is not None:
+            out[0] = 44
+            out = _put(out + 1, PyBytes_AS_STRING(data_json) + 1, _inner_size(data_json))
+        if metadata_json is not None:
+            out[0] = 44
+            out = _put(out + 1, PyBytes_AS_STRING(metadata_json) + 1,
+                       _inner_size(metadata_json))
+        out[0] = 125
+        out[1] = 10
+        return line
 
 
 @cython.final

@@ -7,6 +7,7 @@ properties can be checked against every implementation of ``render_json`` and
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import importlib
 import json
@@ -270,3 +271,44 @@ def test_compiled_renderers_end_to_end_match_the_pure_ones():
     # the 100 entries of ``log`` on the console (each starting with its time)
     assert pure_out[0].count(b"\n") == 101
     assert len(strip.findall(pure_out[1])) == 100
+
+
+# -- the spliced compiled JSON line against the merging reference --------------------------
+
+
+class Key(str):
+    """A str subclass as a key: equal to the plain str, so it collides like one."""
+
+
+@dataclasses.dataclass
+class Record:
+    user: str
+    msg: object = None
+
+
+pooled_keys = st.sampled_from(["a", "b", "user", "msg", "message", "level", "lvl", "time",
+                               "ts", "metadata", "meta", "_msg", "err", "é", "\ud800"])
+any_keys = st.one_of(pooled_keys, pooled_keys.map(Key), st.integers(min_value=0, max_value=3))
+pooled_data = st.dictionaries(st.one_of(pooled_keys, pooled_keys.map(Key)), values, max_size=4)
+pooled_metadata = st.one_of(
+    st.none(), values, st.dictionaries(any_keys, values, max_size=4),
+    st.builds(Record, texts, values))
+
+
+@pytest.mark.slow
+@settings(max_examples=800, deadline=None)
+@given(options=json_options, level=levels, msgs=messages, data=pooled_data,
+       meta=pooled_metadata, prefix=prefixes, when=st.one_of(time_ns, realistic_time_ns),
+       meta_key=st.one_of(st.none(), pooled_keys), error=errors)
+def test_spliced_json_equals_the_merging_renderer(options, level, msgs, data, meta, prefix,
+                                                  when, meta_key, error):
+    """The compiled renderer writes its own head and splices orjson's rendering of the
+    data and metadata; the pure one merges them into one dict first. Keys shared between
+    the two, reserved keys, str subclasses, non-str keys, unicode, lone surrogates and
+    values orjson refuses must all come out byte for byte the same."""
+    import loglayer._render_py as pure
+
+    compiled = _compiled_core()
+    entry_args = (level, msgs, data, meta, error, {}, None, prefix, when, meta_key)
+    expected = pure.render_json(pure_entry(entry_args), pure.JsonFormat(**options))
+    assert compiled.JsonFormat(**options).render(compiled.LogEntry(*entry_args)) == expected

@@ -25,7 +25,6 @@ hooks pass their value through, dispatch hooks change nothing, the gate lets ent
 
 from __future__ import annotations
 
-import atexit
 import collections
 import os
 import queue
@@ -36,7 +35,6 @@ import subprocess
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -44,6 +42,7 @@ import grpc
 import orjson
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from .. import _lifecycle
 from .._common import describe, plugin_failed
 from .._select import LogLayer
 from .._validate import (
@@ -110,16 +109,6 @@ except OSError as exc:
     sys.stderr.write(f"cannot run {sys.argv[2]!r}: {exc}\\n")
     os._exit(127)
 """
-
-_live: weakref.WeakSet = weakref.WeakSet()
-
-
-@atexit.register
-def _close_all() -> None:
-    """Stop every plugin process still running when the interpreter exits."""
-    for plugin in list(_live):
-        plugin.close()
-
 
 class RemoteCallError(Exception):
     """A call to an out-of-process plugin failed; the cause of the ``PluginError``.
@@ -498,6 +487,12 @@ def _command(cmd: Any) -> list[str]:
     return parts
 
 
+def _close_at_exit(plugin: GrpcPlugin, deadline: float) -> None:
+    """Stop the plugin's process at interpreter exit. ``close()`` waits up to the
+    plugin's own ``shutdown_timeout`` for a clean exit, whatever is left of ``deadline``."""
+    plugin.close()
+
+
 def _remove_socket(path: str) -> None:
     """Remove a dead child's Unix socket (a killed plugin cannot), and its private
     directory when it is one of ``serve``'s and now empty. Only a socket file of ours
@@ -641,7 +636,8 @@ class GrpcPlugin:
             setattr(self, name, getattr(self, "_" + name))
         if batch:
             self.dispatch_batch = self._dispatch_batch
-        _live.add(self)
+        # A plugin process still running when the interpreter exits is stopped then.
+        _lifecycle.track(self, at_exit=_close_at_exit)
 
     # -- public state ------------------------------------------------------------------
 
@@ -682,7 +678,7 @@ class GrpcPlugin:
         self._events.put(("close", None))
         if self._supervisor is not threading.current_thread():
             self._supervisor.join()
-        _live.discard(self)
+        _lifecycle.untrack(self)
 
     # -- the hooks (bound as instance attributes when the child describes them) --------
 

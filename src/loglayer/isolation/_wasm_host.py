@@ -53,6 +53,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("loglayer.isolation.WasmPlugin needs wasmtime: "
                       "pip install 'loglayer[wasm]'") from exc
 
+from .. import _lifecycle
 from .._common import describe, plugin_failed
 from .._native import compiled
 from .._select import COMPILED
@@ -170,9 +171,8 @@ class _EpochTicker:
 
 
 _ticker = _EpochTicker()
-if hasattr(os, "register_at_fork"):
-    # A forked child has no ticker thread: let the next acquire() start one.
-    os.register_at_fork(after_in_child=_ticker.after_fork)
+# A forked child has no ticker thread: let the next acquire() start one.
+_lifecycle.track(_ticker, after_fork_in_child=_EpochTicker.after_fork)
 
 
 # -- compiling and checking a module -------------------------------------------------

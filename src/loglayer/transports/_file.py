@@ -30,6 +30,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+from .. import _lifecycle
 from .._select import ConsoleFormat, JsonFormat, Transport
 from .._validate import (
     check_bool,
@@ -56,10 +57,6 @@ _ROTATE_NAMES = ("midnight", "hourly")
 _NS_PER_MS = 1_000_000
 #: gzip level for rotated files: most of the size gain of level 9 at a fraction of its time.
 _GZIP_LEVEL = 6
-
-# Every live transport, so a forked child can give each one fresh locks.
-_live: weakref.WeakSet[FileTransport] = weakref.WeakSet()
-
 
 def _write_all(fd: int, data: bytes) -> None:
     """One ``os.write`` of ``data``; a short write (a regular file nearly full) is
@@ -202,7 +199,8 @@ class FileTransport(Transport):
         self._open()
         if self._rotating:
             self._open_lock_file()
-        _live.add(self)
+        # A forked child gives it fresh locks.
+        _lifecycle.track(self, after_fork_in_child=FileTransport._after_fork_in_child)
 
     # -- construction helpers --------------------------------------------------------
 
@@ -439,12 +437,3 @@ class _TextRenderer:
         if time_format == "epoch_ms":
             return str(time_ns // _NS_PER_MS)
         return str(time_ns)
-
-
-def _after_fork_in_child() -> None:
-    for transport in list(_live):
-        transport._after_fork_in_child()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -29,8 +29,6 @@ never inherits an inner transport in the middle of a write.
 
 from __future__ import annotations
 
-import atexit
-import os
 import threading
 import time
 import weakref
@@ -38,6 +36,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .. import _lifecycle
 from .._common import (
     describe,
     merge_by_id,
@@ -48,13 +47,12 @@ from .._common import (
     transport_list,
     transport_slot,
 )
+from .._lifecycle import EXIT_TIMEOUT
 from .._select import HookParams, LogEntry, PluginSet, Transport, allows, run_hooks
 from .._validate import check_callable, check_choice, check_int, check_number
 
 __all__ = ["QueueTransport"]
 
-#: Seconds the interpreter-exit drain may take, for all queues together.
-EXIT_TIMEOUT = 5.0
 #: Seconds a fork waits for a worker to finish the batch it is sending.
 FORK_TIMEOUT = 5.0
 #: Drops and stderr failure lines are reported at most once per this many seconds.
@@ -64,11 +62,6 @@ _OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block")
 #: The hooks a stage of ordinary plugins runs per entry (gates run last, per transport).
 _ENTRY_HOOKS = frozenset(["on_before_data_out", "on_before_message_out",
                           "transform_log_level"])
-
-# Every pipeline that may hold entries, for the exit drain and the fork handlers.
-_pipelines: weakref.WeakSet[_Pipeline] = weakref.WeakSet()
-_exit_handler_registered = False
-_registry_lock = threading.Lock()
 
 
 class QueueTransport(Transport):
@@ -638,46 +631,18 @@ class _Pipeline:
 
 
 def _register(pipeline: _Pipeline) -> None:
-    """Track ``pipeline`` for the exit drain and forks.
+    """Track ``pipeline`` for the exit drain and forks (``loglayer._lifecycle``).
 
-    The exit handler is registered when the first queue is made, after its inner
-    transports were: handlers run last-registered first, so the drain runs before the
-    exit hooks of the transports it writes to.
+    It is tracked when its queue is made, after the queue's inner transports and
+    plugins were, so at exit it is drained before they are stopped.
     """
-    global _exit_handler_registered
-    with _registry_lock:
-        _pipelines.add(pipeline)
-        if not _exit_handler_registered:
-            atexit.register(_drain_at_exit)
-            _exit_handler_registered = True
+    _lifecycle.track(pipeline, at_exit=_drain_at_exit, before_fork=_Pipeline.before_fork,
+                     after_fork_in_parent=_Pipeline.after_fork_in_parent,
+                     after_fork_in_child=_Pipeline.after_fork_in_child)
 
 
-def _drain_at_exit() -> None:
-    deadline = time.monotonic() + EXIT_TIMEOUT
-    for pipeline in list(_pipelines):
-        pending = len(pipeline.queue)
-        if not pipeline.close(max(0.0, deadline - time.monotonic())):
-            stderr_line(f"queue transport {pipeline.name!r}: gave up draining at exit after "
-                        f"{EXIT_TIMEOUT} s ({pending} entries were pending)")
-
-
-def _before_fork() -> None:
-    for pipeline in list(_pipelines):
-        pipeline.before_fork()
-
-
-def _after_fork_in_parent() -> None:
-    for pipeline in list(_pipelines):
-        pipeline.after_fork_in_parent()
-
-
-def _after_fork_in_child() -> None:
-    global _registry_lock
-    _registry_lock = threading.Lock()
-    for pipeline in list(_pipelines):
-        pipeline.after_fork_in_child()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                        after_in_child=_after_fork_in_child)
+def _drain_at_exit(pipeline: _Pipeline, deadline: float) -> None:
+    pending = len(pipeline.queue)
+    if not pipeline.close(max(0.0, deadline - time.monotonic())):
+        stderr_line(f"queue transport {pipeline.name!r}: gave up draining at the exit "
+                    f"deadline ({EXIT_TIMEOUT} s for everything; {pending} entries were pending)")

@@ -8,6 +8,7 @@ import threading
 import weakref
 from typing import Any
 
+from .. import _lifecycle
 from .._select import JsonFormat, LineTransport
 from .._validate import check_type, type_name
 
@@ -21,10 +22,6 @@ BATCH_BYTES = 64 * 1024
 BATCH_AGE_NS = 1_000_000_000
 #: Entries at this level or above are written at once, with whatever is buffered.
 _URGENT_LEVEL = 40  # ERROR
-
-# Every live batch, so a forked child can drop the lines its parent will write.
-_batches: weakref.WeakSet[_Batch] = weakref.WeakSet()
-
 
 class _Batch:
     """The lines buffered for a file a StructuredTransport opened, and that file.
@@ -83,15 +80,6 @@ class _Batch:
         self.lock = threading.Lock()
         self.lines = []
         self.size = 0
-
-
-def _forget_batches_after_fork() -> None:
-    for batch in list(_batches):
-        batch.forget()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_batches_after_fork)
 
 
 class StructuredTransport(LineTransport):
@@ -165,7 +153,8 @@ class _FileStructuredTransport(StructuredTransport):
         LineTransport.__init__(self, fmt, file, binary=True, id=id, level=level,
                                enabled=enabled)
         self._batch = _Batch(file)
-        _batches.add(self._batch)
+        # A forked child drops the lines its parent will write.
+        _lifecycle.track(self._batch, after_fork_in_child=_Batch.forget)
         self._finalizer = weakref.finalize(self, self._batch.close)
 
     @property
