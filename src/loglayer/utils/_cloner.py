@@ -13,11 +13,12 @@ Both halves walk the same shapes in the same way, so they always agree:
   whose constructor takes a dict): each str key is matched; values are walked;
 * lists, tuples, sets and frozenset (and their subclasses): items are walked;
 * records, whose field names are matched like keys and whose field values are walked:
-  namedtuples, dataclasses (frozen and slotted ones included), pydantic v2 and v1
-  models (declared fields, plus the extra ones a v2 model allows), attrs classes, and
-  other objects through their public (non-underscore) instance attributes from
-  ``__dict__`` and ``__slots__``. These are the fields ``loglayer.utils.to_map`` shows
-  to transports, so what is walked is what gets logged.
+  namedtuples, dataclasses (frozen and slotted ones included), attrs classes, pydantic
+  v2 and v1 models, and other objects through their public (non-underscore) instance
+  attributes from ``__dict__`` and ``__slots__``. ``loglayer._records`` defines them for
+  ``loglayer.utils.to_map`` too: every name a transport shows is walked (for a pydantic
+  model: what ``model_dump()`` gives, computed fields and extras included, plus the
+  excluded fields its ``str()`` shows), so what is walked is what gets logged.
 
 Everything else (numbers, bytes, enum members, exceptions, classes, functions, objects
 with no public attributes...) is a leaf, returned as the very same object.
@@ -31,14 +32,14 @@ state; ``LOGLAYER_NO_EXTENSIONS=1`` turns it off.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import re
 import types
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any, ClassVar, Union
 
 from .._native import NO_EXTENSIONS
-from ._tomap import _NOT_INSTANCES, _NOT_RECORDS
+from .._records import ITEMS, MAPPING, NAMEDTUPLE, NOT_RECORD, PYDANTIC2, Fields, fields, kind_of
 
 _fast: Any = None
 if not NO_EXTENSIONS:
@@ -56,19 +57,8 @@ Matcher = Union[str, re.Pattern[str], Callable[[str], object], Iterable[Any], No
 # Types that are never walked; checked by identity first, as most values are these.
 _ATOMS = frozenset([int, float, bool, type(None), complex, bytes, bytearray])
 
-# What a value is, for the walk: a leaf, a container (items: sequences and sets), or a
-# record; the record kinds come last, so ``kind >= _NAMEDTUPLE`` means "a record".
-_LEAF = 0
-_MAPPING = 1
-_ITEMS = 2
-_NAMEDTUPLE = 3
-_DATACLASS = 4
-_ATTRS = 5
-_PYDANTIC2 = 6
-_PYDANTIC1 = 7
-_OBJECT = 8
-
 _UNSET = object()
+_NOTHING: frozenset = frozenset()
 
 
 def compile_matchers(name: str, spec: Matcher) -> tuple[frozenset, tuple, tuple]:
@@ -130,6 +120,14 @@ class Cloner:
     instance or plain object (``copy.copy``, then the changed attributes set). An
     object reached along two paths is cloned twice, like the renderers write it twice.
     ``clone(value, share_unchanged=True)`` copies only what leads to a change.
+
+    A pydantic model keeps its type while everything censored in it falls on a field it
+    stores (a declared field or an extra). A computed field is a property: a copy cannot
+    be given another value for it, and would compute the secret again. So when one is
+    censored (or a key only a custom serializer makes, or anything in a model that
+    cannot be copied), the clone is a plain dict of the model's rendered items instead:
+    the names and order ``to_map`` gives (excluded fields left out, as it leaves them
+    out), each with its censored clone. The secret cannot come back out.
 
     Limits, by design, so a log call can neither hang nor crash:
 
@@ -283,12 +281,12 @@ class Cloner:
             return self._value_hit(value)
         if cls is list or cls is tuple:
             return depth >= self.max_depth or self._check_items(value, depth + 1)
-        kind, items = _contents(value, cls)
-        if kind == _LEAF:
+        kind, items, _ = _contents(value, cls)
+        if kind == NOT_RECORD:
             return False
         if depth >= self.max_depth:
             return True
-        if kind == _MAPPING or kind >= _NAMEDTUPLE:
+        if kind != ITEMS:
             return self._check_fields(items, depth + 1)
         return self._check_items(items, depth + 1)
 
@@ -334,8 +332,9 @@ class Cloner:
     def clone(self, value: Any, *, share_unchanged: bool = False) -> Any:
         """A deep clone of ``value`` with the censor applied; ``value`` is not changed.
 
-        Leaves and objects that cannot be rebuilt are returned as they are (see the
-        class documentation); everything else is a new object of the same type.
+        Leaves and objects that cannot be rebuilt are returned as they are; everything
+        else is a new object of the same type, but a pydantic model that cannot hold its
+        censored values, which becomes a dict (see the class documentation).
 
         With ``share_unchanged=True`` only the containers and records on the way to
         something censored are copied; everything else is shared with ``value``, and
@@ -464,8 +463,8 @@ class _Clone:
 
     def _other(self, value: Any, cls: type, depth: int) -> Any:
         """Everything but str, dict, list and tuple: leaves, other containers, records."""
-        kind, items = _contents(value, cls)
-        if kind == _LEAF:
+        kind, items, record = _contents(value, cls)
+        if kind == NOT_RECORD:
             return value
         key = id(value)
         if key in self.path:
@@ -477,17 +476,28 @@ class _Clone:
         before = self.hits
         self.path.append(key)
         depth += 1
-        record = kind == _MAPPING or kind >= _NAMEDTUPLE
-        if record:
+        pairs = kind != ITEMS
+        censored: AbstractSet[Any] = _NOTHING
+        if record is not None and record.stored is not None:  # a pydantic model
+            # Which names had something censored: a model keeps its type only when it
+            # can hold those.
+            censored = set()
+            cloned = []
+            for name, item in items:
+                hits = self.hits
+                cloned.append((name, self._pair(name, item, depth)))
+                if self.hits != hits:
+                    censored.add(name)
+        elif pairs:
             cloned = [(name, self._pair(name, item, depth)) for name, item in items]
         else:
             cloned = [self.run(item, depth) for item in items]
         self.path.pop()
         if self.share and (_all_same([new for _, new in cloned], [old for _, old in items])
-                           if record else _all_same(cloned, items)):
+                           if pairs else _all_same(cloned, items)):
             return value
         try:
-            result = _rebuild(value, cls, kind, items, cloned)
+            result = _rebuild(value, cls, kind, items, cloned, record, censored)
         except Exception:
             result = _UNSET
         if result is _UNSET:  # cannot be rebuilt: as it is, or censored when strict
@@ -530,13 +540,16 @@ def _all_same(new: Iterable[Any], old: Iterable[Any]) -> bool:
     return True
 
 
-def _rebuild(value: Any, cls: type, kind: int, items: Any, cloned: list) -> Any:
+def _rebuild(value: Any, cls: type, kind: int, items: Any, cloned: list,
+             record: Fields | None, censored: AbstractSet[Any]) -> Any:
     """A new ``cls`` holding the cloned contents, or ``_UNSET`` when that cannot be done.
 
     ``items`` are the contents ``_contents`` gave, ``cloned`` their clones in the same
-    order: (key, value) pairs for mappings and records, values otherwise.
+    order: (key, value) pairs for mappings and records, values otherwise; ``record`` is
+    what ``_records.fields`` said of a record, ``censored`` the names of a model's
+    fields that had something censored.
     """
-    if kind == _MAPPING:
+    if kind == MAPPING:
         items = dict(cloned)
         if cls is dict:
             return items
@@ -549,7 +562,7 @@ def _rebuild(value: Any, cls: type, kind: int, items: Any, cloned: list) -> Any:
                 new.update(items)
             return new
         return _same_type(cls(items), cls)
-    if kind == _ITEMS:
+    if kind == ITEMS:
         if cls is list:
             return cloned
         if cls is tuple:
@@ -564,18 +577,37 @@ def _rebuild(value: Any, cls: type, kind: int, items: Any, cloned: list) -> Any:
                 new[:] = cloned
             return new
         return _same_type(cls(cloned), cls)
-    if kind == _NAMEDTUPLE:
+    if kind == NAMEDTUPLE:
         return _same_type(cls._make([item for _, item in cloned]), cls)
     changes = {name: new for (name, old), (_, new) in zip(items, cloned) if new is not old}
-    if kind == _PYDANTIC2:
-        return _same_type(value.model_copy(update=changes), cls)
-    if kind == _PYDANTIC1:
-        return _same_type(value.copy(update=changes), cls)
+    if record is not None and record.stored is not None:  # a pydantic model
+        return _rebuild_model(value, cls, kind, record.stored, record.shown, cloned, changes,
+                              censored)
     new = _copy(value, cls)
     if new is not _UNSET:
         for name, item in changes.items():
             object.__setattr__(new, name, item)
     return new
+
+
+def _rebuild_model(value: Any, cls: type, kind: int, stored: frozenset[str], shown: int,
+                   cloned: list, changes: dict, censored: AbstractSet[Any]) -> Any:
+    """A pydantic model's copy holding the clones of its ``stored`` fields, when every
+    ``censored`` name is one of those; else, when something was censored, a dict of its
+    ``shown`` (rendered) items, censored (see ``Cloner``). A computed value is not
+    written back: the copy computes it again."""
+    if censored <= stored:
+        update = {name: item for name, item in changes.items() if name in stored}
+        try:
+            new = (value.model_copy(update=update) if kind == PYDANTIC2
+                   else value.copy(update=update))
+        except Exception:
+            new = _UNSET
+        if type(new) is cls:
+            return new
+    if not censored:
+        return _UNSET
+    return dict(cloned[:shown])
 
 
 def _copy(value: Any, cls: type) -> Any:
@@ -589,114 +621,27 @@ def _same_type(new: Any, cls: type) -> Any:
     return new if type(new) is cls else _UNSET
 
 
-def _contents(value: Any, cls: type) -> tuple[int, Any]:
-    """(kind, contents) of a value that is not a str nor one of ``_ATOMS``.
+def _contents(value: Any, cls: type) -> tuple[int, Any, Fields | None]:
+    """(kind, contents, fields) of a value that is not a str nor one of ``_ATOMS``.
 
     The contents are (key, value) pairs for mappings and records, the items for
-    sequences and sets, None for a leaf. Anything that fails while they are read
-    (a property that raises, a broken ``__iter__``) makes the value a leaf.
+    sequences and sets, None for a leaf (``NOT_RECORD``); ``fields`` is what
+    ``_records.fields`` says of a record, None for the others. Anything that fails while
+    they are read (a property that raises, a broken ``__iter__``) makes the value a leaf.
     """
     if cls is dict:
-        return _MAPPING, value.items()
+        return MAPPING, value.items(), None
     if cls is list or cls is tuple or cls is set or cls is frozenset:
-        return _ITEMS, value
+        return ITEMS, value, None
     try:
-        kind = _kind(value, cls)
-        if kind == _LEAF:
-            return _LEAF, None
-        if kind == _MAPPING:
-            return kind, list(value.items())
-        if kind == _ITEMS:
-            return kind, list(value)
-        return kind, _record_fields(value, cls, kind)
+        kind = kind_of(cls)
+        if kind == NOT_RECORD:
+            return kind, None, None
+        if kind == MAPPING:
+            return kind, list(value.items()), None
+        if kind == ITEMS:
+            return kind, list(value), None
+        record = fields(value, kind)
+        return kind, record.pairs, record
     except Exception:
-        return _LEAF, None
-
-
-def _kind(value: Any, cls: type) -> int:
-    """How the walk treats ``value``, which is neither a str nor one of ``_ATOMS``."""
-    if cls is dict:
-        return _MAPPING
-    if cls is list or cls is tuple:
-        return _ITEMS
-    if isinstance(value, Mapping):
-        return _MAPPING
-    if isinstance(value, tuple):
-        if isinstance(getattr(cls, "_fields", None), tuple) and hasattr(cls, "_make"):
-            return _NAMEDTUPLE
-        return _ITEMS
-    if isinstance(value, list):
-        return _ITEMS
-    if isinstance(value, (set, frozenset)):
-        return _ITEMS
-    if isinstance(value, _NOT_RECORDS) or isinstance(value, _NOT_INSTANCES):
-        return _LEAF
-    if dataclasses.is_dataclass(cls):
-        return _DATACLASS
-    if isinstance(getattr(cls, "model_fields", None), dict) and callable(
-            getattr(cls, "model_copy", None)):
-        return _PYDANTIC2
-    if isinstance(getattr(cls, "__fields__", None), dict) and callable(
-            getattr(cls, "copy", None)):
-        return _PYDANTIC1
-    if getattr(cls, "__attrs_attrs__", None) is not None:
-        return _ATTRS
-    if hasattr(value, "__dict__") or _has_public_slots(cls):
-        return _OBJECT
-    return _LEAF
-
-
-def _has_public_slots(cls: type) -> bool:
-    for klass in cls.__mro__:
-        slots = klass.__dict__.get("__slots__", ())
-        if isinstance(slots, str):
-            slots = (slots,)
-        for name in slots:
-            if type(name) is str and not name.startswith("_"):
-                return True
-    return False
-
-
-def _record_fields(value: Any, cls: type, kind: int) -> list[tuple[str, Any]]:
-    """(name, value) for each field of a record; fields that are not set are left out."""
-    if kind == _NAMEDTUPLE:
-        return list(zip(cls._fields, value))
-    if kind == _DATACLASS:
-        names = [field.name for field in dataclasses.fields(value)]
-    elif kind == _ATTRS:
-        names = [attribute.name for attribute in cls.__attrs_attrs__]
-    elif kind == _PYDANTIC2:
-        names = list(cls.model_fields)
-        extra = getattr(value, "__pydantic_extra__", None)
-        if extra:
-            names.extend(extra)
-    elif kind == _PYDANTIC1:
-        names = list(cls.__fields__)
-    else:
-        return _public_attributes(value, cls)
-    pairs = []
-    for name in names:
-        item = getattr(value, name, _UNSET)
-        if item is not _UNSET:
-            pairs.append((name, item))
-    return pairs
-
-
-def _public_attributes(value: Any, cls: type) -> list[tuple[str, Any]]:
-    """The public instance attributes: from ``__dict__``, then the set ``__slots__``."""
-    pairs = []
-    namespace = getattr(value, "__dict__", None)
-    if isinstance(namespace, dict):
-        for name, item in namespace.items():
-            if type(name) is str and not name.startswith("_"):
-                pairs.append((name, item))
-    for klass in cls.__mro__:
-        slots = klass.__dict__.get("__slots__", ())
-        if isinstance(slots, str):
-            slots = (slots,)
-        for name in slots:
-            if type(name) is str and not name.startswith("_"):
-                item = getattr(value, name, _UNSET)
-                if item is not _UNSET:
-                    pairs.append((name, item))
-    return pairs
+        return NOT_RECORD, None, None
