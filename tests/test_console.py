@@ -255,6 +255,16 @@ def test_error_key_follows_the_transport_setting():
     assert out.getvalue() == "ERROR x error=ValueError: v\n"
 
 
+def test_error_key_follows_the_logger_by_default():
+    """Each entry carries its logger's error_key, so a console transport shared by
+    loggers with different keys summarises each one's error, in both renderers."""
+    out = io.StringIO()
+    console = ConsoleTransport(out, colors=False, show_time=False)
+    LogLayer(transports=console, error_key="error").with_error(ValueError("v")).error("x")
+    LogLayer(transports=console).with_error(KeyError("k")).error("y")
+    assert out.getvalue() == "ERROR x error=ValueError: v\nERROR y err=KeyError: 'k'\n"
+
+
 def test_error_removed_from_data_is_still_summarised():
     e = entry(LogLevel.ERROR, ["x"], data={"a": 1}, error=ValueError("v"))
     assert render(e) == "ERROR x a=1 err=ValueError: v\n"

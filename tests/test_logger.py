@@ -27,10 +27,9 @@ def log(core, tt):
 # -- construction ------------------------------------------------------------------
 
 
-def test_default_transport_is_console_on_stderr_as_it_is_at_write(monkeypatch):
-    # the live core: the default transport is the live ConsoleTransport, whose line
-    # renderer is bound to the live core's entry type
-    log = loglayer.LogLayer()
+def test_default_transport_is_console_on_stderr_as_it_is_at_write(core, monkeypatch):
+    # each kernel gets a console transport that takes its own entries
+    log = core.LogLayer()
     first, second = io.StringIO(), io.StringIO()
     monkeypatch.setattr(sys, "stderr", first)
     log.with_fields(rid="r1").info("hello", "world")

@@ -19,7 +19,7 @@ import os
 import sys
 from typing import Any
 
-from . import _core_py, _select
+from . import _core_py, _render_py, _select
 from ._common import plugin_list, transport_list
 from ._select import JsonFormat, LineTransport, LogLayer
 from .levels import LogLevel
@@ -73,10 +73,18 @@ def _default_transport() -> Any:
     return LineTransport(JsonFormat(), default_stream="stderr", id="default")
 
 
+def _pure_console() -> Any:
+    """The console transport of the pure renderers, for the pure kernel when the
+    compiled one is live (a compiled transport takes compiled entries only)."""
+    return _render_py.LineTransport(_render_py.ConsoleFormat(False, True),
+                                    default_stream="stderr")
+
+
 # ``LogLayer()`` with no transports writes readable lines to sys.stderr: the kernels
 # import no transport, so the assembly tells them.
-for _kernel in {_core_py, _select.core}:
-    _kernel._set_default_transport_factory(ConsoleTransport)
+_select.core._set_default_transport_factory(ConsoleTransport)
+if _core_py is not _select.core:
+    _core_py._set_default_transport_factory(_pure_console)
 
 
 def configure(*, transports: Any = None, plugins: Any = None, level: Any = None) -> LogLayer:

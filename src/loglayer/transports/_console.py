@@ -41,8 +41,9 @@ class ConsoleTransport(LineTransport):
     is decided once, at construction; with ``stream=None`` it is decided again whenever
     ``sys.stderr`` is a different object than at the previous write.
 
-    ``error_key`` must match the logger's ``error_key``: that data item is shown as
-    ``err=Type: message`` and the traceback is printed below the line.
+    The data item under the entry's ``error_key`` (its logger's) is shown as
+    ``err=Type: message`` and the traceback is printed below the line; ``error_key``
+    overrides the key for every entry.
     """
 
     def __new__(cls, stream: Any = None, *, colors: bool | None = None, **options: Any):
@@ -51,7 +52,7 @@ class ConsoleTransport(LineTransport):
         return super().__new__(cls)
 
     def __init__(self, stream: TextIO | None = None, *, colors: bool | None = None,
-                 show_time: bool = True, error_key: str = "err", id: str = "", level=None,
+                 show_time: bool = True, error_key: str | None = None, id: str = "", level=None,
                  enabled: bool = True) -> None:
         if stream is not None and not callable(getattr(stream, "write", None)):
             raise TypeError(f"stream must be None or have a write() method, "
@@ -67,7 +68,7 @@ class _AutoColorConsoleTransport(ConsoleTransport):
     """A ConsoleTransport on ``sys.stderr`` that re-decides colours when it changes."""
 
     def __init__(self, stream: TextIO | None = None, *, colors: bool | None = None,
-                 show_time: bool = True, error_key: str = "err", id: str = "", level=None,
+                 show_time: bool = True, error_key: str | None = None, id: str = "", level=None,
                  enabled: bool = True) -> None:
         super().__init__(None, colors=False, show_time=show_time, error_key=error_key, id=id,
                          level=level, enabled=enabled)

@@ -127,8 +127,8 @@ class FileTransport(Transport):
     ``time_format`` ``"iso"``, ``"epoch"``, ``"epoch_ms"``, ``"epoch_ns"`` or None),
     ``"text"`` (the console line without colours, preceded by the time in
     ``time_format``, since a file outlives the day the local clock column refers to;
-    the error is summarised from the data key ``"err"``, the logger's default
-    ``error_key``), or any object with ``render(entry)`` returning ``bytes`` or ``str``.
+    the error is summarised from the data key the entry's logger keeps it under), or any
+    object with ``render(entry)`` returning ``bytes`` or ``str``.
 
     ``send(entry)`` renders and writes one line with one ``os.write``;
     ``send_batch(entries)`` (what ``QueueTransport`` calls) writes a whole batch with
@@ -211,7 +211,7 @@ class FileTransport(Transport):
         if isinstance(format, str):
             if check_choice("format", format, ("json", "text")) == "json":
                 return JsonFormat("msg", "level", "time", time_format).render
-            return _TextRenderer(ConsoleFormat(False, False, "err"), time_format).render
+            return _TextRenderer(ConsoleFormat(False, False), time_format).render
         if not callable(getattr(format, "render", None)):
             raise TypeError(f"format must be 'json', 'text' or an object with a render(entry) "
                             f"method, got {type_name(format)}")

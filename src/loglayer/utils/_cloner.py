@@ -38,15 +38,10 @@ from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any, ClassVar, Union
 
-from .._native import NO_EXTENSIONS
+from .._native import compiled
 from .._records import ITEMS, MAPPING, NAMEDTUPLE, NOT_RECORD, PYDANTIC2, Fields, fields, kind_of
 
-_fast: Any = None
-if not NO_EXTENSIONS:
-    try:
-        from . import _clonefast as _fast
-    except ImportError:  # not built: the pure walk does everything
-        pass
+_fast: Any = compiled("utils._clonefast")  # None: the pure walk does everything
 
 __all__ = ["Cloner", "Matcher"]
 
