@@ -14,7 +14,8 @@ from typing import Any
 
 from .._validate import check_type, type_name
 from ..plugin import Plugin
-from ..utils._cloner import Cloner, Matcher, _fast as _clonefast, compile_matchers
+from ..utils._cloner import Cloner, Matcher, compile_matchers
+from ..utils._cloner import _fast as _clonefast
 
 __all__ = ["redact"]
 
@@ -118,7 +119,9 @@ class _Redact(Plugin):
         if cloner._walker is not None:  # the compiled hooks, which the core calls from C
             self.on_fields_called = self.on_metadata_called = _clonefast.ValueHook(
                 cloner._walker)
-            self.on_before_data_out = _clonefast.DataHook(cloner._walker)
+            # the compiled hook stands in for the method below, on this instance only
+            self.on_before_data_out = _clonefast.DataHook(  # type: ignore[method-assign]
+                cloner._walker)
         if patterns:
             # Only then can a message need redacting: installing the hook for keys alone
             # would cost every entry a call for nothing (hooks are indexed at add time).

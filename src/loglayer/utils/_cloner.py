@@ -36,7 +36,7 @@ import re
 import types
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 from .._native import compiled
 from .._records import ITEMS, MAPPING, NAMEDTUPLE, NOT_RECORD, PYDANTIC2, Fields, fields, kind_of
@@ -47,7 +47,7 @@ __all__ = ["Cloner", "Matcher"]
 
 #: What ``match_key`` and ``match_value`` accept: an exact str, a compiled regex
 #: (``search`` semantics), a predicate on the str, or a collection of these.
-Matcher = Union[str, re.Pattern[str], Callable[[str], object], Iterable[Any], None]
+Matcher = str | re.Pattern[str] | Callable[[str], object] | Iterable[Any] | None
 
 # Types that are never walked; checked by identity first, as most values are these.
 _ATOMS = frozenset([int, float, bool, type(None), complex, bytes, bytearray])
@@ -148,6 +148,9 @@ class Cloner:
 
     __slots__ = ("censor", "max_depth", "strict", "_key_exact", "_key_tests", "_value_exact",
                  "_value_regexes", "_value_tests", "_skip", "_repl", "_walker", "_censored")
+    # Set once by ``_attach_walk`` (through ``object.__setattr__``: a Cloner is immutable).
+    _walker: Any  # the compiled ``_clonefast.Walker``, or None for the pure walk
+    _censored: Callable[[Any], Any]
 
     def __init__(self, match_key: Matcher = None, match_value: Matcher = None,
                  censor: str = "[REDACTED]", *, max_depth: int = 32,
@@ -224,7 +227,7 @@ class Cloner:
             return False
         if key in self._key_exact:
             return True
-        for test in self._key_tests:
+        for test in self._key_tests:  # noqa: SIM110 - hot path: any() costs a generator
             if test(key):
                 return True
         return False
@@ -236,7 +239,7 @@ class Cloner:
         for regex in self._value_regexes:
             if regex.search(text):
                 return True
-        for test in self._value_tests:
+        for test in self._value_tests:  # noqa: SIM110 - hot path: any() costs a generator
             if test(text):
                 return True
         return False
@@ -304,7 +307,7 @@ class Cloner:
 
     def _check_items(self, items: Iterable[Any], depth: int) -> bool:
         skip = self._skip
-        for item in items:
+        for item in items:  # noqa: SIM110 - hot path: any() costs a generator
             if type(item) not in skip and self._check(item, depth):
                 return True
         return False
@@ -433,7 +436,7 @@ class _Clone:
         tests = cloner._key_tests
         share = self.share
         # When sharing, the copy is made at the first change, and only then.
-        result = None if share else {}
+        result: dict | None = None if share else {}
         for name, item in value.items():
             if (name in exact or (tests and cloner.matches_key(name))) and isinstance(name, str):
                 if cloner._is_censor(item):
@@ -529,13 +532,12 @@ class _Clone:
 
 def _all_same(new: Iterable[Any], old: Iterable[Any]) -> bool:
     """Whether the two sequences hold the very same objects, in order."""
-    for a, b in zip(new, old):
-        if a is not b:
-            return False
-    return True
+    # ``new`` was made from ``old``, item for item; ``old`` is the caller's container, so
+    # not strict: one that another thread resized meanwhile must not make the log call fail.
+    return all(a is b for a, b in zip(new, old, strict=False))
 
 
-def _rebuild(value: Any, cls: type, kind: int, items: Any, cloned: list,
+def _rebuild(value: Any, cls: type[Any], kind: int, items: Any, cloned: list,
              record: Fields | None, censored: AbstractSet[Any]) -> Any:
     """A new ``cls`` holding the cloned contents, or ``_UNSET`` when that cannot be done.
 
@@ -574,7 +576,8 @@ def _rebuild(value: Any, cls: type, kind: int, items: Any, cloned: list,
         return _same_type(cls(cloned), cls)
     if kind == NAMEDTUPLE:
         return _same_type(cls._make([item for _, item in cloned]), cls)
-    changes = {name: new for (name, old), (_, new) in zip(items, cloned) if new is not old}
+    changes = {name: new for (name, old), (_, new) in zip(items, cloned, strict=True)
+               if new is not old}
     if record is not None and record.stored is not None:  # a pydantic model
         return _rebuild_model(value, cls, kind, record.stored, record.shown, cloned, changes,
                               censored)
