@@ -57,10 +57,7 @@ def filter(messages: Patterns = (), predicate: Callable[[Any], object] | None = 
 
     def matches(params: Any) -> bool:
         text = " ".join(map(str, params.messages))
-        for pattern in patterns:
-            if pattern.search(text):
-                return True
-        return False
+        return any(pattern.search(text) for pattern in patterns)
 
     if predicate is None:
         return send_gate(id, matches)
