@@ -44,7 +44,7 @@ def deep_same(a: object, b: object, _seen: set | None = None) -> bool:
     if isinstance(a, collections.abc.Mapping):
         return list(a) == list(b) and all(deep_same(a[k], b[k], seen) for k in a)
     if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(deep_same(x, y, seen) for x, y in zip(a, b))
+        return len(a) == len(b) and all(deep_same(x, y, seen) for x, y in zip(a, b, strict=True))
     if isinstance(a, (set, frozenset)):
         return a == b
     state_a, state_b = _state(a), _state(b)
@@ -212,9 +212,9 @@ def test_records_keep_their_type_and_get_censored(index):
     assert cloner.needs_clone(value)
     result = clone_checked(cloner, value)
     assert type(result) is type(value) and result is not value
-    assert getattr(result, "password") == CENSOR
-    assert getattr(result, "note") == f"note with {CENSOR} inside"
-    assert getattr(value, "password") == "hunter2"
+    assert result.password == CENSOR
+    assert result.note == f"note with {CENSOR} inside"
+    assert value.password == "hunter2"
 
 
 @pytest.mark.parametrize("index", range(len(RECORD_IDS)), ids=RECORD_IDS)
@@ -307,7 +307,7 @@ def test_share_unchanged_gives_back_the_same_object_when_clean(index):
     dirty = _build(_records()[index], "p", "clean")
     result = cloner.clone([value, dirty], share_unchanged=True)
     assert result[0] is value and type(result[1]) is type(dirty)
-    assert getattr(result[1], "password") == CENSOR
+    assert result[1].password == CENSOR
 
 
 @pytest.mark.parametrize("leaf", [

@@ -16,8 +16,8 @@ from ._context import (
     get_contextvars,
     unbind_contextvars,
 )
-from ._multiline import Multiline
 from ._default import configure, log
+from ._multiline import Multiline
 from ._select import COMPILED, HookParams, LogBuilder, LogEntry, LogLayer, Transport, lazy
 from .errors import LogLayerError, PluginError, TransportError
 from .levels import LogLevel

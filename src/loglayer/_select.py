@@ -31,8 +31,18 @@ else:
     COMPILED = True
 
 if TYPE_CHECKING:  # the compiled API, as its stubs (_core.pyi, _render.pyi) describe it
-    from ._core import (HookParams, LineSink, LogBuilder, LogEntry, LogLayer, PluginSet,
-                        Transport, allows, lazy, run_hooks)
+    from ._core import (
+        HookParams,
+        LineSink,
+        LogBuilder,
+        LogEntry,
+        LogLayer,
+        PluginSet,
+        Transport,
+        allows,
+        lazy,
+        run_hooks,
+    )
     from ._render import ConsoleFormat, JsonFormat, LineTransport
 else:
     HookParams = core.HookParams

@@ -8,7 +8,8 @@ is then calling the function, with no wrapper frame in between.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = [
     "HOOK_NAMES",
