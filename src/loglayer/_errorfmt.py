@@ -41,6 +41,7 @@ the GIL every single operation is atomic, and a race can at worst render a frame
 
 from __future__ import annotations
 
+import contextlib
 import linecache
 import sys
 import traceback
@@ -74,8 +75,9 @@ _PLAIN = 0
 _SYNTAX = 1  # SyntaxError and subclasses: stdlib renders the offending source line.
 _GROUP = 2  # BaseExceptionGroup (3.11+): stdlib renders the sub-exceptions.
 
-if _PY311:
-    _GROUP_BASE: type | None = BaseExceptionGroup  # noqa: F821 - builtin on 3.11+
+_GROUP_BASE: type | None
+if sys.version_info >= (3, 11):  # spelled out, so type checkers see the version check
+    _GROUP_BASE = BaseExceptionGroup  # noqa: F821 - builtin on 3.11+
 else:  # pragma: no cover - 3.10
     _GROUP_BASE = None
 
@@ -246,10 +248,8 @@ def _type_info(tp: type) -> tuple[str, int]:
     info = _compute_type_info(tp)
     if len(_type_cache) >= _TYPE_CACHE_MAX:
         _type_cache.clear()
-    try:
+    with contextlib.suppress(Exception):  # defensive: tp was hashed by the lookup above
         _type_cache[tp] = info
-    except Exception:  # pragma: no cover - defensive
-        pass
     return info
 
 
@@ -375,7 +375,7 @@ def _final_lines(exc: BaseException, name: str, message: str, kind: int) -> str:
 
 def _format_notes(notes: object) -> str:
     if isinstance(notes, Sequence) and not isinstance(notes, (str, bytes)):
-        lines = []
+        lines: list[str] = []
         for note in notes:
             try:
                 note_text = str(note)
