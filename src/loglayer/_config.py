@@ -31,6 +31,7 @@ error the factory itself raises is re-raised with the path in front.
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 import enum
 import inspect
 import json
@@ -267,10 +268,9 @@ def _close_all(transports: list) -> None:
     for transport in transports:
         close = getattr(transport, "close", None)
         if callable(close):
-            try:
+            # a close error is dropped: the original error is the one worth reporting
+            with contextlib.suppress(Exception):
                 close()
-            except Exception:  # the original error is the one worth reporting
-                pass
 
 
 def from_config(config: Mapping[str, Any]) -> LogLayer:

@@ -21,6 +21,7 @@ that was just renamed, or removed as the oldest backup).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import shutil
@@ -114,10 +115,8 @@ class _Handles:
         self.fd = self.lock_fd = -1
         for descriptor in (fd, lock_fd):
             if descriptor >= 0:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(descriptor)
-                except OSError:
-                    pass
 
 
 class FileTransport(Transport):
