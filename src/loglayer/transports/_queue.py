@@ -154,13 +154,15 @@ class QueueTransport(Transport):
         """The inner transports, in order."""
         return tuple(slot[0] for slot in self._pipeline.inners)
 
-    def flush(self, timeout: float | None = None) -> bool:
+    # flush and close add a timeout and report whether they finished in time; the kernel
+    # calls them as the base class's (no argument, result unused), which still works.
+    def flush(self, timeout: float | None = None) -> bool:  # type: ignore[override]
         """Wait until the entries enqueued before this call are sent and the inner
         transports flushed; False when ``timeout`` seconds passed first. Called from
         the worker thread itself (a hook or inner transport), it returns False at once."""
         return self._pipeline.flush(timeout)
 
-    def close(self, timeout: float | None = None) -> bool:
+    def close(self, timeout: float | None = None) -> bool:  # type: ignore[override]
         """Drain the queue, close the inner transports and stop the worker.
 
         Returns False when the worker did not finish within ``timeout`` seconds (it
@@ -183,7 +185,7 @@ def _inner_slot(transport: Any) -> tuple[Any, str, Any, Any]:
     return (transport, tid, send, send_batch if callable(send_batch) else None)
 
 
-def _params(entry: Any) -> Any:
+def _params(entry: Any) -> HookParams:
     return HookParams(entry.level, entry.messages, entry.data, entry.metadata, entry.error,
                       entry.fields, entry.ctx, entry.prefix)
 
@@ -503,7 +505,7 @@ class _Pipeline:
 
     def _route(self, batch: list) -> list:
         """Run the plugins over the batch; (slot, entries) per inner transport."""
-        active = []
+        active: list[tuple[tuple, int, list]] = []
         for slot in self.inners:
             if getattr(slot[0], "enabled", True):
                 active.append((slot, min_level_of(getattr(slot[0], "level", None)), []))
@@ -523,7 +525,7 @@ class _Pipeline:
             for position, (slot, minimum, routed) in enumerate(active):
                 if entry.level < minimum or position in refused[i]:
                     continue
-                if gated and not allows(gates, params, slot[1]):
+                if params is not None and not allows(gates, params, slot[1]):
                     continue
                 routed.append(entry)
         return [(slot, routed) for slot, _, routed in active]
@@ -540,7 +542,7 @@ class _Pipeline:
         except Exception as exc:  # the plugin's fallback: entries unchanged, gates open
             plugin_failed("dispatch_batch", plugin_id, on_error, exc)
             return
-        for i, (entry, outcome) in enumerate(zip(entries, outcomes)):
+        for i, (entry, outcome) in enumerate(zip(entries, outcomes, strict=True)):
             level, messages, data, send = outcome
             if level is not entry.level or messages is not entry.messages \
                     or data is not entry.data:
