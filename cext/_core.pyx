@@ -453,11 +453,14 @@ cdef dict _run_data_hooks(PluginSet plugins, HookParams params, dict data, bint 
                 continue
         if result is None:
             continue
-        if not isinstance(result, Mapping):
+        if type(result) is not dict and not isinstance(result, Mapping):
             plugin_failed("on_before_data_out", hook.plugin_id, hook.on_error,
                           not_a_mapping(result))
             continue
         if not owned:
+            if not data and type(result) is dict:
+                data = <dict>result  # the common "add a field" hook: nothing to merge into
+                continue
             data = PyDict_Copy(data)
             owned = True
         data.update(result)

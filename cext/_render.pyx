@@ -372,6 +372,8 @@ cdef class JsonFormat(_Format):
                     metadata_json = _dumps({key: metadata if mapped is None else mapped},
                                            _json_default)
                 elif mapped:
+                    if type(mapped) is not dict:  # its items as dict.update would see them
+                        mapped = dict(mapped)
                     if _holds_any(<dict>mapped, self._reserved) or (
                             data and not _disjoint(data, <dict>mapped)):
                         return _pure._render_json_exact(entry, self._reference)

@@ -326,10 +326,13 @@ def run_hooks(plugins: PluginSet, params: HookParams, data_owned: bool = False) 
                 continue
             if result is None:
                 continue
-            if not isinstance(result, Mapping):
+            if type(result) is not dict and not isinstance(result, Mapping):
                 plugin_failed("on_before_data_out", pid, on_error, not_a_mapping(result))
                 continue
             if not data_owned:
+                if not data and type(result) is dict:
+                    data = result  # the common "add a field" hook: nothing to merge into
+                    continue
                 data = dict(data)
                 data_owned = True
             data.update(result)
