@@ -26,6 +26,7 @@ hooks pass their value through, dispatch hooks change nothing, the gate lets ent
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import queue
 import shutil
@@ -40,6 +41,7 @@ from typing import Any, NamedTuple
 
 import grpc
 import orjson
+from google.protobuf import empty_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .. import _lifecycle
@@ -179,6 +181,7 @@ class _Child:
 
     def _read_stdout(self) -> None:
         stream = self.proc.stdout
+        assert stream is not None  # GrpcPlugin._spawn starts the child with stdout=PIPE
         first = True
         for line in iter(lambda: stream.readline(_MAX_LINE), b""):
             if first:
@@ -192,6 +195,7 @@ class _Child:
 
     def _read_stderr(self) -> None:
         stream = self.proc.stderr
+        assert stream is not None  # GrpcPlugin._spawn starts the child with stderr=PIPE
         for line in iter(lambda: stream.readline(_MAX_LINE), b""):
             self.stderr_tail.append(line.decode("utf-8", "replace").rstrip())
             self.host._surface("stderr", line, self.pid)
@@ -255,13 +259,15 @@ class _Child:
                 stub.DispatchBatch, self.pid)
             self.methods["dispatch_batch"] = self.batch_stream
         self.stdio_call = grpc_stdio_pb2_grpc.GRPCStdioStub(self.channel).StreamStdio(
-            grpc_stdio_pb2.google_dot_protobuf_dot_empty__pb2.Empty())
+            empty_pb2.Empty())
         reader = threading.Thread(target=self._read_stdio, args=(self.stdio_call,),
                                   name=f"loglayer-grpc-stdio-{self.pid}", daemon=True)
         reader.start()
         self.threads.append(reader)
 
     def healthy(self, timeout: float) -> bool:
+        if self.health is None:  # not connected: nothing to answer
+            return False
         try:
             answer = self.health.Check(health_pb2.HealthCheckRequest(service=wire.HEALTH_SERVICE),
                                        timeout=timeout)
@@ -275,11 +281,9 @@ class _Child:
         if self.batch_stream is not None:  # an open stream would hold the plugin's exit up
             self.batch_stream.close()
         if self.channel is not None and not self.exited.is_set():
-            try:
+            with contextlib.suppress(grpc.RpcError):  # it is killed below if it did not stop
                 grpc_controller_pb2_grpc.GRPCControllerStub(self.channel).Shutdown(
                     grpc_controller_pb2.Empty(), timeout=grace)
-            except grpc.RpcError:
-                pass
             self.exited.wait(_remaining(deadline))
         self.kill()
         self.exited.wait()
@@ -287,10 +291,8 @@ class _Child:
 
     def kill(self) -> None:
         if not self.exited.is_set():
-            try:
+            with contextlib.suppress(OSError):  # it exited meanwhile
                 self.proc.kill()
-            except OSError:
-                pass
 
     def release(self) -> None:
         """Close the connection and let the output readers finish (the process is gone)."""
@@ -368,9 +370,11 @@ class _BatchStream:
                 return self._unary(request, timeout=timeout)
             if self._call is None:
                 self._open()
-            self._requests.put(request)
+            requests, answers = self._requests, self._answers
+            assert requests is not None and answers is not None  # opened with the call
+            requests.put(request)
             try:
-                answer = self._answers.get(timeout=timeout)
+                answer = answers.get(timeout=timeout)
             except queue.Empty:
                 self._shut()
                 raise _StreamError(grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -412,6 +416,7 @@ class _BatchStream:
         self._call = self._requests = self._answers = self._reader = None
         if call is not None:
             call.cancel()
+            assert requests is not None  # opened with the call
             requests.put(None)  # ends the request iterator, and gRPC's thread that reads it
 
 
@@ -435,7 +440,7 @@ def _apply_batch(entries: list, answer: Any, transports: int) -> tuple[list, lis
         raise RemoteCallError("bad-response", f"expected {len(entries)} outcomes, got "
                               f"{len(answer) if isinstance(answer, list) else answer!r}")
     passed = (True,) * transports
-    outcomes = []
+    outcomes: list[BatchOutcome] = []
     append = outcomes.append
     new = tuple.__new__  # BatchOutcome(...) without the Python-level __new__
     failures: list = []
@@ -827,21 +832,22 @@ class GrpcPlugin:
             kind, subject = self._events.get()
             if kind == "close":
                 return
-            if subject is not self._child:
+            child = self._child
+            if child is None or subject is not child:
                 continue  # about a child already replaced
             if kind == "suspect":
-                if not subject.exited.is_set() and not subject.healthy(
+                if not child.exited.is_set() and not child.healthy(
                         max(2 * self._timeout, 1.0)):
                     self._report("process", RemoteCallError(
-                        "deadline", f"pid {subject.pid} missed a deadline and does not answer "
+                        "deadline", f"pid {child.pid} missed a deadline and does not answer "
                         "health checks; killing it"))
-                    subject.kill()
-                subject.suspect = False
+                    child.kill()
+                child.suspect = False
             elif kind == "exited" and not self._closing.is_set():
                 self._conn = None
                 self._child = None
-                subject.release()
-                if not self._replace(subject):
+                child.release()
+                if not self._replace(child):
                     return
 
     def _replace(self, dead: _Child) -> bool:
@@ -977,8 +983,6 @@ class GrpcPlugin:
                 level = _HCLOG_LEVELS.get(str(record.pop("@level", "")).lower(), level)
                 text = str(record.pop("@message"))
                 metadata = {key.lstrip("@"): value for key, value in record.items()} or None
-        try:
+        with contextlib.suppress(Exception):  # output must never break the supervision
             self._output.raw(level, [text], metadata=metadata,
                              fields={"plugin": self.id, "pid": pid, "stream": stream})
-        except Exception:  # output must never break the plugin's supervision
-            pass
