@@ -10,21 +10,24 @@ fields (S5: the exception with its formatted traceback), serialized with orjson.
 from __future__ import annotations
 
 import itertools
+import queue
 import sys
 import traceback
 from typing import Any
 
 from ._scenarios import (
-    LOGLAYER_ONLY,
     BOUND,
     CALL_FIELDS,
     FIELDS,
+    LOGLAYER_ONLY,
     MESSAGE,
     Case,
     Library,
+    LogFile,
     Unavailable,
     kwargs_source,
     literal_source,
+    queue_case,
     raise_through_frames,
     s5_statement,
 )
@@ -66,7 +69,7 @@ def _stdlib_json_formatter(logging: Any, orjson: Any) -> Any:
     reserved = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
     reserved |= {"message", "asctime"}
 
-    class OrjsonFormatter(logging.Formatter):  # type: ignore[name-defined,misc]
+    class OrjsonFormatter(logging.Formatter):
         """Render time, level, message, the ``extra=`` fields and the traceback as JSON."""
 
         def format(self, record: Any) -> str:
@@ -83,37 +86,62 @@ def _stdlib_json_formatter(logging: Any, orjson: Any) -> Any:
 
 
 def _stdlib_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
-    """stdlib: a ``Logger`` with a ``StreamHandler`` on the sink; JSON via orjson."""
+    """stdlib: a ``Logger`` with a ``StreamHandler`` on the sink; JSON via orjson.
+
+    S12 puts a ``FileHandler`` in its place; S13 puts a ``QueueHandler`` on the logger
+    and the ``StreamHandler`` behind a ``QueueListener`` (the stdlib's documented queue
+    set-up, with an unbounded ``queue.Queue(-1)``).
+    """
     import logging
+    import logging.handlers
 
     if sid in LOGLAYER_ONLY:
         raise Unavailable("no plugin pipeline")
     logger = logging.getLogger(f"loglayer.bench.stdlib.{sid}.{next(_names)}")
     logger.propagate = False
     logger.setLevel(logging.INFO)
-    handler = logging.StreamHandler(sink)
-    note = ""
     if sid in ("S1", "S2"):
-        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        formatter = logging.Formatter("%(levelname)s %(message)s")
         note = 'Formatter("%(levelname)s %(message)s")'
     else:
-        orjson = _require("orjson")
-        handler.setFormatter(_stdlib_json_formatter(logging, orjson))
+        formatter = _stdlib_json_formatter(logging, _require("orjson"))
         note = "Formatter subclass: record + extra= fields via orjson"
-    logger.addHandler(handler)
+    file = LogFile("stdlib") if sid == "S12" else None
+    handler = (logging.FileHandler(file.path, encoding="utf-8") if file is not None
+               else logging.StreamHandler(sink))
+    handler.setFormatter(formatter)
+    listener = None
+    if sid == "S13":
+        records: queue.Queue[Any] = queue.Queue(-1)
+        listener = logging.handlers.QueueListener(records, handler)
+        listener.start()
+        front: Any = logging.handlers.QueueHandler(records)
+    else:
+        front = handler
+    logger.addHandler(front)
 
     def teardown() -> None:
-        logger.removeHandler(handler)
+        logger.removeHandler(front)
+        if listener is not None:
+            listener.stop()
         handler.close()
 
     ns: dict[str, Any] = {"logger": logger}
+    s3 = f"logger.info({MESSAGE!r}, extra={literal_source(FIELDS)})"
+    if file is not None:
+        return file.case(s3, ns, note + "; FileHandler (flushes after every record)",
+                         teardown, handler.flush)
+    if listener is not None:
+        return queue_case(s3, ns, note + " behind QueueListener; QueueHandler on the logger "
+                          "(formats the message and copies the record in the caller)",
+                          sink, records.join, teardown)
     if sid == "S1":
         stmt = f"logger.debug({MESSAGE!r})"
         note = "disabled by the logger's level"
     elif sid == "S2":
         stmt = f"logger.info({MESSAGE!r})"
     elif sid == "S3":
-        stmt = f"logger.info({MESSAGE!r}, extra={literal_source(FIELDS)})"
+        stmt = s3
     elif sid == "S4":
         if sys.version_info >= (3, 13):
             adapter = logging.LoggerAdapter(logger, dict(BOUND), merge_extra=True)
@@ -145,7 +173,7 @@ def _stdlib_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
 def _merging_adapter(logging: Any) -> type:
     """A ``LoggerAdapter`` that merges its bound ``extra`` with the call's, as 3.13 can."""
 
-    class MergingAdapter(logging.LoggerAdapter):  # type: ignore[name-defined,misc]
+    class MergingAdapter(logging.LoggerAdapter):
         """Bound fields first, the call's ``extra=`` over them."""
 
         def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
@@ -178,8 +206,15 @@ def _structlog_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
 
     if sid in LOGLAYER_ONLY:
         raise Unavailable("no plugin pipeline")
+    if sid == "S13":
+        raise Unavailable("no queue handler of its own; it would hand its entries to the "
+                          "stdlib's QueueHandler")
     wrapper = structlog.make_filtering_bound_logger(logging.INFO)
     p = structlog.processors
+    file = None
+    if sid == "S12":
+        file = LogFile("structlog")
+        binary_sink = open(file.path, "ab")  # noqa: SIM115 - closed by the case's teardown
     if sid in ("S1", "S2"):
         proxy = structlog.wrap_logger(
             structlog.WriteLogger(sink),
@@ -201,6 +236,10 @@ def _structlog_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
         return Case(f"log.info({MESSAGE!r})", {"log": log}, note)
     if sid == "S3":
         return Case(f"log.info({MESSAGE!r}, {kwargs_source(FIELDS)})", {"log": log}, note)
+    if file is not None:
+        return file.case(f"log.info({MESSAGE!r}, {kwargs_source(FIELDS)})", {"log": log},
+                         note + ' on open(path, "ab") (flushes after every entry)',
+                         binary_sink.close)
     if sid == "S4":
         return Case(f"log.info({MESSAGE!r}, {kwargs_source(CALL_FIELDS)})",
                     {"log": log.bind(**BOUND)}, note + "; bind(**3 fields) at setup")
@@ -262,6 +301,7 @@ def _loguru_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
         stmt = "logger.bind(a=1)" if sid == "S7a" else "logger.bind()"
         return Case(stmt, {"logger": logger})
     log = logger
+    file = LogFile("loguru") if sid == "S12" else None
     if sid in ("S1", "S2"):
         handler_id = logger.add(sink, format="{level} {message}", level="INFO",
                                 colorize=False, backtrace=False, diagnose=False)
@@ -269,8 +309,9 @@ def _loguru_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
     else:
         orjson = _require("orjson")
         patch, fmt = _loguru_json(orjson)
-        handler_id = logger.add(sink, format=fmt, level="INFO",
-                                colorize=False, backtrace=False, diagnose=False)
+        handler_id = logger.add(file.path if file is not None else sink, format=fmt,
+                                level="INFO", colorize=False, backtrace=False, diagnose=False,
+                                enqueue=sid == "S13")
         log = logger.patch(patch)
         note = "patcher + format function, orjson"
 
@@ -278,13 +319,25 @@ def _loguru_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
         logger.remove(handler_id)
 
     ns: dict[str, Any] = {"logger": log}
+    s3 = f"logger.info({MESSAGE!r}, {kwargs_source(FIELDS)})"
+    if file is not None:
+        return file.case(s3, ns, note + "; logger.add(path): its file sink, line-buffered "
+                         "(one write per entry)", teardown)
+    if sid == "S13":
+
+        def drain() -> None:
+            logger.complete()  # waits for the writer thread; its awaitable is for asyncio
+
+        return queue_case(s3, ns, note + "; enqueue=True (formats in the caller, pickles the "
+                          "message into a multiprocessing SimpleQueue; logger.complete() "
+                          "drains)", sink, drain, teardown)
     if sid == "S1":
         stmt = f"logger.debug({MESSAGE!r})"
         note = "handler level INFO"
     elif sid == "S2":
         stmt = f"logger.info({MESSAGE!r})"
     elif sid == "S3":
-        stmt = f"logger.info({MESSAGE!r}, {kwargs_source(FIELDS)})"
+        stmt = s3
         note += "; fields as keyword arguments (into record['extra'])"
     elif sid == "S4":
         ns = {"logger": log.bind(**BOUND)}
@@ -312,7 +365,7 @@ def _pico_json_formatter(picologging: Any, orjson: Any) -> Any:
     ``%`` placeholders, so ``record.msg`` is the message as is.
     """
 
-    class PicoJsonFormatter(picologging.Formatter):  # type: ignore[name-defined,misc]
+    class PicoJsonFormatter(picologging.Formatter):
         """Render time, level, message, the args dict and the traceback as JSON."""
 
         def format(self, record: Any) -> str:
@@ -334,10 +387,15 @@ def _picologging_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
         raise Unavailable("no plugin pipeline")
     if sid in ("S7a", "S7b"):
         raise Unavailable("picologging has no LoggerAdapter or bind()")
+    if sid == "S13":
+        raise Unavailable("its QueueHandler rebuilds the record without its args, and "
+                          "picologging carries the fields in the args since it drops extra=")
     logger = picologging.getLogger(f"loglayer.bench.picologging.{sid}.{next(_names)}")
     logger.propagate = False
     logger.setLevel(picologging.INFO)
-    handler = picologging.StreamHandler(sink)
+    file = LogFile("picologging") if sid == "S12" else None
+    handler = (picologging.FileHandler(file.path, encoding="utf-8") if file is not None
+               else picologging.StreamHandler(sink))
     if sid in ("S1", "S2"):
         handler.setFormatter(picologging.Formatter("%(levelname)s %(message)s"))
         note = 'Formatter("%(levelname)s %(message)s")'
@@ -351,13 +409,21 @@ def _picologging_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
         logger.removeHandler(handler)
 
     ns: dict[str, Any] = {"logger": logger}
+    s3 = f"logger.info({MESSAGE!r}, {literal_source(FIELDS)})"
+    if file is not None:
+
+        def close() -> None:
+            teardown()
+            handler.close()
+
+        return file.case(s3, ns, note + "; FileHandler", close, handler.flush)
     if sid == "S1":
         stmt = f"logger.debug({MESSAGE!r})"
         note = "disabled by the logger's level"
     elif sid == "S2":
         stmt = f"logger.info({MESSAGE!r})"
     elif sid == "S3":
-        stmt = f"logger.info({MESSAGE!r}, {literal_source(FIELDS)})"
+        stmt = s3
     elif sid == "S4":
         ns["bound"] = dict(BOUND)
         stmt = f"logger.info({MESSAGE!r}, {{**bound, {literal_source(CALL_FIELDS)[1:-1]}}})"

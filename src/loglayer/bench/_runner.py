@@ -18,12 +18,20 @@ How a scenario is measured, and why:
 * Before timing, each statement is run once into a capturing sink and its output is
   checked (the fields are all there, the traceback is complete, a disabled call writes
   nothing): a contender that silently renders less would otherwise look fast.
+* A threaded scenario (S11) releases its threads together at each batch; its figure is
+  the wall time from the first thread's start to the last one's end over the entries of
+  all threads. A case may end each batch with a timed ``finish`` (S12's flush), be
+  settled after each batch outside the timing (S12 empties its file, S13 drains its
+  queue), and cap its batches (S13: what a queue holds).
+* ``--instructions`` adds instruction counts under callgrind (``_instructions``): a
+  figure that a busy machine does not move, for ratios that do not drift.
 """
 
 from __future__ import annotations
 
 import argparse
 import builtins
+import contextlib
 import gc
 import io
 import json
@@ -31,7 +39,9 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +49,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
+from ._instructions import Count, CountError, count_case, valgrind_path
 from ._peers import peer_libraries
 from ._scenarios import (
     LOGLAYER_ONLY,
@@ -108,19 +119,73 @@ def compile_case(case: Case) -> Batch:
 
     The statement becomes the body of a ``for`` loop inside a generated function whose
     locals are the case's names, so the timed loop does only what the statement does.
+    The case's ``finish``, if any, is called once after the loop, inside the timing.
     """
     names = [name for name in case.namespace if name.isidentifier()]
     body = textwrap.indent(case.stmt, " " * 8)
+    finish = ["    _finish()"] if case.finish is not None else []
     src = "\n".join(
-        ["def batch(_n, _ns=_ns, _clock=_clock, _range=range):"]
+        ["def batch(_n, _ns=_ns, _clock=_clock, _range=range, _finish=_finish):"]
         + [f"    {name} = _ns[{name!r}]" for name in names]
-        + ["    _t0 = _clock()", "    for _ in _range(_n):", body,
+        + ["    _t0 = _clock()", "    for _ in _range(_n):", body, *finish,
            "    return _clock() - _t0"]
     )
     scope: dict[str, Any] = {"_ns": case.namespace, "_clock": time.perf_counter_ns,
-                             "__builtins__": builtins}
+                             "_finish": case.finish, "__builtins__": builtins}
     exec(compile(src, f"<bench: {case.stmt.splitlines()[0]}>", "exec"), scope)
-    return scope["batch"]  # type: ignore[no-any-return]
+    return scope["batch"]
+
+
+def settled(batch: Batch, settle: Callable[[], None] | None) -> Batch:
+    """``batch`` followed by ``settle()`` outside its timing (or ``batch`` itself)."""
+    if settle is None:
+        return batch
+
+    def run(n: int) -> int:
+        elapsed = batch(n)
+        settle()
+        return elapsed
+
+    return run
+
+
+def threaded(batch: Batch, threads: int) -> Batch:
+    """``batch`` run by ``threads`` threads at once, ``n`` iterations each (or ``batch``
+    itself for one thread).
+
+    The threads are started first and released together by a barrier; the elapsed time
+    is from the first thread's start to the last one's end, each read in its own thread,
+    so neither thread start-up nor the wait for the GIL after the barrier is counted. The
+    first exception a thread raised is raised again here.
+    """
+    if threads == 1:
+        return batch
+
+    def run(n: int) -> int:
+        barrier = threading.Barrier(threads)
+        spans: list[tuple[int, int]] = []
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            barrier.wait()
+            t0 = time.perf_counter_ns()
+            try:
+                batch(n)
+            except BaseException as exc:  # handed to the caller below
+                errors.append(exc)
+            spans.append((t0, time.perf_counter_ns()))
+
+        workers = [threading.Thread(target=work, name=f"loglayer-bench-{i}")
+                   for i in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        if errors:
+            raise errors[0]
+        return max(end for _, end in spans) - min(start for start, _ in spans)
+
+    return run
 
 
 def timed(batch: Batch, n: int) -> int:
@@ -132,21 +197,23 @@ def timed(batch: Batch, n: int) -> int:
         gc.enable()
 
 
-def calibrate(batch: Batch, target_ns: int) -> int:
-    """The iteration count that makes one batch take about ``target_ns``.
+def calibrate(batch: Batch, target_ns: int, max_n: int | None = None) -> int:
+    """The iteration count that makes one batch take about ``target_ns``, at most
+    ``max_n``.
 
     Grows ``n`` until a batch lasts an eighth of the target (long enough for the clock
     and short enough to stay cheap), then scales; the growing batches also warm up
     caches and lazily built loggers before the first measured round.
     """
+    cap = max_n if max_n is not None else 1 << 30
     threshold = max(target_ns // 8, 200_000)
     n = 1
     while True:
         elapsed = max(timed(batch, n), 1)
-        if elapsed >= threshold or n >= 1 << 30:
+        if elapsed >= threshold or n >= cap:
             break
-        n = min(n * 100, max(n * 2, int(n * threshold * 1.2 / elapsed)))
-    return max(1, round(n * target_ns / elapsed))
+        n = min(cap, n * 100, max(n * 2, int(n * threshold * 1.2 / elapsed)))
+    return max(1, min(cap, round(n * target_ns / elapsed)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -166,11 +233,25 @@ class Row:
     problem: str | None = None
     vs_stdlib: float | None = None
     vs_best_peer: float | None = None
+    count: Count | None = None
+    count_problem: str | None = None
+    count_vs_stdlib: float | None = None
+    count_vs_best_peer: float | None = None
 
     @property
     def median_ns(self) -> float:
         """The median over rounds of the per-op time."""
         return statistics.median(self.per_op_ns)
+
+    @property
+    def median_or_none(self) -> float | None:
+        """The median time, or ``None`` when the row was not timed."""
+        return self.median_ns if self.per_op_ns else None
+
+    @property
+    def instructions(self) -> float | None:
+        """Instructions per call under callgrind, or ``None`` when not counted."""
+        return self.count.per_call if self.count is not None else None
 
     @property
     def valid(self) -> bool:
@@ -251,26 +332,28 @@ class Settings:
     show_samples: bool
     dry_run: bool
     png: bool
+    instructions: tuple[int, int] | None = None
+    config: str | None = None
 
 
 def _verify(lib: Library, scenario: Scenario) -> tuple[str, str | None]:
-    """Set the case up on a capturing sink, run it once, check what it rendered."""
+    """Set the case up on a capturing sink, run it once, check what it rendered (what
+    its ``output`` returns, when the entry goes elsewhere than the sink)."""
     sink = CaptureSink()
-    case = lib.setup(scenario.id, sink, sink)
+    case = lib.setup(scenario.setup_id, sink, sink)
     try:
         compile_case(case)(1)
+        written = case.output() if case.output is not None else sink.text
     except Exception as exc:
         raise Unavailable(f"the statement raised {exc!r}") from exc
     finally:
         if case.teardown is not None:
             case.teardown()
-    text = sink.text
+    text = written
     if scenario.kind == "create" and not text:
-        try:  # show what the creation statement made
+        with contextlib.suppress(Exception):  # show what the creation statement made
             text = f"(creates {type(eval(case.stmt, {}, dict(case.namespace))).__qualname__})"
-        except Exception:
-            pass
-    problem = check_output(scenario, sink.text) if lib.check else None
+    problem = check_output(scenario, written) if lib.check else None
     return text, problem
 
 
@@ -287,7 +370,7 @@ def run_scenario(scenario: Scenario, settings: Settings, progress: Progress) -> 
         for lib in libraries:
             try:
                 sample, problem = _verify(lib, scenario)
-                case = lib.setup(scenario.id, NullSink(), BinaryNullSink())
+                case = lib.setup(scenario.setup_id, NullSink(), BinaryNullSink())
             except Unavailable as exc:
                 result.skipped.append((lib.name, str(exc)))
                 progress.advance(f"{scenario.id} {lib.name}: skipped", units)
@@ -299,7 +382,7 @@ def run_scenario(scenario: Scenario, settings: Settings, progress: Progress) -> 
             row = Row(lib, case.stmt, case.note, sample=sample, problem=problem)
             result.rows.append(row)
             try:
-                batch = compile_case(case)
+                batch = settled(threaded(compile_case(case), scenario.threads), case.settle)
             except SyntaxError as exc:  # a setup bug; say so instead of crashing
                 result.rows.remove(row)
                 result.skipped.append((lib.name, f"bad statement: {exc}"))
@@ -314,11 +397,15 @@ def run_scenario(scenario: Scenario, settings: Settings, progress: Progress) -> 
             return result
 
         target = int(settings.batch_ms * 1_000_000)
-        for row, _case, batch in cases:
-            row.n = calibrate(batch, target)
+        failed: set[int] = set()
+        for idx, (row, case, batch) in enumerate(cases):
+            try:
+                row.n = calibrate(batch, target, case.max_n)
+            except Exception as exc:
+                failed.add(idx)
+                result.skipped.append((row.library.name, f"raised while calibrated: {exc!r}"))
             progress.advance(f"{scenario.id} {row.library.name}: calibrated")
         gc.collect()
-        failed: set[int] = set()
         for r in range(settings.rounds):
             k = r % len(cases) if cases else 0
             for idx in [*range(k, len(cases)), *range(k)]:
@@ -326,7 +413,7 @@ def run_scenario(scenario: Scenario, settings: Settings, progress: Progress) -> 
                 if idx in failed:
                     continue
                 try:
-                    row.per_op_ns.append(timed(batch, row.n) / row.n)
+                    row.per_op_ns.append(timed(batch, row.n) / (row.n * scenario.threads))
                 except Exception as exc:
                     failed.add(idx)
                     result.skipped.append((row.library.name, f"raised while timed: {exc!r}"))
@@ -343,20 +430,54 @@ def run_scenario(scenario: Scenario, settings: Settings, progress: Progress) -> 
     return result
 
 
-def _ratios(result: ScenarioResult) -> None:
-    """Fill in ``vs stdlib`` and ``vs best peer`` from this scenario's own rows.
+def reference_ratios(rows: Sequence[Row], value: Callable[[Row], float | None]
+                     ) -> list[tuple[float | None, float | None]]:
+    """Each row's ``value`` over stdlib's and over the best (lowest) peer's, in order;
+    ``None`` where the row or the reference has no value.
 
-    A ratio is the row's median time divided by the reference's, so ``0.25x`` means a
-    quarter of the reference's time (the form the performance targets are written in).
-    A row whose output failed its check is never a reference.
+    A ratio is the row's figure divided by the reference's, so ``0.25x`` means a quarter
+    of the reference's (the form the performance targets are written in). A row whose
+    output failed its check is never a reference.
     """
-    timed_rows = [row for row in result.rows if row.per_op_ns]
-    stdlib = next((r for r in timed_rows if r.library.key == "stdlib" and r.valid), None)
-    peers = [r for r in timed_rows if r.library.peer and r.valid]
-    best = min(peers, key=lambda r: r.median_ns) if peers else None
-    for row in timed_rows:
-        row.vs_stdlib = row.median_ns / stdlib.median_ns if stdlib else None
-        row.vs_best_peer = row.median_ns / best.median_ns if best else None
+    figures = [value(row) for row in rows]
+    refs = [(row, f) for row, f in zip(rows, figures, strict=True)
+            if f is not None and row.valid]
+    stdlib = next((f for row, f in refs if row.library.key == "stdlib"), None)
+    best = min((f for row, f in refs if row.library.peer), default=None)
+    return [(f / stdlib if f is not None and stdlib else None,
+             f / best if f is not None and best else None) for f in figures]
+
+
+def _ratios(result: ScenarioResult) -> None:
+    """Fill in the time rows' ``vs stdlib`` and ``vs best peer``."""
+    for row, (vs_stdlib, vs_best) in zip(
+            result.rows, reference_ratios(result.rows, lambda r: r.median_or_none),
+            strict=True):
+        row.vs_stdlib, row.vs_best_peer = vs_stdlib, vs_best
+
+
+def count_instructions(results: Sequence[ScenarioResult], ns: tuple[int, int],
+                       config: str | None, valgrind: str) -> None:
+    """Count each row's instructions per call under callgrind, one contender after
+    another (see ``_instructions``), and fill in the count ratios; a scenario with an
+    ``uncounted`` reason is left out, a row whose count failed says why."""
+    todo = [(res, row) for res in results if not res.scenario.uncounted for row in res.rows]
+    progress = Progress(len(todo))
+    with tempfile.TemporaryDirectory(prefix="loglayer-bench-pycache-") as pycache:
+        for res, row in todo:
+            label = f"{res.scenario.id} {row.library.name}"
+            progress.announce(f"{label}: callgrind, N = {ns[0]:,} and {ns[1]:,}")
+            try:
+                row.count = count_case(res.scenario.id, row.library.key, ns, config,
+                                       valgrind, pycache)
+            except CountError as exc:
+                row.count_problem = str(exc)
+            progress.advance(f"{label}: counted")
+    progress.finish()
+    for res in results:
+        for row, (vs_stdlib, vs_best) in zip(
+                res.rows, reference_ratios(res.rows, lambda r: r.instructions), strict=True):
+            row.count_vs_stdlib, row.count_vs_best_peer = vs_stdlib, vs_best
 
 
 def loop_overhead_ns(batch_ms: float) -> float:
@@ -455,9 +576,8 @@ def markdown(results: Sequence[ScenarioResult], meta: dict[str, Any]) -> str:
         f"null sink. The bare loop costs {meta['loop_overhead_ns']:.1f} ns/op, included "
         f"in every figure.")
     out.append("- `vs X` = this row's median time / X's (0.25x = a quarter of X's time; "
-               "lower is faster); best peer = the fastest of stdlib, structlog, loguru, picologging in that "
-               "table. All figures come from this one run.")
-    by_id = {r.scenario.id: r for r in results}
+               "lower is faster); best peer = the fastest of stdlib, structlog, loguru, "
+               "picologging in that table. All figures come from this one run.")
     for res in results:
         out += ["", f"### {res.scenario.title}", ""]
         rows = [row for row in res.rows if row.per_op_ns]
@@ -477,25 +597,66 @@ def markdown(results: Sequence[ScenarioResult], meta: dict[str, Any]) -> str:
                   f"as a reference" for row in res.rows if not row.valid]
         notes += [f"{name}: skipped ({why})" for name, why in res.skipped]
         if res.scenario.id in LOGLAYER_ONLY:
-            notes += _plugin_overhead(res)
+            notes += _plugin_overhead(res, lambda r: r.median_or_none, "ns",
+                                      "its time, same rounds")
         if notes:
             out.append("")
             out += [f"- {note}" for note in notes]
     return "\n".join(out) + "\n"
 
 
-def _plugin_overhead(res: ScenarioResult) -> list[str]:
-    """A plugin scenario's cost over the same logger without the plugins, per core; both
-    rows are timed in the same interleaved rounds."""
-    timed = {row.library.key: row for row in res.rows if row.per_op_ns}
+def instructions_markdown(results: Sequence[ScenarioResult], ns: tuple[int, int]) -> str:
+    """The instruction counts: the method, then one table per counted scenario, laid out
+    like the time tables."""
+    out = ["## Instructions per call (callgrind)", ""]
+    out.append(
+        f"- Method: each library of each scenario runs in two child processes of this "
+        f"interpreter under `valgrind --tool=callgrind` (PYTHONHASHSEED=0), set up as for "
+        f"the timing, running the statement N1 = {ns[0]:,} and N2 = {ns[1]:,} times; "
+        f"instructions/call = (I(N2) - I(N1)) / (N2 - N1), so start-up and set-up cancel "
+        f"out. A count, not a time: a busy machine does not move it, so its ratios are "
+        f"steady, but a cache miss counts as one instruction and the kernel's side of a "
+        f"write is not counted.")
+    out.append("- `vs X` = this row's count / X's (lower is fewer instructions).")
+    for res in results:
+        out += ["", f"### {res.scenario.title}", ""]
+        if res.scenario.uncounted:
+            out.append(f"_Not counted: {res.scenario.uncounted}._")
+            continue
+        rows = [row for row in res.rows if row.count is not None]
+        if rows:
+            out.append("| Library | instructions/call | vs stdlib | vs best peer |")
+            out.append("|:--|--:|--:|--:|")
+            for row in rows:
+                flag = "" if row.valid else " ⚠"
+                out.append(f"| {row.library.name}{flag} | {row.instructions:,.0f} | "
+                           f"{_fmt_ratio(row.count_vs_stdlib)} | "
+                           f"{_fmt_ratio(row.count_vs_best_peer)} |")
+        else:
+            out.append("_No library was counted in this scenario._")
+        notes = [f"{row.library.name}: not counted ({row.count_problem})"
+                 for row in res.rows if row.count_problem]
+        if res.scenario.id in LOGLAYER_ONLY:
+            notes += _plugin_overhead(res, lambda r: r.instructions, "instructions",
+                                      "its count")
+        if notes:
+            out.append("")
+            out += [f"- {note}" for note in notes]
+    return "\n".join(out) + "\n"
+
+
+def _plugin_overhead(res: ScenarioResult, value: Callable[[Row], float | None], unit: str,
+                     ratio_of: str) -> list[str]:
+    """A plugin scenario's cost over the same logger without the plugins, per core, in
+    ``value``'s ``unit`` (both rows are timed in the same interleaved rounds)."""
+    figures = {row.library.key: (row, value(row)) for row in res.rows}
     notes = []
-    for ref in timed.values():
-        row = timed.get(ref.library.reference_for or "")
-        if row is not None:
-            delta = row.median_ns - ref.median_ns
-            notes.append(f"{row.library.name}: the plugins cost {delta:+,.0f} ns over "
-                         f"the same logger without them ({row.median_ns / ref.median_ns:.2f}x "
-                         "its time, same rounds)")
+    for ref, base in figures.values():
+        row, figure = figures.get(ref.library.reference_for or "", (None, None))
+        if row is not None and figure is not None and base:
+            notes.append(f"{row.library.name}: the plugins cost {figure - base:+,.0f} {unit} "
+                         f"over the same logger without them ({figure / base:.2f}x "
+                         f"{ratio_of})")
     return notes
 
 
@@ -520,8 +681,10 @@ def samples_markdown(results: Sequence[ScenarioResult], limit: int = 1500) -> st
 
 
 def to_json(results: Sequence[ScenarioResult], meta: dict[str, Any]) -> dict[str, Any]:
-    """Every figure of the run, with the machine, versions and settings."""
-    scenarios = []
+    """Every figure of the run, with the machine, versions and settings; the instruction
+    counts beside the times when ``--instructions`` ran."""
+    counted = meta["settings"].get("instructions_n") is not None
+    scenarios: list[dict[str, Any]] = []
     for res in results:
         rows = []
         for row in res.rows:
@@ -543,13 +706,26 @@ def to_json(results: Sequence[ScenarioResult], meta: dict[str, Any]) -> dict[str
                 "check_ok": row.valid,
                 "check_problem": row.problem,
             })
+            if counted:
+                rows[-1].update({
+                    "instructions_per_call": row.instructions,
+                    "instructions_vs_stdlib": row.count_vs_stdlib,
+                    "instructions_vs_best_peer": row.count_vs_best_peer,
+                    "instructions_runs": None if row.count is None else {
+                        "n": [row.count.n1, row.count.n2],
+                        "instructions": [row.count.total1, row.count.total2]},
+                    "instructions_problem": row.count_problem,
+                })
         scenarios.append({
             "id": res.scenario.id,
             "title": res.scenario.title,
+            "threads": res.scenario.threads,
             "seconds": round(res.seconds, 3),
             "rows": rows,
             "skipped": [{"library": n, "reason": why} for n, why in res.skipped],
         })
+        if counted and res.scenario.uncounted:
+            scenarios[-1]["instructions_not_counted"] = res.scenario.uncounted
     return {**meta, "scenarios": scenarios}
 
 
@@ -609,6 +785,7 @@ scenarios:
   S4   a logger bound with 3 fields, plus 1 per call, as JSON
   S5   error with an exception and its traceback, in the except block
   S6   S3 through 5 plugins (4 without hooks, 1 data hook returning None); loglayer only
+  S6b  S3 through 1 data hook returning {"service": "auth"}; loglayer only
   S8   S3 through redact(keys=3 names) with nothing to redact; loglayer only
   S9   S3 plus a password field through the same redact; loglayer only
   S10  S3 through a sampler that draws for every entry; loglayer only
@@ -617,6 +794,11 @@ scenarios:
        LoggerAdapter(logger, {"a": 1})
   S7b  derived-logger creation with nothing added: child() / bind() / LoggerAdapter
   (S7 selects both S7a and S7b)
+  S11  S3 from 2 threads at once on one logger: time per entry over both threads
+  S12  S3's entry into a real file through each library's own file handler, flush
+       included
+  S13  S3's entry through a queue (QueueTransport / QueueHandler+QueueListener /
+       loguru enqueue=True): the caller's time per call
 
 libraries:
   loglayer (= loglayer-compiled + loglayer-pure), stdlib, structlog, loguru,
@@ -633,6 +815,19 @@ libraries:
   .with_metadata({"attempt": 3}).info(msg)) and S5 (log.with_error(exc).error(msg) in
   the except block). Its output is shown with --show-samples but not checked.
   The module is imported from the current directory or sys.path.
+
+--instructions
+  After the timing, counts each row's instructions per call under valgrind's
+  callgrind: two child processes per library and scenario (same interpreter and
+  environment, PYTHONHASHSEED=0) set the case up as the timing does and run the
+  statement N1 and N2 times (--instructions-n, default 300,900); the count is
+  (I(N2) - I(N1)) / (N2 - N1), so start-up and set-up cancel out. It does not move on
+  a busy machine, and repeats within a few instructions per call, so larger N only
+  lengthen the run (a child spends seconds starting under valgrind, and S5's
+  statements cost close to a million instructions each). S11 and S13 (threads) are
+  not counted. The tables follow the time tables, and the counts go into latest.json
+  beside the times. Needs valgrind (exit status 2 without it); S1-S5 for all
+  libraries take a few minutes.
 
 output:
   A markdown table per scenario on stdout, a progress bar on stderr,
@@ -670,12 +865,31 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--dry-run", action="store_true",
                         help="set up and check every case, print the samples, time nothing")
     parser.add_argument("--no-png", action="store_true", help="do not draw the chart")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count instructions per call under valgrind's callgrind")
+    parser.add_argument("--instructions-n", default="300,900", metavar="N1,N2",
+                        help="the two iteration counts of --instructions (default 300,900)")
     args = parser.parse_args(argv)
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be at least 1")
     if args.batch_ms is not None and args.batch_ms <= 0:
         parser.error("--batch-ms must be positive")
+    try:
+        args.instructions_n = _parse_ns(args.instructions_n)
+    except ValueError as exc:
+        parser.error(f"--instructions-n: {exc}")
     return args
+
+
+def _parse_ns(spec: str) -> tuple[int, int]:
+    """``"N1,N2"`` as two iteration counts with 1 <= N1 < N2."""
+    parts = [part.strip() for part in spec.split(",")]
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        raise ValueError(f"expected two counts N1,N2, got {spec!r}")
+    n1, n2 = int(parts[0]), int(parts[1])
+    if not 1 <= n1 < n2:
+        raise ValueError(f"expected 1 <= N1 < N2, got {n1} and {n2}")
+    return n1, n2
 
 
 def _select_scenarios(spec: str) -> list[Scenario]:
@@ -737,7 +951,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         rounds=args.rounds or (5 if args.quick else 15),
         batch_ms=args.batch_ms or (10.0 if args.quick else 30.0),
         output=Path(args.output), show_samples=args.show_samples or args.dry_run,
-        dry_run=args.dry_run, png=not args.no_png)
+        dry_run=args.dry_run, png=not args.no_png,
+        instructions=args.instructions_n if args.instructions and not args.dry_run else None,
+        config=args.config)
+    valgrind = valgrind_path()
+    if settings.instructions is not None and valgrind is None:
+        print("python -m loglayer.bench: error: --instructions needs valgrind, which is not "
+              "installed (e.g. apt-get install valgrind)", file=sys.stderr)
+        return 2
 
     meta: dict[str, Any] = {
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -748,12 +969,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "versions": library_versions(libraries),
         "settings": {"rounds": settings.rounds, "batch_ms": settings.batch_ms,
                      "quick": args.quick, "scenarios": [s.id for s in scenarios],
-                     "libraries": [lib.name for lib in libraries]},
+                     "libraries": [lib.name for lib in libraries],
+                     "instructions_n": settings.instructions},
     }
     progress = Progress(len(scenarios) * len(libraries) * (settings.rounds + 1))
     meta["loop_overhead_ns"] = 0.0 if settings.dry_run else loop_overhead_ns(settings.batch_ms)
     results = [run_scenario(s, settings, progress) for s in scenarios]
     progress.finish()
+    if settings.instructions is not None and valgrind is not None:
+        count_instructions(results, settings.instructions, settings.config, valgrind)
 
     if settings.show_samples:
         print(samples_markdown(results))
@@ -762,6 +986,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1 if failed else 0
 
     print(markdown(results, meta))
+    if settings.instructions is not None:
+        print(instructions_markdown(results, settings.instructions))
     settings.output.mkdir(parents=True, exist_ok=True)
     json_path = settings.output / "latest.json"
     json_path.write_text(json.dumps(to_json(results, meta), indent=2) + "\n", encoding="utf-8")

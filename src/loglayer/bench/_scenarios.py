@@ -16,6 +16,9 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +34,8 @@ __all__ = [
     "Case",
     "LOGLAYER_ONLY",
     "Library",
+    "LogFile",
+    "QUEUE_BATCH",
     "Scenario",
     "Setup",
     "Unavailable",
@@ -38,6 +43,7 @@ __all__ = [
     "kwargs_source",
     "literal_source",
     "loglayer_libraries",
+    "queue_case",
     "raise_through_frames",
     "s5_statement",
     "yours_library",
@@ -64,6 +70,11 @@ CALL_FIELDS: dict[str, Any] = {"attempt": 3}
 #: S5's exception message, and the frames it is raised through.
 ERROR_TEXT = "bad input: 42"
 ERROR_FRAMES = ("_raise_level1", "_raise_level2", "_raise_level3")
+#: S6b's data hook adds this field to every entry.
+ADDED_FIELD: dict[str, Any] = {"service": "auth"}
+#: S13's most calls per timed batch: ``QueueTransport``'s default ``max_size``, so that a
+#: batch fits in loglayer's queue, and every queue holds at most this many entries.
+QUEUE_BATCH = 10_000
 
 
 def literal_source(values: dict[str, Any]) -> str:
@@ -123,12 +134,27 @@ class Case:
     ``stmt`` is Python source (one or more lines) run once per iteration; the keys of
     ``namespace`` are the names it uses. ``note`` is shown under the table, and
     ``teardown`` undoes what the setup installed (handlers on global loggers).
+
+    The optional hooks serve the scenarios whose entries do not simply land in the sink:
+
+    * ``finish`` runs once at the end of every batch, inside the timing (S12: the final
+      flush, so an end-to-end figure includes what a buffered writer still holds);
+    * ``settle`` runs after every batch, outside the timing (S12 empties the file, S13
+      drains the queue), so that what a batch leaves behind neither grows without bound
+      nor is charged to the next contender;
+    * ``max_n`` caps the iterations of one batch (S13: what one queue may hold);
+    * ``output`` returns what one run of the statement wrote, for the output check, when
+      that is not simply what the sink received (S12 reads its file, S13 drains first).
     """
 
     stmt: str
     namespace: dict[str, Any]
     note: str = ""
     teardown: Callable[[], None] | None = None
+    finish: Callable[[], None] | None = None
+    settle: Callable[[], None] | None = None
+    max_n: int | None = None
+    output: Callable[[], str] | None = None
 
 
 #: ``setup(scenario_id, sink, binary_sink) -> Case``; raises ``Unavailable`` to skip.
@@ -158,13 +184,26 @@ class Library:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A scenario: its id, the table title, and what its rendered output must contain."""
+    """A scenario: its id, the table title, and what its rendered output must contain.
+
+    ``case_of`` names the scenario whose setups it reuses (S11 runs S3's case), and
+    ``threads`` how many threads run the statement at once. ``uncounted`` says why
+    ``--instructions`` leaves it out (empty: it is counted).
+    """
 
     id: str
     title: str
     kind: str  # "disabled", "text", "json", "error" or "create"
     expect: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    case_of: str = ""
+    threads: int = 1
+    uncounted: str = ""
+
+    @property
+    def setup_id(self) -> str:
+        """The scenario id the libraries' setups are asked for."""
+        return self.case_of or self.id
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -199,6 +238,14 @@ SCENARIOS: tuple[Scenario, ...] = (
         FIELDS,
     ),
     Scenario(
+        "S6b",
+        f"S6b: S3 through 1 data hook that adds a field (returns `{ADDED_FIELD!r}`); "
+        "loglayer only",
+        "json",
+        {**FIELDS, **ADDED_FIELD},
+        note="target: 1.3x the time of the no-plugin row",
+    ),
+    Scenario(
         "S8",
         f"S8: S3 through `redact(keys={REDACTED_KEYS!r})`, with nothing to redact; "
         "loglayer only",
@@ -225,12 +272,53 @@ SCENARIOS: tuple[Scenario, ...] = (
              "create"),
     Scenario("S7b", "S7b: derived logger with nothing added (`child()` / `bind()`)",
              "create"),
+    Scenario(
+        "S11",
+        "S11: S3 from 2 threads at once on one logger; time per entry = wall time of both "
+        "threads / entries of both (ops/s = their aggregate entries/s)",
+        "json",
+        FIELDS,
+        note="both threads run S3's statement on the same logger and sink, released together "
+             "at each batch; under CPython's GIL one thread runs at a time, so this is S3 "
+             "plus what contention costs (GIL hand-offs, the handlers' locks), not a "
+             "parallel speed-up",
+        case_of="S3",
+        threads=2,
+        uncounted="valgrind runs one thread at a time, so the contention S11 measures does "
+                  "not happen under it",
+    ),
+    Scenario(
+        "S12",
+        "S12: S3's entry end to end into a file, with each library's own file handler "
+        "(each batch ends with a flush, timed)",
+        "json",
+        FIELDS,
+        note="each library writes into a file of its own in a fresh temporary directory "
+             "(removed afterwards); the file is emptied between batches, outside the "
+             "timing; the check reads the file's first line",
+    ),
+    Scenario(
+        "S13",
+        "S13: S3's entry through a queue, rendered by a worker thread: the caller's time "
+        "per log call",
+        "json",
+        FIELDS,
+        note=f"what is measured is the logging thread's time per call, as for S3; the JSON "
+             f"rendering into the null sink happens on each library's worker thread. The "
+             f"workers run during the batch and share the GIL, so their share of the CPU "
+             f"while the caller logs lands in the caller's figure, as in a real program. A "
+             f"batch is at most {QUEUE_BATCH:,} calls, and every queue is drained after each "
+             f"batch, outside the timing: memory stays bounded, nothing is dropped (a drop "
+             f"fails the row), and no backlog is charged to the next contender",
+        uncounted="the worker thread's share would be counted too, in amounts that depend "
+                  "on when it drains",
+    ),
 )
 
 
 #: Scenarios of loglayer's plugin pipeline, which the peers have no counterpart for; each
 #: is reported as its cost over loglayer's S3 in the same run.
-LOGLAYER_ONLY = frozenset({"S6", "S8", "S9", "S10"})
+LOGLAYER_ONLY = frozenset({"S6", "S6b", "S8", "S9", "S10"})
 
 
 # ---------------------------------------------------------------------------------------
@@ -299,6 +387,58 @@ def check_output(scenario: Scenario, text: str) -> str | None:
     if missing:
         return "fields missing or mistyped: " + ", ".join(missing)
     return None
+
+
+# ---------------------------------------------------------------------------------------
+# Files (S12) and queues (S13), the same for every library
+
+
+class LogFile:
+    """S12's log file, ``bench.log`` in a fresh temporary directory of its own."""
+
+    def __init__(self, library: str) -> None:
+        self.directory = tempfile.mkdtemp(prefix=f"loglayer-bench-{library}-")
+        self.path = os.path.join(self.directory, "bench.log")
+
+    def read(self) -> str:
+        """What the file holds (nothing if it was never created)."""
+        try:
+            with open(self.path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def empty(self) -> None:
+        """Cut the file to nothing; every library appends, so its next line goes first."""
+        if os.path.exists(self.path):
+            os.truncate(self.path, 0)
+
+    def case(self, stmt: str, namespace: dict[str, Any], note: str, close: Callable[[], None],
+             flush: Callable[[], None] | None = None) -> Case:
+        """S12's case: ``flush`` ends every batch (timed), the file is emptied between
+        batches, and ``close`` then the directory's removal are the teardown."""
+
+        def teardown() -> None:
+            try:
+                close()
+            finally:
+                shutil.rmtree(self.directory, ignore_errors=True)
+
+        return Case(stmt, namespace, note, teardown, finish=flush, settle=self.empty,
+                    output=self.read)
+
+
+def queue_case(stmt: str, namespace: dict[str, Any], note: str, sink: Any,
+               drain: Callable[[], None], close: Callable[[], None]) -> Case:
+    """S13's case: batches of at most ``QUEUE_BATCH`` calls, ``drain`` (wait until the
+    worker has written every queued entry) after each, and ``close`` as the teardown.
+    Its output is the sink's text once drained (the sink is the capturing one then)."""
+
+    def output() -> str:
+        drain()
+        return str(sink.text)
+
+    return Case(stmt, namespace, note, close, settle=drain, max_n=QUEUE_BATCH, output=output)
 
 
 # ---------------------------------------------------------------------------------------
@@ -378,23 +518,54 @@ def _data_hook_no_change(params: Any) -> None:
     return None
 
 
+def _data_hook_add_service(params: Any) -> dict[str, Any]:
+    """S6b's data hook, the common "add a field" plugin: ``service`` on every entry."""
+    return {"service": "auth"}
+
+
 def _loglayer_setup(variant: str) -> Setup:
     """The setup of loglayer with the ``compiled`` or ``pure`` core."""
 
     def setup(sid: str, sink: Any, binary_sink: Any) -> Case:
         if sid in ("S1", "S2", "S7a", "S7b"):
             ll = _import_loglayer("LogLevel", "ConsoleTransport")
-        elif sid == "S6":
+        elif sid in ("S6", "S6b"):
             ll = _import_loglayer("StructuredTransport", "noop_plugin", "data_hook")
         elif sid in LOGLAYER_ONLY:
             if sid not in _BOTH_CORES and variant != _PLUGINS_VARIANT:
                 raise Unavailable(_MIXED_CORES[variant])
             ll = _import_loglayer("StructuredTransport")
+        elif sid == "S12":
+            ll = _import_loglayer("FileTransport")
+        elif sid == "S13":
+            ll = _import_loglayer("StructuredTransport", "QueueTransport")
         else:
             ll = _import_loglayer("StructuredTransport")
         core, render = _load_core(variant)
         LogLayer = core.LogLayer
+        s3 = f"log.with_metadata({literal_source(FIELDS)}).info({MESSAGE!r})"
+        if sid == "S12":
+            # The variant's own renderer, as for its StructuredTransport; with the live
+            # core this is what format="json", time_format="epoch" builds.
+            file = LogFile("loglayer")
+            transport = ll.FileTransport(file.path,
+                                         format=render.JsonFormat(time_format="epoch"))
+            return file.case(s3, {"log": LogLayer(transports=transport)},
+                             'FileTransport(path, format=JsonFormat(time_format="epoch")): '
+                             "one os.write per entry, nothing buffered", transport.close)
         console, structured = _transports(render, ll)
+        if sid == "S13":
+            queue = ll.QueueTransport(structured(binary_sink))
+
+            def drain() -> None:
+                queue.flush()
+                if queue.dropped:
+                    raise RuntimeError(f"QueueTransport dropped {queue.dropped} entries")
+
+            return queue_case(s3, {"log": LogLayer(transports=queue)},
+                              'QueueTransport(StructuredTransport(binary stream, '
+                              'time_format="epoch")), its defaults (deque, max_size 10,000)',
+                              sink, drain, queue.close)
         if sid in ("S7a", "S7b"):
             # Creation touches no transport; the console one is the plainest.
             log = LogLayer(transports=console(sink), level=ll.LogLevel.INFO)
@@ -410,8 +581,7 @@ def _loglayer_setup(variant: str) -> Setup:
         log = LogLayer(transports=structured(binary_sink))
         note = 'StructuredTransport(binary stream, time_format="epoch")'
         if sid == "S3":
-            return Case(f"log.with_metadata({literal_source(FIELDS)}).info({MESSAGE!r})",
-                        {"log": log}, note)
+            return Case(s3, {"log": log}, note)
         if sid == "S4":
             bound = log.with_fields(dict(BOUND))
             return Case(
@@ -425,8 +595,11 @@ def _loglayer_setup(variant: str) -> Setup:
                 ll.noop_plugin("n1"), ll.noop_plugin("n2"), ll.noop_plugin("n3"),
                 ll.noop_plugin("n4"), ll.data_hook("d", _data_hook_no_change),
             )
-            return Case(f"log.with_metadata({literal_source(FIELDS)}).info({MESSAGE!r})",
-                        {"log": log}, note + "; noop_plugin x4 + data_hook returning None")
+            return Case(s3, {"log": log}, note + "; noop_plugin x4 + data_hook returning None")
+        if sid == "S6b":
+            log.add_plugin(ll.data_hook("service", _data_hook_add_service))
+            return Case(s3, {"log": log},
+                        note + f"; data_hook returning {ADDED_FIELD!r} (a new dict per call)")
         if sid in ("S8", "S9"):
             from loglayer.plugins import redact
 
@@ -438,15 +611,14 @@ def _loglayer_setup(variant: str) -> Setup:
             from loglayer.plugins import sampling
 
             log.add_plugin(sampling.fixed_rate(0.9999, seed=1))
-            return Case(f"log.with_metadata({literal_source(FIELDS)}).info({MESSAGE!r})",
-                        {"log": log}, note + "; sampling.fixed_rate(0.9999, seed=1)")
+            return Case(s3, {"log": log}, note + "; sampling.fixed_rate(0.9999, seed=1)")
         raise Unavailable(f"no loglayer setup for {sid}")
 
     return setup
 
 
-#: The plugin scenarios both cores run in: S6's plugins are plain Python.
-_BOTH_CORES = frozenset({"S6"})
+#: The plugin scenarios both cores run in: S6's and S6b's plugins are plain Python.
+_BOTH_CORES = frozenset({"S6", "S6b"})
 #: Which core the built-in plugins match in this process: their fast paths (redact's
 #: walk, the samplers' gates) are chosen once per process, like the package's core, so
 #: S8-S10 run only with the core they match; the other row would mix the two.
@@ -518,7 +690,7 @@ def load_factory(spec: str) -> Callable[[Any], Any]:
             raise ValueError(f"--config: {module_name!r} has no attribute {attr!r}") from exc
     if not callable(factory):
         raise ValueError(f"--config: {spec} is not callable")
-    return factory  # type: ignore[no-any-return]
+    return factory
 
 
 def yours_library(spec: str) -> Library:
