@@ -35,6 +35,7 @@ with the entry's outcome.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import os
@@ -270,14 +271,12 @@ class _StdioHub(grpc_stdio_pb2_grpc.GRPCStdioServicer):
         self._lock = threading.Lock()
         self.streaming = False
 
-    def put(self, channel: int, data: bytes) -> bool:
+    def put(self, channel: grpc_stdio_pb2.StdioData.Channel, data: bytes) -> bool:
         """Queue a chunk for the stream; False when nobody is streaming."""
         if not self.streaming:
             return False
-        try:
+        with contextlib.suppress(queue.Full):  # a host that stopped reading: drop, not block
             self._chunks.put_nowait(grpc_stdio_pb2.StdioData(channel=channel, data=data))
-        except queue.Full:  # a host that stopped reading: drop rather than block the plugin
-            pass
         return True
 
     def StreamStdio(self, request, context) -> Iterator[grpc_stdio_pb2.StdioData]:
@@ -298,7 +297,8 @@ class _StdioHub(grpc_stdio_pb2_grpc.GRPCStdioServicer):
 class _StdioWriter(io.TextIOBase):
     """A text stream that feeds the GRPCStdio hub, or its original stream."""
 
-    def __init__(self, hub: _StdioHub, channel: int, original: Any) -> None:
+    def __init__(self, hub: _StdioHub, channel: grpc_stdio_pb2.StdioData.Channel,
+                 original: Any) -> None:
         self._hub = hub
         self._channel = channel
         self._original = original

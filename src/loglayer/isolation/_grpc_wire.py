@@ -169,7 +169,7 @@ def encode_batch(entries: Iterable[Any]) -> bytes:
     ``fields`` is sent as null when it is the entry's ``data`` itself (no ``fields_key``,
     no error: most entries), which saves encoding and decoding it twice. The rows are built
     in one loop here rather than by a call per entry: a batch exists for speed."""
-    rows = []
+    rows: list[tuple] = []
     append = rows.append
     for entry in entries:
         error = entry.error
@@ -205,7 +205,7 @@ def decode_batch(raw: bytes) -> list[Any]:
     Raises ``ValueError`` or ``TypeError`` when the document does not have the documented
     shape. The ``HookParams`` are filled attribute by attribute rather than through
     ``HookParams(...)``: the same attributes, without an ``__init__`` call per entry."""
-    batch = []
+    batch: list[HookParams] = []
     append = batch.append
     new = HookParams.__new__
     levels = LEVELS
