@@ -46,9 +46,6 @@ from collections.abc import Mapping
 from loglayer._common import (
     PluginRecord,
     as_message_list,
-    check_bool,
-    check_key,
-    check_mapping,
     context_fields,
     has_lazy,
     lazy,
@@ -67,6 +64,7 @@ from loglayer._common import (
     transport_list,
     transport_slot,
 )
+from loglayer._validate import check_bool, check_key, check_level, check_mapping
 from loglayer.levels import LogLevel
 
 __all__ = [
@@ -698,10 +696,7 @@ cdef class LogLayer:
             raise TypeError("on_transport_error must be callable or None, "
                             f"got {type(on_transport_error).__name__}")
         config.on_transport_error = on_transport_error
-        try:
-            level_value = LogLevel.parse(level)
-        except ValueError as exc:
-            raise ValueError(f"level: {exc}") from None
+        level_value = check_level("level", level)
         enabled = check_bool("enabled", enabled)
         mute_fields = check_bool("mute_fields", mute_fields)
         mute_metadata = check_bool("mute_metadata", mute_metadata)

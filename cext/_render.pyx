@@ -23,8 +23,9 @@ import sys
 import orjson
 
 from loglayer import _render_py as _pure
-from loglayer._common import check_bool, text_of
+from loglayer._common import text_of
 from loglayer._multiline import Multiline
+from loglayer._validate import check_bool
 from loglayer.levels import LogLevel
 from loglayer.utils._tomap import to_map
 

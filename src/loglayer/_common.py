@@ -12,9 +12,6 @@ import itertools
 import sys
 
 from ._errorfmt import serialize_error
-
-# The cores import these from here until they switch to ._validate.
-from ._validate import check_bool, check_key, check_mapping  # noqa: F401
 from .errors import PluginError, TransportError
 from .levels import LogLevel
 from .plugin import HOOK_NAMES

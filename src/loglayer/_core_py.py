@@ -26,9 +26,6 @@ from typing import Any
 from ._common import (
     PluginRecord,
     as_message_list,
-    check_bool,
-    check_key,
-    check_mapping,
     context_fields,
     has_lazy,
     lazy,
@@ -47,6 +44,7 @@ from ._common import (
     transport_list,
     transport_slot,
 )
+from ._validate import check_bool, check_key, check_level, check_mapping
 from .levels import LogLevel
 
 __all__ = [
@@ -444,10 +442,7 @@ class LogLayer:
             raise TypeError("on_transport_error must be callable or None, "
                             f"got {type(on_transport_error).__name__}")
         config.on_transport_error = on_transport_error
-        try:
-            level_value = LogLevel.parse(level)
-        except ValueError as exc:
-            raise ValueError(f"level: {exc}") from None
+        level_value = check_level("level", level)
         enabled = check_bool("enabled", enabled)
         mute_fields = check_bool("mute_fields", mute_fields)
         mute_metadata = check_bool("mute_metadata", mute_metadata)

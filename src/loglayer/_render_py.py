@@ -43,10 +43,11 @@ from typing import Any
 
 import orjson
 
-from ._common import check_bool, text_of
+from ._common import text_of
 from ._core_py import LineSink
 from ._errorfmt import format_traceback
 from ._multiline import Multiline
+from ._validate import check_bool
 from .levels import LogLevel
 from .utils._tomap import to_map
 
