@@ -38,6 +38,7 @@ report the same errors.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -238,6 +239,13 @@ class _Compiled:
             self.linker.define_wasi()
 
 
+def _func(exports: Mapping[str, object], name: str) -> wasmtime.Func:
+    """The function export ``name``, which ``_Compiled`` checked is one."""
+    func = exports[name]
+    assert isinstance(func, wasmtime.Func)
+    return func
+
+
 def _check_func(exports: dict, name: str, params: list, results: list,
                 required: bool = False) -> bool:
     """Whether ``name`` is exported, refusing it when its type is not the ABI's."""
@@ -326,6 +334,12 @@ class _Instance:
     """
 
     __slots__ = ("store", "memory", "alloc", "dealloc", "funcs", "limits")
+    store: wasmtime.Store
+    memory: wasmtime.Memory
+    alloc: wasmtime.Func
+    dealloc: wasmtime.Func | None
+    funcs: tuple[wasmtime.Func | None, ...]  # by HOOK_NAMES index; None: not exported
+    limits: _Limits
 
     def __init__(self, compiled: _Compiled, limits: _Limits, wasi: dict | None) -> None:
         store = wasmtime.Store(_shared_engine())
@@ -337,21 +351,24 @@ class _Instance:
         if wasi is None:
             instance = wasmtime.Instance(store, compiled.module, ())
         else:
+            assert compiled.linker is not None  # _Compiled makes one when WASI is granted
             store.set_wasi(_wasi_config(wasi))
             instance = compiled.linker.instantiate(store, compiled.module)
         exports = instance.exports(store)
         if compiled.has_initialize:
-            exports["_initialize"](store)
+            _func(exports, "_initialize")(store)
         if compiled.has_version:
-            version = exports["loglayer_abi_version"](store)
+            version = _func(exports, "loglayer_abi_version")(store)
             if version != abi.ABI_VERSION:
                 raise WasmModuleError(f"the module speaks ABI version {version}; this host "
                                       f"speaks version {abi.ABI_VERSION}")
+        memory = exports["memory"]
+        assert isinstance(memory, wasmtime.Memory)  # _Compiled checked the export's type
         self.store = store
-        self.memory = exports["memory"]
-        self.alloc = exports["alloc"]
-        self.dealloc = exports["dealloc"] if compiled.has_dealloc else None
-        self.funcs = tuple(exports[name] if name in compiled.hooks else None
+        self.memory = memory
+        self.alloc = _func(exports, "alloc")
+        self.dealloc = _func(exports, "dealloc") if compiled.has_dealloc else None
+        self.funcs = tuple(_func(exports, name) if name in compiled.hooks else None
                            for name in HOOK_NAMES)
         self.limits = limits
 
@@ -372,7 +389,9 @@ class _Instance:
             if ptr + size > memory.data_len(store):
                 raise self.bad_pointer(f"alloc({size}) returned {ptr:#x}", ptr, size)
             memory.write(store, payload, ptr)
-            packed = self.funcs[index](store, ptr, size) & _MASK64
+            hook = self.funcs[index]
+            assert hook is not None  # only the hooks the module exports are called
+            packed = hook(store, ptr, size) & _MASK64
             result = None
             if packed:
                 out_ptr, out_len = packed >> 32, packed & _MASK32
@@ -442,10 +461,8 @@ class _Generation:
         """Add a fresh instance to the pool: in place of one that failed (its state may
         be half-updated), or to warm a new generation. If instantiating fails, the
         next call that finds the pool empty tries again."""
-        try:
+        with contextlib.suppress(Exception):
             self.pool.append(self.spawn())
-        except Exception:
-            pass
 
 
 class _Current:
@@ -617,6 +634,7 @@ class WasmPlugin:
         else:
             self._finalizer = weakref.finalize(self, _close, self._stop, False)
         if reload:
+            assert path is not None  # refused above otherwise
             threading.Thread(target=_watch, args=(weakref.ref(self), self._stop, reload_interval),
                              name=f"loglayer-wasm-reload-{os.path.basename(path)}",
                              daemon=True).start()
@@ -662,18 +680,20 @@ class WasmPlugin:
         self._check(settle=True)
 
     def _check(self, settle: bool) -> bool:
+        path = self._path
+        assert path is not None  # reload() and the watcher need a path; both check it
         with self._reload_lock:
             try:
-                signature = _file_signature(self._path)
+                signature = _file_signature(path)
                 if signature == self._signature:
                     return False
                 if settle and signature != self._pending:
                     # Wait one poll for a writer that is still writing.
                     self._pending = signature
                     return False
-                with open(self._path, "rb") as f:
+                with open(path, "rb") as f:
                     data = f.read()
-                if _file_signature(self._path) != signature:
+                if _file_signature(path) != signature:
                     return False
             except OSError as exc:
                 failure = ("unreadable", type(exc), exc.errno)
