@@ -65,7 +65,13 @@ def check_type(name: str, value: T, types: type | tuple[type, ...], what: str) -
     return value
 
 
-def check_bool(name: str, value: Any, allow_none: bool = False) -> bool:
+@overload
+def check_bool(name: str, value: Any, allow_none: Literal[False] = False) -> bool: ...
+@overload
+def check_bool(name: str, value: Any, allow_none: bool) -> bool | None: ...
+
+
+def check_bool(name: str, value: Any, allow_none: bool = False) -> bool | None:
     """``value`` if it is a bool (or None when ``allow_none``): a flag takes no 0 or 1."""
     if not (isinstance(value, bool) or (allow_none and value is None)):
         raise TypeError(f"{name} must be {_or_none('a bool', allow_none)}, "

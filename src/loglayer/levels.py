@@ -25,7 +25,7 @@ class LogLevel(enum.IntEnum):
         else raises ``ValueError`` naming the bad value.
         """
         if type(value) is cls:
-            return value  # type: ignore[return-value]
+            return value
         if isinstance(value, int) and not isinstance(value, bool):
             member = _BY_NUMBER.get(int(value))
             if member is not None:

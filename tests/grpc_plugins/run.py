@@ -41,7 +41,10 @@ def main() -> None:
         serve(sample.Redact())
     elif mode == "hookschange":
         state = sys.argv[2]
-        starts = int(open(state).read()) if os.path.exists(state) else 0
+        starts = 0
+        if os.path.exists(state):
+            with open(state) as f:
+                starts = int(f.read())
         with open(state, "w") as f:
             f.write(str(starts + 1))
         serve(sample.Redact() if starts == 0 else sample.Tag())

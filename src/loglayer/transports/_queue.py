@@ -17,14 +17,14 @@ about ``flush_interval`` seconds before it reaches the inner transports, and a b
 queue is written in large batches. While a ``flush()`` waits, the inner transports are
 flushed once, when every entry enqueued before it has been sent.
 
-Drain and fork policy. Pending entries are drained when ``close()`` is called, when
-the transport is garbage collected, and at interpreter exit (``loglayer._lifecycle``'s
-exit handler, which holds the queues only weakly, gives everything it drains or closes
-together ``EXIT_TIMEOUT`` seconds). A child made by ``os.fork()`` starts with an empty queue and no worker; its
-first entry starts a fresh worker. The parent's pending entries are sent by the parent
-only, so nothing is written twice; before the fork, the forking thread waits (at most
-``FORK_TIMEOUT`` seconds) for the worker to finish the batch it is sending, so the child
-never inherits an inner transport in the middle of a write.
+Drain and fork policy. Pending entries are drained when ``close()`` is called, when the
+transport is garbage collected, and at interpreter exit (``loglayer._lifecycle``'s exit
+handler, which holds the queues only weakly, gives everything it drains or closes
+together ``EXIT_TIMEOUT`` seconds). A child made by ``os.fork()`` starts with an empty
+queue and no worker; its first entry starts a fresh worker. The parent's pending entries
+are sent by the parent only, so nothing is written twice; before the fork, the forking
+thread waits (at most ``FORK_TIMEOUT`` seconds) for the worker to finish the batch it is
+sending, so the child never inherits an inner transport in the middle of a write.
 """
 
 from __future__ import annotations
