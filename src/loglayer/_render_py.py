@@ -413,7 +413,7 @@ def _json_root(entry: Any, fmt: JsonFormat, exact: bool) -> dict:
         text = _message_text(messages, prefix)
     mode = fmt._time_mode
     if mode == _TIME_NONE:
-        root = {fmt.level_key: name, fmt.message_key: text}
+        root: dict = {fmt.level_key: name, fmt.message_key: text}
     else:
         time_ns = entry.time_ns
         if mode == _TIME_ISO:

@@ -120,7 +120,10 @@ def _installed_entry_points(
     for dist in importlib.metadata.distributions():
         name = None
         try:
-            name = dist.metadata.get("Name")  # [] warns on 3.12+ when missing
+            # get_all, not [] (which warns on 3.12+ when missing), nor get (typed on
+            # 3.12+ only): the first Name, or None
+            names = dist.metadata.get_all("Name")
+            name = names[0] if names else None
             if name is not None:
                 if _normalize(name) in seen:
                     continue
