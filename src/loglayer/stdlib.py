@@ -38,7 +38,7 @@ import threading
 import traceback
 from collections.abc import Mapping
 from types import FrameType
-from typing import Any
+from typing import Any, ClassVar
 
 from . import _default
 from ._common import describe, stderr_line
@@ -221,8 +221,9 @@ class StdlibLogger(logging.Logger):
     ``LogLayerHandler`` to one of these loggers: the entry would be emitted twice.
     """
 
-    #: The root of the facade hierarchy (set below, once it exists).
-    root: StdlibLogger
+    #: The root of the facade hierarchy (set below, once it exists). It shadows
+    #: ``logging.Logger.root`` (a ``RootLogger``) on purpose: the facade has its own tree.
+    root: ClassVar[StdlibLogger]  # type: ignore[assignment]
 
     def __init__(self, name: str, level: int | str = logging.NOTSET, *,
                  capture_caller: bool | None = None) -> None:

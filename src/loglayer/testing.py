@@ -190,7 +190,7 @@ class _Shape(dict):
         return (isinstance(other, _Shape) and self.cls == other.cls
                 and dict.__eq__(self, other))
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
 
 def _snapshot(value: Any, path: frozenset[int] = frozenset()) -> Any:
