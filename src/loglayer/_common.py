@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import itertools
 import sys
+from collections.abc import Mapping
 
 from ._errorfmt import serialize_error
 from .errors import PluginError, TransportError
@@ -139,7 +140,7 @@ def resolve_lazy(fields: dict) -> dict:
     return out
 
 
-def has_lazy(fields: dict) -> bool:
+def has_lazy(fields: Mapping) -> bool:
     for value in fields.values():  # noqa: SIM110 - emission path: any() costs a generator
         if type(value) is lazy:
             return True

@@ -20,7 +20,7 @@ import operator
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._common import (
@@ -45,6 +45,7 @@ from ._common import (
     transport_slot,
 )
 from ._validate import check_bool, check_key, check_level, check_mapping
+from .errors import TransportError
 from .levels import LogLevel
 
 __all__ = [
@@ -395,6 +396,12 @@ class _Config:
 
     __slots__ = ("fields_key", "metadata_key", "error_key", "error_serializer",
                  "copy_msg_on_only_error", "on_transport_error")
+    fields_key: str | None
+    metadata_key: str | None
+    error_key: str
+    error_serializer: Callable[[BaseException], Any] | None
+    copy_msg_on_only_error: bool
+    on_transport_error: Callable[[TransportError], Any] | None
 
 
 def _run_metadata_hooks(hooks: tuple, metadata):
@@ -524,12 +531,14 @@ class LogLayer:
         The fields hooks see the new fields first; one returning None drops the call
         (the new logger keeps the existing fields).
         """
+        new_fields: Mapping
         if mapping is not None:
             if not isinstance(mapping, Mapping):
                 raise TypeError(f"with_fields() needs a mapping, got {type(mapping).__name__}")
             if fields:
-                new_fields = dict(mapping)
-                new_fields.update(fields)
+                copied = dict(mapping)
+                copied.update(fields)
+                new_fields = copied
             else:
                 new_fields = mapping
         else:
@@ -749,6 +758,7 @@ class LogLayer:
             return
         if copy_msg is None:
             copy_msg = self._config.copy_msg_on_only_error
+        messages: tuple[str, ...]
         if copy_msg:
             try:
                 messages = (str(error),)
@@ -834,7 +844,8 @@ class LogLayer:
                 level, messages, data = params.level, params.messages, params.data
             entry = LogEntry(level, messages, data, metadata, error, fields, ctx, self._prefix,
                              time_ns, config.metadata_key, config.error_key)
-            gated = bool(plugins.send)
+            # Send gates count in has_dispatch: when there are any, params was built.
+            gate_params = params if plugins.send else None
             rendered_format = rendered = None
             for transport, tid, send, line_transport in self._transports:
                 if not getattr(transport, "enabled", True):
@@ -842,7 +853,7 @@ class LogLayer:
                 minimum = getattr(transport, "level", None)
                 if minimum is not None and level < min_level_of(minimum):
                     continue
-                if gated and not allows(plugins, params, tid):
+                if gate_params is not None and not allows(plugins, gate_params, tid):
                     continue
                 try:
                     if line_transport is None:
@@ -874,7 +885,7 @@ class LogBuilder:
             raise TypeError(f"LogBuilder() needs a LogLayer, got {type(log).__name__}")
         self._log = log
         self._metadata = None
-        self._error = None
+        self._error: BaseException | None = None
         self._ctx = None
         self._has_ctx = False
 
