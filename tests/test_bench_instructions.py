@@ -100,6 +100,41 @@ def test_count_case_reports_a_library_that_cannot_run_the_scenario(tmp_path):
         count_case("S6", "stdlib", (10, 30), None, valgrind, str(tmp_path / "pyc"))
 
 
+def _changing_sources(monkeypatch, stamps: list[int]) -> list[int]:
+    """Make ``_sources_stamp`` return ``stamps`` one by one, and ``_count_once`` a count
+    (or raise, for a stamp below zero before it); returns the calls' log."""
+    calls: list[int] = []
+    it = iter(stamps)
+    monkeypatch.setattr(_instructions, "_sources_stamp", lambda: next(it))
+
+    def count_once(*args):
+        calls.append(1)
+        if len(calls) == 1 and stamps[0] < 0:
+            raise CountError("ImportError: mid-edit")
+        return Count(10, 30, 100, 300)
+
+    monkeypatch.setattr(_instructions, "_count_once", count_once)
+    return calls
+
+
+def test_a_count_is_taken_again_when_the_sources_changed_under_it(monkeypatch):
+    calls = _changing_sources(monkeypatch, [1, 2, 2, 2])
+    assert count_case("S1", "stdlib", (10, 30), None, "valgrind", "pyc").per_call == 10.0
+    assert len(calls) == 2
+
+
+def test_a_child_failing_while_the_sources_changed_is_retried(monkeypatch):
+    calls = _changing_sources(monkeypatch, [-1, 2, 2, 2])
+    assert count_case("S1", "stdlib", (10, 30), None, "valgrind", "pyc").per_call == 10.0
+    assert len(calls) == 2
+
+
+def test_sources_that_keep_changing_fail_the_count(monkeypatch):
+    _changing_sources(monkeypatch, list(range(2 * _instructions.ATTEMPTS)))
+    with pytest.raises(CountError, match="changed during each"):
+        count_case("S1", "stdlib", (10, 30), None, "valgrind", "pyc")
+
+
 def test_instructions_without_valgrind_exit_2(monkeypatch, capsys):
     monkeypatch.setattr(_instructions.shutil, "which", lambda name: None)
     assert main(["--instructions", "--scenarios", "S1", "--libraries", "pure"]) == 2

@@ -25,6 +25,11 @@ bytecode from a private cache (``PYTHONPYCACHEPREFIX``, a temporary directory fo
 whole pass), which a native run of the case (``N1`` iterations, outside valgrind) fills
 first; the counted children only read it, so both compile whatever it might lack alike.
 This changes what start-up costs, which cancels out, and nothing the statement does.
+
+A count is kept only if loglayer's own files did not change while its children ran: in a
+working tree being edited, one child could read a module's cached bytecode and the other
+compile the edited source, and the compilation would be counted as the statement's cost.
+Such a case is counted again (at most ``ATTEMPTS`` times in all).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = ["Count", "CountError", "child_main", "count_case", "parse_total", "per_call",
            "valgrind_path"]
@@ -45,6 +51,8 @@ _CHILD = ("import sys; from loglayer.bench._instructions import child_main; "
           "sys.exit(child_main(sys.argv[1:]))")
 #: The child's exit status when the library cannot run the scenario.
 _UNAVAILABLE = 3
+#: How many times a case is counted while loglayer's files keep changing under it.
+ATTEMPTS = 3
 
 
 class CountError(Exception):
@@ -116,14 +124,48 @@ def _run_together(commands: Sequence[list[str]], env: dict[str, str], tmp: str
     return [(proc.wait(), err) for proc, err in runs]
 
 
+def _sources_stamp() -> list[tuple[str, int, int]]:
+    """Path, modification time and size of each ``.py`` and ``.so`` file of the loglayer
+    package the children import (a file that vanishes while listed is left out)."""
+    import loglayer
+
+    stamp = []
+    for path in Path(loglayer.__file__).parent.rglob("*"):
+        if path.suffix in (".py", ".so"):
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            stamp.append((str(path), st.st_mtime_ns, st.st_size))
+    return sorted(stamp)
+
+
 def count_case(scenario_id: str, library_key: str, ns: tuple[int, int], config: str | None,
                valgrind: str, pycache: str) -> Count:
-    """Count one case: a native run that fills the bytecode cache ``pycache``, then the
-    two child runs under callgrind, started together.
+    """Count one case (see ``_count_once``), again while loglayer's files changed
+    during the count, at most ``ATTEMPTS`` times.
 
     ``config`` is ``--config``'s ``module:factory``, needed by library ``yours``.
-    Raises ``CountError`` when a child fails or leaves no count.
+    Raises ``CountError`` when a child fails or leaves no count, or when the files
+    changed during every attempt.
     """
+    for _ in range(ATTEMPTS):
+        before = _sources_stamp()
+        try:
+            count = _count_once(scenario_id, library_key, ns, config, valgrind, pycache)
+        except CountError:
+            if _sources_stamp() == before:
+                raise
+            continue  # a child may have imported a file mid-edit
+        if _sources_stamp() == before:
+            return count
+    raise CountError(f"loglayer's files changed during each of {ATTEMPTS} attempts")
+
+
+def _count_once(scenario_id: str, library_key: str, ns: tuple[int, int], config: str | None,
+                valgrind: str, pycache: str) -> Count:
+    """A native run that fills the bytecode cache ``pycache``, then the two child runs
+    under callgrind, started together, and their per-call difference."""
     env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPYCACHEPREFIX": pycache}
     writer = {key: value for key, value in env.items() if key != "PYTHONDONTWRITEBYTECODE"}
     reader = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
