@@ -812,8 +812,9 @@ libraries:
   file-like object whose write() accepts str or bytes and discards them. It runs as
   library "yours" in S1 (log.debug(msg), whatever your level is), S2 (log.info(msg)),
   S3 (log.with_metadata({5 keys}).info(msg)), S4 (log.with_fields({3 keys}) once, then
-  .with_metadata({"attempt": 3}).info(msg)) and S5 (log.with_error(exc).error(msg) in
-  the except block). Its output is shown with --show-samples but not checked.
+  .with_metadata({"attempt": 3}).info(msg)), S5 (log.with_error(exc).error(msg) in
+  the except block) and S11 (S3's statement from two threads). Its output is shown
+  with --show-samples but not checked.
   The module is imported from the current directory or sys.path.
 
 --instructions

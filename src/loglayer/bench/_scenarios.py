@@ -706,7 +706,8 @@ def yours_library(spec: str) -> Library:
 
     def setup(sid: str, sink: Any, binary_sink: Any) -> Case:
         if sid not in YOURS_SCENARIOS:
-            raise Unavailable(f"--config loggers run in {', '.join(YOURS_SCENARIOS)} only")
+            raise Unavailable(f"--config loggers run in {', '.join(YOURS_SCENARIOS)} and S11 "
+                              "(S3 from two threads) only")
         try:
             log = factory(sink)
         except Exception as exc:
