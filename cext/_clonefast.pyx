@@ -88,6 +88,10 @@ cdef class Walker:
 
     ``check_other(value, depth)`` and ``clone_other(value, depth, path, hits, share) ->
     (clone, hits)`` are the pure walk's, for every shape this module does not handle.
+
+    For a strict Cloner, a walk that raises (a value whose ``__class__``, ``__hash__`` or
+    ``__eq__`` raises, a failing predicate) is done again by the pure walk, which censors
+    each value it cannot inspect: a redacting hook fails closed, never open.
     """
 
     cdef frozenset key_exact
@@ -109,6 +113,10 @@ cdef class Walker:
     cdef object clone_other
     cdef object circular
     cdef object truncated
+    cdef bint strict
+    cdef object pure_censored  # the pure walk's censored(value), clone(value, share)
+    cdef object pure_clone
+    cdef object data_diff  # Cloner._data_changes
 
     def __init__(self, cloner, check_other, clone_other, circular, truncated):
         self.key_exact = cloner._key_exact
@@ -132,6 +140,10 @@ cdef class Walker:
         self.clone_other = clone_other
         self.circular = circular
         self.truncated = truncated
+        self.strict = cloner.strict
+        self.pure_censored = cloner._pure_censored
+        self.pure_clone = cloner._pure_clone
+        self.data_diff = cloner._data_changes
 
     # -- matching ----------------------------------------------------------------------
 
@@ -169,9 +181,14 @@ cdef class Walker:
     @cython.always_allow_keywords(False)
     def check(self, value):
         """``Cloner.needs_clone(value)``."""
-        if type(value) is dict:
-            return self._check_dict(<dict>value, 1)
-        return self._check(value, 0)
+        try:
+            if type(value) is dict:
+                return self._check_dict(<dict>value, 1)
+            return self._check(value, 0)
+        except Exception:
+            if not self.strict:
+                raise
+        return True  # strict: what cannot be checked is censored
 
     cdef bint _check(self, object value, Py_ssize_t depth) except -1:
         cdef PyTypeObject* cls = <PyTypeObject*>Py_TYPE(value)
@@ -240,12 +257,17 @@ cdef class Walker:
         return self._censored(value)
 
     cdef object _censored(self, object value):
-        if type(value) is dict:
-            if not self._check_dict(<dict>value, 1):
+        try:
+            if type(value) is dict:
+                if not self._check_dict(<dict>value, 1):
+                    return value
+            elif not self._check(value, 0):
                 return value
-        elif not self._check(value, 0):
-            return value
-        return _new_run(self, True).run(value, 0)
+            return _new_run(self, True).run(value, 0)
+        except Exception:
+            if not self.strict:
+                raise
+        return self.pure_censored(value)  # censors what it cannot inspect
 
     cdef object data_changes(self, object data):
         """The top-level keys of ``data`` whose values need censoring, with their
@@ -255,11 +277,16 @@ cdef class Walker:
         redacted = self._censored(data)  # shares every value that did not change
         if redacted is data:
             return None
-        return {key: value for key, value in redacted.items() if value is not data[key]}
+        return self.data_diff(data, redacted)
 
     def clone(self, value, bint share):
         """``Cloner.clone(value, share_unchanged=share)``."""
-        return _new_run(self, share).run(value, 0)
+        try:
+            return _new_run(self, share).run(value, 0)
+        except Exception:
+            if not self.strict:
+                raise
+        return self.pure_clone(value, share)
 
 
 cdef class _WalkerHook:

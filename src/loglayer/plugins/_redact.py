@@ -8,10 +8,12 @@ dispatch hooks) when nothing does. Only an entry that holds a secret pays for a 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .._common import describe, plugin_failed
 from .._validate import check_type, type_name
 from ..plugin import Plugin
 from ..utils._cloner import Cloner, Matcher, compile_matchers
@@ -101,8 +103,12 @@ def _compile_patterns(patterns: Patterns, censor: str) -> tuple[re.Pattern[str],
 
 
 #: What ``_Redact.__init__`` sets: rebuilt, not copied, by ``__reduce__``.
-_DERIVED = frozenset({"id", "cloner", "_patterns", "on_fields_called", "on_metadata_called",
-                      "on_before_data_out", "on_before_message_out"})
+_DERIVED = frozenset({"id", "cloner", "_patterns", "_cloners", "on_fields_called",
+                      "on_metadata_called", "on_before_data_out", "on_before_message_out"})
+
+#: The hooks, each with a Cloner of its own that reports under the hook's name.
+_HOOKS = ("on_fields_called", "on_metadata_called", "on_before_data_out",
+          "on_before_message_out")
 
 
 class _Redact(Plugin):
@@ -112,16 +118,23 @@ class _Redact(Plugin):
         super().__init__(id)
         self.cloner = cloner
         self._patterns = patterns
+        # One Cloner per hook, the same but for whom it tells of a value it censored
+        # because it could not inspect it (it fails closed, so the hook itself does not
+        # fail, and the core would say nothing).
+        self._cloners = {hook: cloner._reporting(functools.partial(self._report, hook))
+                         for hook in _HOOKS}
+        fields, metadata = self._cloners["on_fields_called"], self._cloners["on_metadata_called"]
         # The fields and metadata hooks are the Cloner's own ``censored`` (compiled when
         # the fast path is built): the value itself, or a redacted copy when something
         # matched, with no Python frame of the plugin's in between.
-        self.on_fields_called = self.on_metadata_called = cloner._censored
+        self.on_fields_called = fields._censored
+        self.on_metadata_called = metadata._censored
         if cloner._walker is not None:  # the compiled hooks, which the core calls from C
-            self.on_fields_called = self.on_metadata_called = _clonefast.ValueHook(
-                cloner._walker)
+            self.on_fields_called = _clonefast.ValueHook(fields._walker)
+            self.on_metadata_called = _clonefast.ValueHook(metadata._walker)
             # the compiled hook stands in for the method below, on this instance only
             self.on_before_data_out = _clonefast.DataHook(  # type: ignore[method-assign]
-                cloner._walker)
+                self._cloners["on_before_data_out"]._walker)
         if patterns:
             # Only then can a message need redacting: installing the hook for keys alone
             # would cost every entry a call for nothing (hooks are indexed at add time).
@@ -143,18 +156,34 @@ class _Redact(Plugin):
         data = params.data
         if not data:
             return None
-        redacted = self.cloner._censored(data)  # shares every value that did not change
+        cloner = self._cloners["on_before_data_out"]
+        try:
+            redacted = cloner._censored(data)  # shares every value that did not change
+        except Exception:  # never expected of a strict Cloner; fail closed all the same
+            redacted = cloner.censor
         if redacted is data:
             return None
-        return {key: value for key, value in redacted.items() if value is not data[key]}
+        return cloner._data_changes(data, redacted)
+
+    def _report(self, hook: str, exc: Exception) -> None:
+        """Say that ``hook`` censored a value it could not inspect (``exc`` is why): to
+        the plugin's ``on_error`` as a ``PluginError``, else one line on stderr, as the
+        core reports a hook that fails."""
+        plugin_failed(hook, self.id, getattr(self, "on_error", None), exc,
+                      f"censored a value it could not inspect: {describe(exc)}")
 
     def _redact_messages(self, params: Any) -> list | None:
         """``on_before_message_out``: the messages, each redacted as needed, or None."""
-        messages = params.messages
-        censored = self.cloner._censored
-        for index, message in enumerate(messages):
-            redacted = censored(message)
-            if redacted is not message:
-                return [*messages[:index], redacted,
-                        *[censored(item) for item in messages[index + 1:]]]
-        return None
+        cloner = self._cloners["on_before_message_out"]
+        try:
+            messages = params.messages
+            censored = cloner._censored
+            for index, message in enumerate(messages):
+                redacted = censored(message)
+                if redacted is not message:
+                    return [*messages[:index], redacted,
+                            *[censored(item) for item in messages[index + 1:]]]
+            return None
+        except Exception as exc:  # the core's fallback would keep the messages: fail closed
+            self._report("on_before_message_out", exc)
+            return [cloner.censor]

@@ -31,6 +31,7 @@ state; ``LOGLAYER_NO_EXTENSIONS=1`` turns it off.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import types
@@ -54,6 +55,9 @@ _ATOMS = frozenset([int, float, bool, type(None), complex, bytes, bytearray])
 
 _UNSET = object()
 _NOTHING: frozenset = frozenset()
+
+#: The kind ``_contents`` gives a value whose contents could not be read.
+_BROKEN = -1
 
 
 def compile_matchers(name: str, spec: Matcher) -> tuple[frozenset, tuple, tuple]:
@@ -106,7 +110,8 @@ class Cloner:
     (so a card number inside a sentence is censored, the sentence kept). Both take an
     exact str, a compiled regex (``search``, so ``re.compile("pass")`` matches the key
     ``"password"``), a predicate called with the str, or a collection of these. Mapping
-    keys are matched, never rewritten; an exception raised by a predicate propagates.
+    keys are matched, never rewritten; an exception raised by a predicate propagates
+    (but see ``strict`` below).
 
     :meth:`clone` never mutates its input. Every container and record it walks is
     rebuilt with its own type: a new dict, list, namedtuple, dataclass instance
@@ -135,7 +140,13 @@ class Cloner:
       object, even when something inside it matched. With ``strict=True`` such an
       object is replaced by ``censor`` as a whole when something inside it matched or
       was cut off by ``max_depth``, so a secret can never come back out; a redacting
-      plugin wants that.
+      plugin wants that;
+    * a value that cannot be inspected (reading its ``__class__``, its contents, its
+      ``__hash__`` or ``__eq__`` raises, as an unbound ``LocalProxy`` does, or a
+      predicate raises on it or on its key) makes ``clone`` raise, or, with
+      ``strict=True``, is replaced by ``censor`` (a key that cannot be checked: its
+      value), and ``needs_clone`` says true: a strict Cloner fails closed. ``on_error``,
+      when given, is called with each such exception (what it raises is ignored).
 
     A Cloner is immutable and holds no state between calls: one instance can be used
     by many threads.
@@ -146,15 +157,17 @@ class Cloner:
     #: Written in place of a container or record deeper than ``max_depth``.
     TRUNCATED: ClassVar[str] = "[Truncated]"
 
-    __slots__ = ("censor", "max_depth", "strict", "_key_exact", "_key_tests", "_value_exact",
-                 "_value_regexes", "_value_tests", "_skip", "_repl", "_walker", "_censored")
+    __slots__ = ("censor", "max_depth", "strict", "on_error", "_key_exact", "_key_tests",
+                 "_value_exact", "_value_regexes", "_value_tests", "_skip", "_repl", "_walker",
+                 "_censored")
     # Set once by ``_attach_walk`` (through ``object.__setattr__``: a Cloner is immutable).
     _walker: Any  # the compiled ``_clonefast.Walker``, or None for the pure walk
     _censored: Callable[[Any], Any]
 
     def __init__(self, match_key: Matcher = None, match_value: Matcher = None,
                  censor: str = "[REDACTED]", *, max_depth: int = 32,
-                 strict: bool = False) -> None:
+                 strict: bool = False,
+                 on_error: Callable[[Exception], object] | None = None) -> None:
         if not isinstance(censor, str):
             raise TypeError(f"censor must be a str, got {type(censor).__name__}")
         if type(max_depth) is not int:
@@ -163,6 +176,8 @@ class Cloner:
             raise ValueError(f"max_depth must be at least 1, got {max_depth}")
         if not isinstance(strict, bool):
             raise TypeError(f"strict must be a bool, got {type(strict).__name__}")
+        if on_error is not None and not callable(on_error):
+            raise TypeError(f"on_error must be callable or None, got {type(on_error).__name__}")
         key_exact, key_regexes, key_tests = compile_matchers("match_key", match_key)
         value_exact, value_regexes, value_tests = compile_matchers("match_value", match_value)
         # A censored value must not match again: cloning a clone changes nothing, and
@@ -176,6 +191,7 @@ class Cloner:
         self.censor = censor
         self.max_depth = max_depth
         self.strict = strict
+        self.on_error = on_error
         self._key_exact = key_exact
         self._key_tests = tuple([regex.search for regex in key_regexes]) + key_tests
         self._value_exact = value_exact
@@ -218,6 +234,15 @@ class Cloner:
     def __repr__(self) -> str:
         return (f"Cloner(censor={self.censor!r}, max_depth={self.max_depth}, "
                 f"strict={self.strict})")
+
+    def _reporting(self, on_error: Callable[[Exception], object] | None) -> Cloner:
+        """The same Cloner but for ``on_error``: one per hook lets a plugin say which
+        hook censored a value it could not inspect."""
+        new = Cloner.__new__(Cloner)
+        state = self.__getstate__()
+        state["on_error"] = on_error
+        new.__setstate__(state)
+        return new
 
     # -- matching ----------------------------------------------------------------------
 
@@ -264,9 +289,14 @@ class Cloner:
         return self._pure_needs_clone(value)
 
     def _pure_needs_clone(self, value: Any) -> bool:
-        if type(value) is dict:
-            return self._check_dict(value, 1)
-        return self._check(value, 0)
+        try:
+            if type(value) is dict:
+                return self._check_dict(value, 1)
+            return self._check(value, 0)
+        except Exception:
+            if self.strict:  # what cannot be checked is censored: the clone will say how
+                return True
+            raise
 
     def _check(self, value: Any, depth: int) -> bool:
         """``needs_clone`` for ``value`` found ``depth`` containers deep."""
@@ -282,6 +312,8 @@ class Cloner:
         kind, items, _ = _contents(value, cls)
         if kind == NOT_RECORD:
             return False
+        if kind == _BROKEN:
+            return self.strict
         if depth >= self.max_depth:
             return True
         if kind != ITEMS:
@@ -318,7 +350,7 @@ class Cloner:
         censor = self.censor
         skip = self._skip
         for key, item in items:
-            if (key in exact or (tests and self.matches_key(key))) and isinstance(key, str):
+            if isinstance(key, str) and (key in exact or (tests and self.matches_key(key))):
                 if item is not censor and not (type(item) is str and item == censor):
                     return True
             elif type(item) not in skip and self._check(item, depth):
@@ -342,7 +374,10 @@ class Cloner:
         """
         if self._walker is not None:
             return self._walker.clone(value, share_unchanged)
-        walk = _Clone(self, share_unchanged)
+        return self._pure_clone(value, share_unchanged)
+
+    def _pure_clone(self, value: Any, share: bool) -> Any:
+        walk = _Clone(self, share)
         if type(value) is dict:
             return walk._dict(value, 0)
         return walk.run(value)
@@ -359,10 +394,41 @@ class Cloner:
     def _pure_censored(self, value: Any) -> Any:
         if not self._pure_needs_clone(value):
             return value
-        walk = _Clone(self, True)
-        if type(value) is dict:
-            return walk._dict(value, 0)
-        return walk.run(value)
+        return self._pure_clone(value, True)
+
+    def _data_changes(self, data: dict, redacted: Any) -> dict | None:
+        """What a redacting data hook returns for ``data`` given ``redacted``, the
+        ``censored(data)`` that is not ``data``: the top-level keys whose values
+        changed, with their new values (the core merges them over the data).
+
+        A top-level key that was itself censored (its text matched a pattern) cannot
+        be renamed by a merge, so its value is censored instead. When ``redacted`` is not
+        a dict of the same keys in the same order (the walk failed as a whole), every
+        top-level key that cannot be proven clean on its own gets the censor: a redacting
+        hook fails closed.
+        """
+        censor = self.censor
+        if type(redacted) is dict and len(redacted) == len(data):
+            try:
+                changes = {}
+                for (key, old), (new_key, new) in zip(data.items(), redacted.items(),
+                                                      strict=True):
+                    if new_key is not key:
+                        changes[key] = censor
+                    elif new is not old:
+                        changes[key] = new
+                return changes or None
+            except Exception:
+                pass
+        changes = {}
+        for key, value in list(data.items()):
+            try:
+                clean = not self.needs_clone({key: value})
+            except Exception:
+                clean = False
+            if not clean and not self._is_censor(value):
+                changes[key] = censor
+        return changes or None
 
     def _clone_other(self, value: Any, depth: int, path: list[int], hits: int,
                      share: bool) -> tuple[Any, int]:
@@ -376,8 +442,8 @@ class Cloner:
 
 
 #: The slots that make a Cloner what it is (the others are derived from them).
-_SETTINGS = ("censor", "max_depth", "strict", "_key_exact", "_key_tests", "_value_exact",
-             "_value_regexes", "_value_tests", "_skip", "_repl")
+_SETTINGS = ("censor", "max_depth", "strict", "on_error", "_key_exact", "_key_tests",
+             "_value_exact", "_value_regexes", "_value_tests", "_skip", "_repl")
 
 
 class _Clone:
@@ -398,26 +464,36 @@ class _Clone:
         cls = type(value)
         if cls in self.skip:
             return value
-        if cls is dict:
-            return self._dict(value, depth)
-        if cls is str or isinstance(value, str):
-            return self._text(value)
-        if cls is list or cls is tuple:
-            key = id(value)
-            if key in self.path:
-                return Cloner.CIRCULAR
-            if depth >= self.cloner.max_depth:
-                self.hits += 1  # what is cut off was never inspected
-                return Cloner.TRUNCATED
-            self.path.append(key)
-            depth += 1
-            skip = self.skip
-            items = [item if type(item) in skip else self.run(item, depth) for item in value]
-            self.path.pop()
-            if self.share and _all_same(items, value):
-                return value
-            return items if cls is list else tuple(items)
-        return self._other(value, cls, depth)
+        mark = len(self.path)
+        try:
+            if cls is dict:
+                return self._dict(value, depth)
+            if cls is str or isinstance(value, str):
+                return self._text(value)
+            if cls is list or cls is tuple:
+                key = id(value)
+                if key in self.path:
+                    return Cloner.CIRCULAR
+                if depth >= self.cloner.max_depth:
+                    self.hits += 1  # what is cut off was never inspected
+                    return Cloner.TRUNCATED
+                self.path.append(key)
+                depth += 1
+                skip = self.skip
+                items = [item if type(item) in skip else self.run(item, depth)
+                         for item in value]
+                self.path.pop()
+                if self.share and _all_same(items, value):
+                    return value
+                return items if cls is list else tuple(items)
+            return self._other(value, cls, depth)
+        except Exception as exc:
+            # Inspecting ``value`` raised (its ``__class__``, ``__hash__`` or ``__eq__``, an
+            # unbound proxy, a predicate): strict, it is censored, as it was never checked.
+            del self.path[mark:]
+            if not self.cloner.strict:
+                raise
+            return self._failed(exc)
 
     def _dict(self, value: dict, depth: int) -> Any:
         """The hot path of ``run``: a plain dict."""
@@ -429,6 +505,7 @@ class _Clone:
         if depth >= cloner.max_depth:
             self.hits += 1
             return Cloner.TRUNCATED
+        mark = len(path)
         path.append(key)
         depth += 1
         skip = self.skip
@@ -437,25 +514,39 @@ class _Clone:
         share = self.share
         # When sharing, the copy is made at the first change, and only then.
         result: dict | None = None if share else {}
-        for name, item in value.items():
-            if (name in exact or (tests and cloner.matches_key(name))) and isinstance(name, str):
-                if cloner._is_censor(item):
-                    new = item
+        try:
+            for name, item in value.items():
+                try:
+                    hit = (isinstance(name, str)
+                           and (name in exact or (tests and cloner.matches_key(name))))
+                except Exception as exc:  # a key that cannot be checked: its value is censored
+                    if not cloner.strict:
+                        raise
+                    self._report(exc)
+                    hit = True
+                if hit:
+                    if cloner._is_censor(item):
+                        new = item
+                    else:
+                        self.hits += 1
+                        new = cloner.censor
                 else:
-                    self.hits += 1
-                    new = cloner.censor
-            else:
-                cls = type(item)
-                if cls in skip:
-                    new = item
-                elif cls is dict:
-                    new = self._dict(item, depth)
-                else:
-                    new = self.run(item, depth)
-            if new is not item or not share:
-                if result is None:
-                    result = dict(value)
-                result[name] = new
+                    cls = type(item)
+                    if cls in skip:
+                        new = item
+                    elif cls is dict:
+                        new = self._dict(item, depth)
+                    else:
+                        new = self.run(item, depth)
+                if new is not item or not share:
+                    if result is None:
+                        result = dict(value)
+                    result[name] = new
+        except Exception as exc:  # iterating the dict failed (another thread resized it...)
+            del path[mark:]
+            if not cloner.strict:
+                raise
+            return self._failed(exc)
         path.pop()
         return value if result is None else result
 
@@ -464,10 +555,12 @@ class _Clone:
         kind, items, record = _contents(value, cls)
         if kind == NOT_RECORD:
             return value
+        cloner = self.cloner
+        if kind == _BROKEN:  # reading its contents raised: as it is, or censored when strict
+            return self._failed(items) if cloner.strict else value
         key = id(value)
         if key in self.path:
             return Cloner.CIRCULAR
-        cloner = self.cloner
         if depth >= cloner.max_depth:
             self.hits += 1
             return Cloner.TRUNCATED
@@ -502,6 +595,19 @@ class _Clone:
             return cloner.censor if (cloner.strict and self.hits != before) else value
         return result
 
+    def _failed(self, exc: Exception) -> str:
+        """The censor, in place of a value whose inspection raised ``exc`` (strict)."""
+        self.hits += 1
+        self._report(exc)
+        return self.cloner.censor
+
+    def _report(self, exc: Exception) -> None:
+        """Pass ``exc`` to the Cloner's ``on_error``, which must not stop the walk."""
+        report = self.cloner.on_error
+        if report is not None:
+            with contextlib.suppress(Exception):
+                report(exc)
+
     def _text(self, text: str) -> str:
         cloner = self.cloner
         if text in cloner._value_exact:
@@ -520,9 +626,17 @@ class _Clone:
         return result
 
     def _pair(self, key: Any, item: Any, depth: int) -> Any:
-        """The clone of ``item``, or the censor when ``key`` matches."""
+        """The clone of ``item``, or the censor when ``key`` matches (or, strict, when
+        matching it raised)."""
         cloner = self.cloner
-        if cloner.matches_key(key):
+        try:
+            hit = cloner.matches_key(key)
+        except Exception as exc:
+            if not cloner.strict:
+                raise
+            self._report(exc)
+            hit = True
+        if hit:
             if cloner._is_censor(item):
                 return item
             self.hits += 1
@@ -624,8 +738,10 @@ def _contents(value: Any, cls: type) -> tuple[int, Any, Fields | None]:
 
     The contents are (key, value) pairs for mappings and records, the items for
     sequences and sets, None for a leaf (``NOT_RECORD``); ``fields`` is what
-    ``_records.fields`` says of a record, None for the others. Anything that fails while
-    they are read (a property that raises, a broken ``__iter__``) makes the value a leaf.
+    ``_records.fields`` says of a record, None for the others. A value whose contents
+    fail to be read (a property that raises, a broken ``__iter__``) is ``_BROKEN``, with
+    the exception as its contents: a leaf the walk passes on as it is, or censors when
+    strict, as it could not be checked.
     """
     if cls is dict:
         return MAPPING, value.items(), None
@@ -641,5 +757,5 @@ def _contents(value: Any, cls: type) -> tuple[int, Any, Fields | None]:
             return kind, list(value), None
         record = fields(value, kind)
         return kind, record.pairs, record
-    except Exception:
-        return NOT_RECORD, None, None
+    except Exception as exc:
+        return _BROKEN, exc, None
