@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import collections.abc
 import io
+import json
 from typing import Any
 
 import pytest
 
 import loglayer
-from loglayer import ConsoleTransport, StructuredTransport
+from loglayer import ConsoleTransport, StructuredTransport, _render_py
 from loglayer.plugins import redact
 from loglayer.testing import TestTransport
 from loglayer.utils import Cloner
@@ -118,18 +119,37 @@ HOSTILE = {
 
 
 def _outputs(core, *plugins, **options):
-    """A logger on ``core`` writing to a TestTransport, a JSON stream and a console."""
+    """A logger on ``core`` writing to a TestTransport and, when ``core`` is the live
+    core (the renderers are built for it), to a JSON stream and a console stream."""
     tt = TestTransport("tt")
     json_out, console_out = io.StringIO(), io.StringIO()
-    log = core.LogLayer(transports=[
-        tt, StructuredTransport(stream=json_out, id="json", time_format=None),
-        ConsoleTransport(stream=console_out, colors=False, show_time=False, id="console")],
-        plugins=plugins, **options)
+    transports: list = [tt]
+    if core.LogLayer is loglayer.LogLayer:
+        transports += [StructuredTransport(stream=json_out, id="json", time_format=None),
+                       ConsoleTransport(stream=console_out, colors=False, show_time=False,
+                                        id="console")]
+    log = core.LogLayer(transports=transports, plugins=plugins, **options)
     return log, tt, json_out, console_out
 
 
 def _written(json_out: io.StringIO, console_out: io.StringIO) -> str:
+    """What the renderers wrote; every JSON line is checked to be JSON."""
+    for line in json_out.getvalue().splitlines():
+        json.loads(line)
     return json_out.getvalue() + console_out.getvalue()
+
+
+def _rendered(tt: TestTransport) -> str:
+    """Every entry the TestTransport got, as JSON and console lines (so both are
+    checked whatever core produced the entries): by the pure renderers, the compiled
+    ones' twins, which take an entry of either core."""
+    json_format = _render_py.JsonFormat(time_format=None)
+    console_format = _render_py.ConsoleFormat(colors=False, show_time=False)
+    lines = []
+    for entry in tt.lines:
+        lines.append(_render_py.render_json(entry, json_format).decode())
+        lines.append(_render_py.render_console(entry, console_format))
+    return "".join(lines)
 
 
 @pytest.fixture
@@ -146,7 +166,7 @@ def test_a_value_that_cannot_be_inspected_is_censored_in_constructor_fields(core
     log.info("hello")
     data = tt.last_line().data
     assert data["password"] == CENSOR and data["odd"] == CENSOR and data["user"] == "ada"
-    assert PASSWORD not in _written(json_out, console_out)
+    assert PASSWORD not in _written(json_out, console_out) + _rendered(tt)
 
 
 @pytest.mark.parametrize("make", list(HOSTILE.values()), ids=list(HOSTILE))
@@ -155,7 +175,7 @@ def test_a_value_that_cannot_be_inspected_is_censored_in_raw_fields(core, make):
     log.raw("info", ["hello"], fields={"password": PASSWORD, "odd": [make()], "n": 1})
     data = tt.last_line().data
     assert data == {"password": CENSOR, "odd": [CENSOR], "n": 1}
-    assert PASSWORD not in _written(json_out, console_out)
+    assert PASSWORD not in _written(json_out, console_out) + _rendered(tt)
 
 
 @pytest.mark.parametrize("make", list(HOSTILE.values()), ids=list(HOSTILE))
@@ -166,7 +186,7 @@ def test_a_value_that_cannot_be_inspected_is_censored_in_context_fields(
     log.info("hello")
     data = tt.last_line().data
     assert data == {"password": CENSOR, "odd": {"inner": CENSOR}, "request_id": "r1"}
-    assert PASSWORD not in _written(json_out, console_out)
+    assert PASSWORD not in _written(json_out, console_out) + _rendered(tt)
 
 
 @pytest.mark.parametrize("make", list(HOSTILE.values()), ids=list(HOSTILE))
@@ -176,7 +196,7 @@ def test_metadata_and_fields_hooks_censor_what_they_cannot_inspect(core, make):
     assert tt.last_line().metadata == {"password": CENSOR, "odd": CENSOR, "user": "ada"}
     log.with_fields({"password": PASSWORD, "odd": make()}).info("f")
     assert tt.last_line().data == {"password": CENSOR, "odd": CENSOR}
-    assert PASSWORD not in _written(json_out, console_out)
+    assert PASSWORD not in _written(json_out, console_out) + _rendered(tt)
 
 
 def test_a_key_that_cannot_be_checked_has_its_value_censored(core):
@@ -186,7 +206,7 @@ def test_a_key_that_cannot_be_checked_has_its_value_censored(core):
     assert list(metadata.values()) == [CENSOR, "ada"]
     log.raw("info", ["r"], fields={"nested": {BadKey("password"): PASSWORD}})
     assert list(tt.last_line().data["nested"].values()) == [CENSOR]
-    assert PASSWORD not in _written(json_out, console_out)
+    assert PASSWORD not in _written(json_out, console_out) + _rendered(tt)
 
 
 def test_a_key_predicate_that_raises_censors_instead_of_passing(core):
@@ -200,14 +220,14 @@ def test_a_key_predicate_that_raises_censors_instead_of_passing(core):
     log.with_metadata({"odd": PASSWORD, "fine": 1}).info("m")
     assert tt.last_line().metadata == {"odd": CENSOR, "fine": 1}
     assert tt.last_line().data == {"password": CENSOR, "user": "ada"}
-    assert PASSWORD not in _written(json_out, console_out)
+    assert PASSWORD not in _written(json_out, console_out) + _rendered(tt)
 
 
 def test_a_message_that_cannot_be_inspected_is_censored(core):
     log, tt, json_out, console_out = _outputs(core, redact(patterns=(CARD_RE,)))
     log.info("card", CARD, UnboundProxy())
     assert tt.last_line().messages == ["card", CENSOR, CENSOR]
-    assert CARD not in _written(json_out, console_out)
+    assert CARD not in _written(json_out, console_out) + _rendered(tt)
 
 
 def test_the_data_hook_fails_closed_when_the_walk_fails_as_a_whole(core, monkeypatch):
@@ -253,3 +273,123 @@ def test_each_censored_failure_is_reported_under_its_hook(core):
     assert all(isinstance(err, loglayer.PluginError) and err.plugin_id == "redact"
                and isinstance(err.__cause__, RuntimeError) for err in errors)
     assert tt.last_line().data == {"odd": CENSOR}
+
+
+# -- pydantic: what a serializer renders is what is checked ---------------------------
+
+
+def _serializer_models() -> dict[str, Any]:
+    """Models whose rendering a serializer or a computed field makes; each holds
+    PASSWORD or CARD somewhere its dump or its str() shows it."""
+    pydantic = pytest.importorskip("pydantic")
+
+    class WrapRewrites(pydantic.BaseModel):
+        """A wrap model_serializer writes a private secret into a declared field."""
+
+        user: str
+        _card: str = pydantic.PrivateAttr(default=CARD)
+
+        @pydantic.model_serializer(mode="wrap")
+        def _dump(self, handler: Any) -> dict:
+            data = handler(self)
+            data["user"] = f"{self.user} paid with {self._card}"
+            return data
+
+    class PlainKey(pydantic.BaseModel):
+        """A plain model_serializer makes a key of its own, with the secret under it."""
+
+        api_token: str
+
+        @pydantic.model_serializer(mode="plain")
+        def _dump(self) -> dict:
+            return {"auth": {"password": self.api_token}, "kind": "plain"}
+
+    class PlainText(pydantic.BaseModel):
+        """A plain model_serializer that gives no dict: rendered as str(), the fields."""
+
+        user: str
+        password: str
+
+        @pydantic.model_serializer(mode="plain")
+        def _dump(self) -> str:
+            return f"{self.user}:{self.password}"
+
+    class FieldRewrites(pydantic.BaseModel):
+        """A field_serializer turns a clean stored value into a secret-bearing dict."""
+
+        user: str
+
+        @pydantic.field_serializer("user")
+        def _user(self, value: str) -> dict:
+            return {"name": value, "password": PASSWORD}
+
+    class Computed(pydantic.BaseModel):
+        note: str
+
+        @pydantic.computed_field  # type: ignore[prop-decorator]
+        @property
+        def password(self) -> str:
+            return PASSWORD
+
+    return {"wrap-rewrites": WrapRewrites(user="ada"),
+            "plain-key": PlainKey(api_token=PASSWORD),
+            "plain-text": PlainText(user="ada", password=PASSWORD),
+            "field-rewrites": FieldRewrites(user="ada"),
+            "computed": Computed(note="n")}
+
+
+SERIALIZED = ["wrap-rewrites", "plain-key", "plain-text", "field-rewrites", "computed"]
+
+
+@pytest.mark.parametrize("name", SERIALIZED)
+def test_a_serializer_s_output_is_redacted_in_every_renderer(core, name):
+    model = _serializer_models()[name]
+    log, tt, json_out, console_out = _outputs(
+        core, redact(keys=("password",), patterns=(CARD_RE,)))
+    log.with_metadata(model).info("root")
+    log.with_metadata({"nested": model, "listed": [model]}).info("nested")
+    log.with_fields(model=model).info("fields")
+    log.raw("info", ["raw"], fields={"model": model})
+    written = _written(json_out, console_out) + _rendered(tt)
+    assert PASSWORD not in written and CARD not in written
+    assert _rendered(tt).count(CENSOR) >= 8  # censored, not dropped: 4 entries x 2 renderers
+
+
+def test_a_field_serializer_that_masks_keeps_the_model_and_censors_what_str_shows(core):
+    pydantic = pytest.importorskip("pydantic")
+
+    class Payment(pydantic.BaseModel):
+        card: str
+
+        @pydantic.field_serializer("card")
+        def _mask(self, value: str) -> str:
+            return "*" * 12 + value[-4:]
+
+    model = Payment(card=CARD)
+    log, tt, json_out, console_out = _outputs(core, redact(patterns=(CARD_RE,)))
+    log.with_metadata(model).info("root")
+    metadata = tt.last_line().metadata
+    assert type(metadata) is Payment and metadata.card == CENSOR  # the type is kept
+    log.with_metadata({"nested": model}).info("nested")  # nested: written as str(model)
+    written = _written(json_out, console_out) + _rendered(tt)
+    assert CARD not in written
+    assert model.card == CARD  # the caller's model is untouched
+
+
+def test_a_faithful_nested_model_keeps_its_type(core):
+    pydantic = pytest.importorskip("pydantic")
+
+    class Inner(pydantic.BaseModel):
+        password: str
+        note: str
+
+    class Outer(pydantic.BaseModel):
+        inner: Inner
+        tags: list[str]
+
+    model = Outer(inner=Inner(password=PASSWORD, note="n"), tags=["a"])
+    log, tt, _, _ = _outputs(core, redact(keys=("password",)))
+    log.with_metadata(model).info("x")
+    result = tt.last_line().metadata
+    assert type(result) is Outer and type(result.inner) is Inner
+    assert result.inner.password == CENSOR and result.tags == ["a"]

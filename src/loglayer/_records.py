@@ -25,12 +25,16 @@ instance attributes from ``__dict__``, then its public ``__slots__``. A field or
 that is not set is left out.
 
 :func:`fields` gives what the Cloner checks: the rendered names, in the same order,
-then, for a pydantic model, the declared fields ``model_dump()`` leaves out (a model
-nested in other data is written as its ``str()``, which shows them). Each pair holds
-the value the record stores under that name where there is one, so a nested record is
-walked (and rebuilt) as itself, and the rendered value otherwise (a computed field, a
-key a serializer makes). Which names a copy of a model can be given new values for is
-part of the answer: a computed field cannot.
+then, for a pydantic model, what it stores that its dump does not show as stored: the
+declared fields ``model_dump()`` leaves out, and the stored value of a field a
+serializer rewrote (a model nested in other data is written as its ``str()``, which
+shows what is stored). A rendered pair holds the value the record stores under that
+name when the dump shows that value as it is (the same object, an equal value of the
+same type, or, for a nested model, its own dump), so a nested record is walked (and
+rebuilt) as itself; otherwise it holds the rendered value (a computed field, a key a
+serializer makes, a value a ``field_serializer`` or ``model_serializer`` rewrote), and
+is "derived": a copy of the model cannot be given a new value for it, as the copy would
+render it again from what it stores.
 
 Stdlib only: pydantic and attrs are recognised by their attributes, never imported.
 """
@@ -87,6 +91,9 @@ class Fields(NamedTuple):
     #: For a pydantic model, the names a copy of it can hold new values for (declared
     #: fields and extras); None for the other records, whose copies can hold any.
     stored: frozenset[str] | None
+    #: For a pydantic model, the indexes of the rendered pairs that hold what its dump
+    #: rendered rather than what it stores (see the module documentation).
+    derived: frozenset[int] = frozenset()
 
 
 def kind_of(cls: type) -> int:
@@ -124,14 +131,15 @@ def rendered(value: Any, kind: int) -> dict:
 
 def fields(value: Any, kind: int) -> Fields:
     """What the Cloner checks of ``value``, a record of ``kind``: every name
-    :func:`rendered` gives, then a model's declared fields it leaves out.
+    :func:`rendered` gives, then what a model stores that its dump does not show as
+    stored (see the module documentation).
 
     Raises what reading the record raises, except a pydantic model whose dump fails:
     to_map then shows it as its ``str()``, so its stored fields are still given.
     """
     if kind not in (PYDANTIC2, PYDANTIC1):
-        pairs = list(rendered(value, kind).items())
-        return Fields(pairs, len(pairs), None)
+        items = list(rendered(value, kind).items())
+        return Fields(items, len(items), None)
     try:
         shown = rendered(value, kind)
     except Exception:
@@ -144,15 +152,42 @@ def fields(value: Any, kind: int) -> Fields:
         extras = [name for name in getattr(value, "__dict__", ()) if name not in declared
                   and type(name) is str and not name.startswith("_")]
     stored = frozenset(declared).union(extras)
-    pairs = []
+    pairs: list[tuple[Any, Any]] = []
+    derived = []
+    rewritten = []  # (name, stored value) of the fields the dump shows otherwise
     for name, item in shown.items():
-        pairs.append((name, getattr(value, name, item) if name in stored else item))
+        own = getattr(value, name, _UNSET) if name in stored else _UNSET
+        if own is not _UNSET:
+            if _renders_as(own, item):
+                pairs.append((name, own))
+                continue
+            rewritten.append((name, own))
+        derived.append(len(pairs))
+        pairs.append((name, item))
     for name in (*declared, *extras):
         if name not in shown:
             item = getattr(value, name, _UNSET)
             if item is not _UNSET:
                 pairs.append((name, item))
-    return Fields(pairs, len(shown), stored)
+    pairs.extend(rewritten)
+    return Fields(pairs, len(shown), stored, frozenset(derived))
+
+
+def _renders_as(own: Any, dumped: Any) -> bool:
+    """Whether a model's dump shows its stored value ``own`` as ``dumped`` unchanged, so
+    that checking ``own`` checks what is rendered. False when in doubt (an ``__eq__``
+    that raises): both are then checked."""
+    if dumped is own:
+        return True
+    try:
+        if type(dumped) is type(own):
+            return bool(dumped == own)
+        kind = kind_of(type(own))
+        if kind in (PYDANTIC2, PYDANTIC1) and type(dumped) is dict:
+            return bool(rendered(own, kind) == dumped)  # a nested model, dumped as it dumps
+    except Exception:
+        pass
+    return False
 
 
 def _a_dict(result: Any) -> dict:

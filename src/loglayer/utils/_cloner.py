@@ -17,8 +17,9 @@ Both halves walk the same shapes in the same way, so they always agree:
   v2 and v1 models, and other objects through their public (non-underscore) instance
   attributes from ``__dict__`` and ``__slots__``. ``loglayer._records`` defines them for
   ``loglayer.utils.to_map`` too: every name a transport shows is walked (for a pydantic
-  model: what ``model_dump()`` gives, computed fields and extras included, plus the
-  excluded fields its ``str()`` shows), so what is walked is what gets logged.
+  model: what ``model_dump()`` gives, computed fields, extras and what its serializers
+  make included, plus what it stores that its ``str()`` shows: excluded fields, and the
+  stored value of a field a serializer rewrote), so what is walked is what gets logged.
 
 Everything else (numbers, bytes, enum members, exceptions, classes, functions, objects
 with no public attributes...) is a leaf, returned as the very same object.
@@ -121,11 +122,13 @@ class Cloner:
     object reached along two paths is cloned twice, like the renderers write it twice.
     ``clone(value, share_unchanged=True)`` copies only what leads to a change.
 
-    A pydantic model keeps its type while everything censored in it falls on a field it
-    stores (a declared field or an extra). A computed field is a property: a copy cannot
-    be given another value for it, and would compute the secret again. So when one is
-    censored (or a key only a custom serializer makes, or anything in a model that
-    cannot be copied), the clone is a plain dict of the model's rendered items instead:
+    A pydantic model keeps its type while everything censored in it falls on a value it
+    stores (a declared field or an extra) that its dump shows as stored. A computed field
+    is a property: a copy cannot be given another value for it, and would compute the
+    secret again; a value a ``field_serializer`` or ``model_serializer`` rewrote would be
+    rewritten again from what the copy stores. So when one of those is censored (or a
+    key only a custom serializer makes, or anything in a model that cannot be copied),
+    the clone is a plain dict of the model's rendered items instead:
     the names and order ``to_map`` gives (excluded fields left out, as it leaves them
     out), each with its censored clone. The secret cannot come back out.
 
@@ -570,15 +573,15 @@ class _Clone:
         pairs = kind != ITEMS
         censored: AbstractSet[Any] = _NOTHING
         if record is not None and record.stored is not None:  # a pydantic model
-            # Which names had something censored: a model keeps its type only when it
+            # Which pairs had something censored: a model keeps its type only when it
             # can hold those.
             censored = set()
             cloned = []
-            for name, item in items:
+            for index, (name, item) in enumerate(items):
                 hits = self.hits
                 cloned.append((name, self._pair(name, item, depth)))
                 if self.hits != hits:
-                    censored.add(name)
+                    censored.add(index)
         elif pairs:
             cloned = [(name, self._pair(name, item, depth)) for name, item in items]
         else:
@@ -657,8 +660,8 @@ def _rebuild(value: Any, cls: type[Any], kind: int, items: Any, cloned: list,
 
     ``items`` are the contents ``_contents`` gave, ``cloned`` their clones in the same
     order: (key, value) pairs for mappings and records, values otherwise; ``record`` is
-    what ``_records.fields`` said of a record, ``censored`` the names of a model's
-    fields that had something censored.
+    what ``_records.fields`` said of a record, ``censored`` the indexes of a model's
+    pairs that had something censored.
     """
     if kind == MAPPING:
         items = dict(cloned)
@@ -690,11 +693,10 @@ def _rebuild(value: Any, cls: type[Any], kind: int, items: Any, cloned: list,
         return _same_type(cls(cloned), cls)
     if kind == NAMEDTUPLE:
         return _same_type(cls._make([item for _, item in cloned]), cls)
+    if record is not None and record.stored is not None:  # a pydantic model
+        return _rebuild_model(value, cls, kind, record, items, cloned, censored)
     changes = {name: new for (name, old), (_, new) in zip(items, cloned, strict=True)
                if new is not old}
-    if record is not None and record.stored is not None:  # a pydantic model
-        return _rebuild_model(value, cls, kind, record.stored, record.shown, cloned, changes,
-                              censored)
     new = _copy(value, cls)
     if new is not _UNSET:
         for name, item in changes.items():
@@ -702,14 +704,20 @@ def _rebuild(value: Any, cls: type[Any], kind: int, items: Any, cloned: list,
     return new
 
 
-def _rebuild_model(value: Any, cls: type, kind: int, stored: frozenset[str], shown: int,
-                   cloned: list, changes: dict, censored: AbstractSet[Any]) -> Any:
-    """A pydantic model's copy holding the clones of its ``stored`` fields, when every
-    ``censored`` name is one of those; else, when something was censored, a dict of its
-    ``shown`` (rendered) items, censored (see ``Cloner``). A computed value is not
-    written back: the copy computes it again."""
-    if censored <= stored:
-        update = {name: item for name, item in changes.items() if name in stored}
+def _rebuild_model(value: Any, cls: type, kind: int, record: Fields, items: Any,
+                   cloned: list, censored: AbstractSet[int]) -> Any:
+    """A pydantic model's copy holding the clones of what it stores, when nothing was
+    censored in a derived pair (one that holds what the dump rendered, not what the
+    model stores); else, when something was censored, a dict of its rendered items,
+    censored (see ``Cloner``). A derived value is never written back: the copy would
+    render it again from what it stores."""
+    derived = record.derived
+    if censored.isdisjoint(derived):
+        stored = record.stored or frozenset()
+        update = {}
+        for index, ((name, old), (_, new)) in enumerate(zip(items, cloned, strict=True)):
+            if new is not old and index not in derived and name in stored:
+                update[name] = new
         try:
             new = (value.model_copy(update=update) if kind == PYDANTIC2
                    else value.copy(update=update))
@@ -719,7 +727,7 @@ def _rebuild_model(value: Any, cls: type, kind: int, stored: frozenset[str], sho
             return new
     if not censored:
         return _UNSET
-    return dict(cloned[:shown])
+    return dict(cloned[:record.shown])
 
 
 def _copy(value: Any, cls: type) -> Any:
