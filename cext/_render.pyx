@@ -139,15 +139,17 @@ cdef long long _NS_PER_MS = 1000000
 
 
 cdef bint _needs_escape(str text):
-    """True when ``text`` holds a character that could end or forge a console line:
-    C0 and C1 controls, DEL, and the two Unicode line separators."""
+    """True when ``text`` holds a character that could end or forge a console line, or
+    that UTF-8 cannot encode: C0 and C1 controls, DEL, the two Unicode line separators,
+    lone surrogates (``loglayer._common.CONTROL``)."""
     cdef Py_ssize_t i, n = PyUnicode_GET_LENGTH(text)
     cdef int kind = PyUnicode_KIND(text)
     cdef void* data = PyUnicode_DATA(text)
     cdef Py_UCS4 c
     for i in range(n):
         c = PyUnicode_READ(kind, data, i)
-        if c < 0x20 or 0x7F <= c < 0xA0 or c == 0x2028 or c == 0x2029:
+        if (c < 0x20 or 0x7F <= c < 0xA0 or c == 0x2028 or c == 0x2029
+                or 0xD800 <= c < 0xE000):
             return True
     return False
 
@@ -157,7 +159,8 @@ cdef inline str _escaped(str text):
 
 
 cdef bint _is_bare(str text):
-    """A console value written without quotes: non-empty, no space, '=', '"' or control."""
+    """A console value written without quotes: non-empty, no space, '=', '"', control
+    character or lone surrogate."""
     cdef Py_ssize_t i, n = PyUnicode_GET_LENGTH(text)
     if n == 0:
         return False
@@ -167,13 +170,19 @@ cdef bint _is_bare(str text):
     for i in range(n):
         c = PyUnicode_READ(kind, data, i)
         if (c <= 0x20 or c == 0x3D or c == 0x22 or 0x7F <= c < 0xA0 or c == 0x2028
-                or c == 0x2029):
+                or c == 0x2029 or 0xD800 <= c < 0xE000):
             return False
     return True
 
 
 cdef inline str _as_text(object obj):
     return obj if type(obj) is str else text_of(obj)
+
+
+cdef inline str _key_text(object key):
+    """A console key: bare when it can be, else JSON-quoted (``_render_py._console_key``)."""
+    cdef str text = _as_text(key)
+    return text if _is_bare(text) else _pure._json_text(text)
 
 
 cdef str _message_text(list messages, object prefix):
@@ -465,9 +474,13 @@ cdef class ConsoleFormat(_Format):
                 f"error_key={self.error_key!r})")
 
     cdef str _value(self, object value):
-        if isinstance(value, str):
+        if type(value) is str:
             if _is_bare(<str>value):
-                return value
+                return <str>value
+        elif isinstance(value, str):  # a subclass: its characters, as an exact str
+            value = str.__str__(value)
+            if _is_bare(<str>value):
+                return <str>value
         elif value is None:
             return "null"
         elif value is True:
@@ -479,7 +492,7 @@ cdef class ConsoleFormat(_Format):
         return _pure._json_text(value)
 
     cdef str _pair(self, object key, object value):
-        return self._key_open + _escaped(_as_text(key)) + self._key_close + self._value(value)
+        return self._key_open + _key_text(key) + self._key_close + self._value(value)
 
     cdef str _messages(self, list messages):
         cdef list parts
@@ -523,13 +536,13 @@ cdef class ConsoleFormat(_Format):
             for key, value in (<dict>entry.data).items():
                 key = _as_text(key)
                 if error_key is not None and key == error_key:
-                    parts.append(self._key_open + _escaped(key) + self._key_close
+                    parts.append(self._key_open + _key_text(key) + self._key_close
                                  + _pure._error_summary(error))
                     error_key = None
                 else:
                     parts.append(self._pair(key, value))
         if error_key is not None:
-            parts.append(self._key_open + _escaped(error_key) + self._key_close
+            parts.append(self._key_open + _key_text(error_key) + self._key_close
                          + _pure._error_summary(error))
         metadata = entry.metadata
         if metadata is not None:

@@ -145,9 +145,12 @@ def test_unserialisable_and_cyclic_values():
     assert line == 'INFO  m u="<unserializable Unprintable>" c={"c":"[Circular]"}\n'
 
 
-def test_keys_are_text_and_escaped():
-    line = render(entry(messages=["m"], data={1: "a", "x\ny": "b", "sp ace": "c"}))
-    assert line == "INFO  m 1=a x\\ny=b sp ace=c\n"
+def test_keys_are_text_and_quoted_like_values():
+    """A key that could not be read back bare (a space, ``=``, a control character) is
+    JSON-quoted, as a value would be: ``sp ace=c`` would read as two pairs."""
+    line = render(entry(messages=["m"], data={1: "a", "x\ny": "b", "sp ace": "c",
+                                              "k=v": "d", "": "e"}))
+    assert line == 'INFO  m 1=a "x\\ny"=b "sp ace"=c "k=v"=d ""=e\n'
 
 
 @dataclasses.dataclass

@@ -45,12 +45,39 @@ def enable_context_fields() -> None:
             switch()
 
 
+# Characters that could end or forge a line of text, or drive a terminal: C0 controls,
+# DEL, the C1 controls (U+0085 ends a line for ``str.splitlines``, U+009B is an 8-bit CSI
+# for some terminals), the two Unicode line separators, and lone surrogates (which a
+# UTF-8 stream refuses to encode, losing the whole line).
+_CONTROL_CODES = [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, *range(0xD800, 0xE000)]
+#: The characters :func:`escape_text` escapes.
+CONTROL = frozenset([chr(code) for code in _CONTROL_CODES])
+_ESCAPES = {code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+            for code in _CONTROL_CODES}
+_ESCAPES[ord("\n")] = "\\n"
+_ESCAPES[ord("\r")] = "\\r"
+_ESCAPES[ord("\t")] = "\\t"
+
+
+def escape_text(text: str) -> str:
+    """``text`` with the :data:`CONTROL` characters escaped (``\\n``, ``\\r``, ``\\t``,
+    ``\\xNN``, ``\\uNNNN``; a lone surrogate as ``\\udcNN``, as JSON output writes it), so
+    it stays on one line, cannot drive a terminal and always encodes as UTF-8."""
+    if text.isprintable() or CONTROL.isdisjoint(text):
+        return text
+    return text.translate(_ESCAPES)
+
+
 def stderr_line(line: str) -> None:
-    """Write one diagnostic line to ``sys.stderr`` as it is now; never raise."""
+    """Write one diagnostic line to ``sys.stderr`` as it is now; never raise.
+
+    The line is escaped like a console log line: the exception texts it quotes are
+    not ours, and a newline or an escape sequence in one must not reach the terminal.
+    """
     try:
         stream = sys.stderr
         if stream is not None:
-            stream.write("loglayer: " + line + "\n")
+            stream.write("loglayer: " + escape_text(line) + "\n")
     except Exception:
         pass
 

@@ -43,7 +43,7 @@ from typing import Any
 
 import orjson
 
-from ._common import text_of
+from ._common import CONTROL, escape_text, text_of
 from ._core_py import LineSink
 from ._errorfmt import format_traceback
 from ._multiline import Multiline
@@ -98,21 +98,16 @@ _LEVEL_COLORS = {
     LogLevel.FATAL: "\x1b[1;31m",
 }
 
-# Characters that could end or forge a console line, or drive a terminal: C0 controls,
-# DEL, the C1 controls (U+0085 ends a line for ``str.splitlines``, U+009B is an 8-bit
-# CSI for some terminals), and the two Unicode line separators.
-_CONTROL_CODES = [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
-_CONTROL = frozenset([chr(code) for code in _CONTROL_CODES])
-_ESCAPES = {code: f"\\x{code:02x}" for code in _CONTROL_CODES if code < 0x100}
-_ESCAPES[ord("\n")] = "\\n"
-_ESCAPES[ord("\r")] = "\\r"
-_ESCAPES[ord("\t")] = "\\t"
-_ESCAPES[0x2028] = "\\u2028"
-_ESCAPES[0x2029] = "\\u2029"
+# Characters that could end or forge a console line, drive a terminal or fail to encode
+# (see loglayer._common.CONTROL), and how _escape writes them.
+_CONTROL = CONTROL
+_escape = escape_text
 
-# orjson escapes C0 controls in strings but leaves the others raw; in JSON text they can
-# only occur inside strings, where a \\uNNNN escape is valid JSON.
-_JSON_UNSAFE_ESCAPES = {code: f"\\u{code:04x}" for code in _CONTROL_CODES if code >= 0x7F}
+# orjson escapes C0 controls in strings but leaves DEL, the C1 controls and the line
+# separators raw; in JSON text they can only occur inside strings, where a \\uNNNN
+# escape is valid JSON. (Lone surrogates never reach orjson's output: it refuses them.)
+_JSON_UNSAFE_CODES = [*range(0x7F, 0xA0), 0x2028, 0x2029]
+_JSON_UNSAFE_ESCAPES = {code: f"\\u{code:04x}" for code in _JSON_UNSAFE_CODES}
 _JSON_UNSAFE = frozenset([chr(code) for code in _JSON_UNSAFE_ESCAPES])
 
 _MULTILINE_JOIN = "\n    "
@@ -566,13 +561,6 @@ def _sanitize_container(value: Any, depth: int, path: set) -> Any:
 # -- console ---------------------------------------------------------------------------
 
 
-def _escape(text: str) -> str:
-    """``text`` with control characters escaped, so it stays on one line."""
-    if text.isprintable() or _CONTROL.isdisjoint(text):
-        return text
-    return text.translate(_ESCAPES)
-
-
 def _clock_head(seconds: int) -> str:
     """``HH:MM:SS.`` in local time (UTC when the platform cannot convert ``seconds``)."""
     try:
@@ -624,11 +612,27 @@ def _json_text(value: Any) -> str:
     return text.translate(_JSON_UNSAFE_ESCAPES)
 
 
+def _is_bare(text: str) -> bool:
+    """Whether ``text`` (an exact str) can be written without quotes on the console:
+    non-empty, with no space, ``=``, ``"``, control character or lone surrogate, so
+    ``key=value`` pairs always split back the way they were written."""
+    return (text != "" and " " not in text and "=" not in text and '"' not in text
+            and (text.isprintable() or _CONTROL.isdisjoint(text)))
+
+
+def _console_key(key: object) -> str:
+    """A key as text: bare when it can be (see :func:`_is_bare`), else JSON-quoted."""
+    if type(key) is not str:
+        key = text_of(key)
+    return key if _is_bare(key) else _json_text(key)
+
+
 def _console_value(value: Any) -> str:
-    """A str bare when it is safe to (non-empty, no space, ``=``, ``"`` or control
-    character); anything else as compact JSON."""
-    if (issubclass(type(value), str) and value and " " not in value and "=" not in value
-            and '"' not in value and (value.isprintable() or _CONTROL.isdisjoint(value))):
+    """A str bare when it can be (see :func:`_is_bare`); anything else as compact JSON."""
+    cls = type(value)
+    if cls is not str and issubclass(cls, str):
+        value = str.__str__(value)  # its characters, whatever the subclass overrides
+    if type(value) is str and _is_bare(value):
         return value
     return _json_text(value)
 
@@ -681,12 +685,13 @@ def render_console(entry: Any, fmt: ConsoleFormat) -> str:
             if type(key) is not str:
                 key = text_of(key)
             if key == error_key:
-                line += key_open + _escape(key) + key_close + _error_summary(error)
+                line += key_open + _console_key(key) + key_close + _error_summary(error)
                 error_key = None
             else:
-                line += key_open + _escape(key) + key_close + _console_value(value)
+                line += key_open + _console_key(key) + key_close + _console_value(value)
     if error_key is not None:  # the error is not in the data (a hook removed it)
-        line += fmt._key_open + _escape(error_key) + fmt._key_close + _error_summary(error)
+        line += (fmt._key_open + _console_key(error_key) + fmt._key_close
+                 + _error_summary(error))
     metadata = entry.metadata
     if metadata is not None:
         line += _console_metadata(metadata, fmt)
@@ -705,7 +710,5 @@ def _console_metadata(metadata: Any, fmt: ConsoleFormat) -> str:
         return key_open + "metadata" + key_close + _console_value(metadata)
     pairs = []
     for key, value in mapped.items():
-        if type(key) is not str:
-            key = text_of(key)
-        pairs.append(key_open + _escape(key) + key_close + _console_value(value))
+        pairs.append(key_open + _console_key(key) + key_close + _console_value(value))
     return "".join(pairs)
