@@ -122,10 +122,17 @@ def test_entries_are_passed_unchanged_without_plugins(tt):
     rec = Recorder()
     queue = QueueTransport(rec)
     log = loglayer.LogLayer(transports=[tt, queue])
-    log.with_metadata({"k": 1}).warn("w")
+    log.with_metadata(("not", "a", "dict")).warn("w")
+    log.with_metadata({"k": 1}).warn("d")
     assert queue.flush(WAIT)
     assert rec.entries[0] is tt.lines[0]
     assert isinstance(rec.entries[0], LogEntry)
+    # A dict metadata is snapshotted at the call, so that entry is an equal copy.
+    copied, original = rec.entries[1], tt.lines[1]
+    assert isinstance(copied, LogEntry) and copied.metadata == original.metadata
+    assert copied.metadata is not original.metadata
+    assert (copied.level, copied.messages, copied.data, copied.time_ns) == (
+        original.level, original.messages, original.data, original.time_ns)
     queue.close()
 
 
@@ -291,7 +298,7 @@ def test_block_makes_the_caller_wait_for_room():
 
 def test_drops_are_reported_on_stderr_without_on_drop(capsys):
     gate = Gate()
-    queue = QueueTransport(gate, max_size=2, batch_size=1, id="q")
+    queue = QueueTransport(gate, max_size=2, batch_size=1, id="q", overflow="drop_newest")
     log = loglayer.LogLayer(transports=queue)
     try:
         log.info("first")
@@ -312,7 +319,8 @@ def test_a_failing_on_drop_is_reported_and_harmless(capsys):
     def on_drop(count):
         raise RuntimeError("nope")
 
-    queue = QueueTransport(gate, max_size=1, batch_size=1, id="q", on_drop=on_drop)
+    queue = QueueTransport(gate, max_size=1, batch_size=1, id="q", on_drop=on_drop,
+                           overflow="drop_newest")
     log = loglayer.LogLayer(transports=queue)
     try:
         log.info("first")
@@ -591,16 +599,17 @@ def test_failing_hooks_are_reported_and_gates_fail_open(capsys):
     queue.close()
 
 
-def test_input_hooks_of_queue_plugins_do_not_run():
+def test_the_fields_hook_of_queue_plugins_does_not_run_the_metadata_hook_does():
     calls = []
     plugin = loglayer.Plugin("inputs")
-    plugin.on_metadata_called = lambda metadata: calls.append(metadata)
+    plugin.on_fields_called = lambda fields: calls.append(("fields", fields))
+    plugin.on_metadata_called = lambda metadata: {**metadata, "seen": True}
     tt = TestTransport("t")
     queue = QueueTransport(tt, plugins=[plugin])
     log = loglayer.LogLayer(transports=queue)
-    log.with_metadata({"m": 1}).info("x")
+    log.with_fields(f=1).with_metadata({"m": 1}).info("x")
     assert queue.flush(WAIT)
-    assert calls == [] and tt.lines[0].metadata == {"m": 1}
+    assert calls == [] and tt.lines[0].metadata == {"m": 1, "seen": True}
     queue.close()
 
 

@@ -27,6 +27,12 @@ registered when the first object with an ``at_exit`` handler is tracked, not at 
 ``atexit`` runs the last registered first, so the exit work runs before the exit hooks of
 what was made before that object (``weakref.finalize``'s among them, which closes files).
 
+After the exit handler. ``atexit`` handlers registered before the first tracked object
+run after it, and may still log. ``exit_started()`` tells an object that the exit work
+is done (or under way), so one made that late does not wait for an exit call that will
+not come; the objects that drained at exit keep working for such late entries (a queue
+then sends synchronously, a batching file writes each line at once).
+
 An exception from a handler is reported as one line on ``sys.stderr``; the other objects'
 handlers still run, as they would if each had registered its own.
 
@@ -45,7 +51,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
-__all__ = ["EXIT_TIMEOUT", "track", "untrack"]
+__all__ = ["EXIT_TIMEOUT", "exit_started", "track", "untrack"]
 
 #: Seconds the exit handler gives all tracked objects together.
 EXIT_TIMEOUT = 5.0
@@ -70,6 +76,8 @@ _tracked: dict[int, _Handlers] = {}
 # Held while the atexit handler is registered (once, by the first at_exit tracked).
 _lock = threading.Lock()
 _exit_registered = False
+# Set when the exit handler starts: objects tracked from then on get no at_exit call.
+_exit_started = False
 
 
 def track(obj: T, *, at_exit: Callable[[T, float], object] | None = None,
@@ -101,6 +109,12 @@ def untrack(obj: object) -> None:
         _tracked.pop(id(obj), None)
 
 
+def exit_started() -> bool:
+    """Whether the exit handler has started: an ``at_exit`` handler tracked now would
+    never be called, so the object must not leave work for it."""
+    return _exit_started
+
+
 def _live(event: str, newest_first: bool) -> list[tuple[Any, Callable[..., object]]]:
     """The live tracked objects that handle ``event``, with their handler for it."""
     found = []
@@ -124,6 +138,8 @@ def _call(event: str, fn: Callable[..., object], obj: Any, *args: Any) -> None:
 
 
 def _at_exit() -> None:
+    global _exit_started
+    _exit_started = True
     deadline = time.monotonic() + EXIT_TIMEOUT
     for obj, fn in _live("at_exit", newest_first=True):
         _call("at_exit", fn, obj, deadline)
