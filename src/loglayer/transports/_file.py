@@ -17,14 +17,28 @@ writer whose file another process has rotated away notices it before its next wr
 and reopens ``path``. All writers of a rotated file must be ``FileTransport``s with
 rotation configured (a writer that does not take the lock may still append to a file
 that was just renamed, or removed as the oldest backup).
+
+Torn lines. A line is whole or it is not the transport's fault, but a write can still
+stop in the middle of one: a full disk or a file size limit cuts a write short, and a
+process killed during a write leaves what it had written. The next line must not be
+glued onto that half: when the file is opened (or reopened after a rotation) its last
+byte is checked, and after a write that failed or stopped short the next write checks it
+again; a file that ends in the middle of a line gets a newline before the next line.
+
+A rotation that fails (a directory that does not allow the rename, a backup name taken
+by a directory, a full disk during compression) must not cost the lines: the transport
+keeps appending to the file it has, reports the failure once on stderr, and tries the
+rotation again ``ROTATION_RETRY`` seconds later.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import os
 import shutil
+import stat
 import threading
 import time
 import weakref
@@ -32,6 +46,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import _lifecycle
+from .._common import describe, stderr_line
 from .._select import ConsoleFormat, JsonFormat, Transport
 from .._validate import (
     check_bool,
@@ -56,21 +71,78 @@ _LOCK_FLAGS = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 _TIME_FORMATS = ("iso", "epoch", "epoch_ms", "epoch_ns")
 _ROTATE_NAMES = ("midnight", "hourly")
 _NS_PER_MS = 1_000_000
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 #: gzip level for rotated files: most of the size gain of level 9 at a fraction of its time.
 _GZIP_LEVEL = 6
+#: Seconds before a rotation that failed is tried again; the file keeps growing meanwhile.
+ROTATION_RETRY = 60.0
 
-def _write_all(fd: int, data: bytes) -> None:
-    """One ``os.write`` of ``data``; a short write (a regular file nearly full) is
-    continued until everything is written or the kernel reports the error."""
-    written = os.write(fd, data)
-    if written == len(data):
-        return
-    view = memoryview(data)[written:]
-    while view:
-        written = os.write(fd, view)
-        if written == 0:
-            raise OSError(28, "No space left on device: os.write wrote nothing")
-        view = view[written:]
+
+def ends_mid_line(fd: int, path: str) -> bool | None:
+    """Whether the regular file ``fd`` (opened from ``path``) ends with a byte other than a
+    newline: a line some writer did not finish. None when it cannot tell (not a regular
+    file, no read access, ``path`` is now another file)."""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        if st.st_size == 0:
+            return False
+        reader = os.open(path, _READ_FLAGS)
+    except (OSError, ValueError):
+        return None
+    try:
+        current = os.fstat(reader)
+        if (current.st_dev, current.st_ino) != (st.st_dev, st.st_ino):
+            return None
+        if current.st_size == 0:
+            return False
+        os.lseek(reader, -1, os.SEEK_END)
+        return os.read(reader, 1) != b"\n"
+    except OSError:
+        return None
+    finally:
+        os.close(reader)
+
+
+def append_lines(state: Any, fd: int, data: bytes, path: str) -> None:
+    """Append ``data`` (whole lines) to ``fd``, never glued onto a torn line.
+
+    ``state`` carries what is known of the file's end between calls: ``torn`` (it ends
+    in the middle of a line: ``data`` then goes after a newline, in the same write) and
+    ``verify`` (a write failed, so look at the file's last byte first, since another
+    writer may have written since). After the call, ``state.sent`` is how many bytes of
+    ``data`` reached the file. One ``os.write`` normally; a short write (a file nearly
+    full, a size limit) is continued until everything is written or the kernel reports
+    the error, which is raised.
+    """
+    if state.verify:
+        state.verify = False
+        ends = ends_mid_line(fd, path)
+        if ends is not None:
+            state.torn = ends
+    prefix = 1 if state.torn else 0
+    if prefix:
+        data = b"\n" + data
+    total = len(data)
+    sent = 0
+    try:
+        sent = os.write(fd, data)
+        if sent < total:
+            view = memoryview(data)
+            while sent < total:
+                written = os.write(fd, view[sent:])
+                if written == 0:
+                    raise OSError(errno.ENOSPC, "No space left on device: os.write wrote "
+                                  "nothing")
+                sent += written
+    except BaseException:
+        state.verify = True
+        raise
+    finally:
+        if sent:
+            state.torn = data[sent - 1] != 0x0A
+        state.sent = max(0, sent - prefix)
 
 
 def _next_rollover(when: str | float, now: float) -> float:
@@ -103,12 +175,16 @@ class _Handles:
     """The descriptors a FileTransport owns, apart from it so that a
     ``weakref.finalize`` can close them when the transport is collected."""
 
-    __slots__ = ("fd", "lock_fd", "identity")
+    __slots__ = ("fd", "lock_fd", "identity", "torn", "verify", "sent")
 
     def __init__(self) -> None:
         self.fd = -1
         self.lock_fd = -1
         self.identity: tuple[int, int] = (0, 0)  # (st_dev, st_ino) of the file fd points to
+        # What append_lines knows of the file's end (see there).
+        self.torn = False
+        self.verify = False
+        self.sent = 0
 
     def close(self) -> None:
         fd, lock_fd = self.fd, self.lock_fd
@@ -152,15 +228,18 @@ class FileTransport(Transport):
     Errors: a path that cannot be opened for appending raises ``OSError`` (or
     ``ValueError`` for a malformed path) at construction, naming the path. A write that
     fails later (``ENOSPC``, ``EIO``) raises ``OSError`` from ``send``, which the logger
-    reports as a ``TransportError``; the transport stays usable. Sending after
-    ``close()`` raises ``ValueError``.
+    reports as a ``TransportError``; the transport stays usable, and its next line
+    starts on a fresh line even if the failed write left half of one. A failed rotation
+    loses nothing: the lines keep going to the current file, the failure is reported
+    once on stderr, and the rotation is tried again ``ROTATION_RETRY`` seconds later.
+    Sending after ``close()`` raises ``ValueError``.
 
     After ``os.fork()`` the child keeps appending to the same file with fresh locks.
     """
 
     __slots__ = ("_path", "_render", "_rotate_bytes", "_rotate_when", "_rotating", "_backups",
                  "_compress", "_lock_path", "_lock", "_handles", "_next_rollover",
-                 "_finalizer")
+                 "_retry_rotation_at", "_trouble", "_finalizer")
 
     def __init__(self, path: str | os.PathLike[str], *, format: Any = "json",
                  rotate_bytes: int | None = None, rotate_when: str | float | None = None,
@@ -191,11 +270,13 @@ class FileTransport(Transport):
         self._handles = _Handles()
         self._next_rollover = (0.0 if rotate_when is None
                                else _next_rollover(rotate_when, time.time()))
+        self._retry_rotation_at = float("-inf")  # time.monotonic() of the next try
+        self._trouble = False  # a rotation problem was reported and has not cleared
         self._finalizer = weakref.finalize(self, self._handles.close)
         # The kernel closes the descriptors at exit; nothing is buffered, and a
         # QueueTransport's exit drain may still be writing through them.
         self._finalizer.atexit = False
-        self._open()
+        self._open(check=not self._rotating)
         if self._rotating:
             self._open_lock_file()
         # A forked child gives it fresh locks.
@@ -218,8 +299,12 @@ class FileTransport(Transport):
             return format.render
         return _TextRenderer(format, None).render
 
-    def _open(self) -> None:
-        """Open ``path`` for appending and make it the file written to."""
+    def _open(self, check: bool = True) -> None:
+        """Open ``path`` for appending and make it the file written to.
+
+        ``check``: look at its last byte now; otherwise the next write does (a rotating
+        writer looks under the exclusive rotation lock, where no cooperating writer is
+        in the middle of a write that would look like a torn line)."""
         path = self._path
         try:
             fd = os.open(path, _OPEN_FLAGS, 0o666)
@@ -232,6 +317,9 @@ class FileTransport(Transport):
         handles = self._handles
         old = handles.fd
         handles.fd, handles.identity = fd, (st.st_dev, st.st_ino)
+        # A writer killed in the middle of a line may have left half of one.
+        handles.torn = check and bool(st.st_size) and bool(ends_mid_line(fd, path))
+        handles.verify = not check and bool(st.st_size)
         if old >= 0:
             os.close(old)
 
@@ -258,7 +346,7 @@ class FileTransport(Transport):
             if self._rotating:
                 self._write_rotating((line,))
             else:
-                _write_all(fd, line)
+                append_lines(self._handles, fd, line, self._path)
 
     def send_batch(self, entries: Sequence[Any]) -> None:
         """Write ``entries`` with as few ``os.write`` calls as rotation allows (one when
@@ -274,7 +362,7 @@ class FileTransport(Transport):
             if self._rotating:
                 self._write_rotating(lines)
             else:
-                _write_all(fd, b"".join(lines))
+                append_lines(self._handles, fd, b"".join(lines), self._path)
 
     def close(self) -> None:
         """Close the file; later sends raise ``ValueError``."""
@@ -286,26 +374,49 @@ class FileTransport(Transport):
 
     # -- rotation ----------------------------------------------------------------------
 
-    def _flock(self, operation: int) -> None:
+    def _flock(self, operation: int) -> bool:
+        """Take the cross-process rotation lock; False when it cannot be had (the lock
+        file cannot be created, or the file system refuses locks). The write then goes
+        ahead without it, reported once: a line is worth more than the coordination."""
         if fcntl is None:
-            return
-        if self._handles.lock_fd < 0:  # a forked child reopens its own description
-            self._open_lock_file()
-        fcntl.flock(self._handles.lock_fd, operation)
+            return False
+        try:
+            if self._handles.lock_fd < 0:  # a forked child reopens its own description
+                self._open_lock_file()
+            fcntl.flock(self._handles.lock_fd, operation)
+        except OSError as exc:
+            self._report_trouble(f"cannot take the rotation lock ({describe(exc)}); "
+                                 "writing without it")
+            return False
+        return True
 
-    def _unlock(self) -> None:
-        if fcntl is not None and self._handles.lock_fd >= 0:
+    def _unlock(self, locked: bool) -> None:
+        if locked and fcntl is not None and self._handles.lock_fd >= 0:
             fcntl.flock(self._handles.lock_fd, fcntl.LOCK_UN)
+
+    def _report_trouble(self, what: str) -> None:
+        """One stderr line per spell of rotation trouble; a rotation that succeeds
+        ends the spell."""
+        if not self._trouble:
+            self._trouble = True
+            stderr_line(f"file transport {self.id!r} ({self._path}): {what}; no line is "
+                        "lost, they go to the file being written (reported once)")
 
     def _current_size(self) -> int:
         """The size of the file at ``path``, reopening it first when it is no longer
-        the file the descriptor points to (another process rotated it)."""
+        the file the descriptor points to (another process rotated it). When ``path``
+        cannot be reopened, the lines keep going to the file the descriptor points to."""
         try:
             st = os.stat(self._path)
         except FileNotFoundError:
             st = None
         if st is None or (st.st_dev, st.st_ino) != self._handles.identity:
-            self._open()
+            try:
+                self._open(check=False)
+            except OSError as exc:
+                self._report_trouble(f"cannot reopen the log file after a rotation "
+                                     f"({describe(exc)})")
+                return os.fstat(self._handles.fd).st_size
             if self._rotate_when is not None:
                 self._next_rollover = _next_rollover(self._rotate_when, time.time())
             st = os.fstat(self._handles.fd)
@@ -313,6 +424,8 @@ class FileTransport(Transport):
 
     def _rotation_due(self, size: int, next_line: int) -> bool:
         """Whether the file must rotate before ``next_line`` bytes are written to it."""
+        if time.monotonic() < self._retry_rotation_at:
+            return False  # a rotation failed lately: keep writing to this file
         if self._rotate_when is not None and time.time() >= self._next_rollover:
             if size:
                 return True
@@ -326,42 +439,73 @@ class FileTransport(Transport):
 
         The caller holds ``self._lock``. Each chunk is checked and written under the
         shared file lock; a rotation takes it exclusively and checks again, since
-        another process may have rotated in between.
+        another process may have rotated in between. A rotation that fails is
+        reported and postponed, and the lines go to the current file. The end of a
+        file opened by path, or written by a failed write, is looked at under the
+        exclusive lock too.
         """
         start, count = 0, len(lines)
         limit = self._rotate_bytes
         shared = fcntl.LOCK_SH if fcntl is not None else 0
         exclusive = fcntl.LOCK_EX if fcntl is not None else 0
+        handles = self._handles
+        postponed = False  # a rotation failed during this call: write the rest here
         while start < count:
-            self._flock(shared)
+            locked = self._flock(shared)
             try:
                 size = self._current_size()
-                if not self._rotation_due(size, len(lines[start])):
-                    end, total = start, size
+                if not handles.verify and (postponed or not self._rotation_due(
+                        size, len(lines[start]))):
+                    # While a failed rotation waits for its retry, the size is no limit.
+                    bound = (None if postponed or time.monotonic() < self._retry_rotation_at
+                             else limit)
+                    end, total = start + 1, size + len(lines[start])
                     while end < count:
                         length = len(lines[end])
-                        if limit is not None and total + length > limit and total > 0:
+                        if bound is not None and total + length > bound:
                             break
                         total += length
                         end += 1
-                    _write_all(self._handles.fd, lines[start] if end == start + 1
-                               else b"".join(lines[start:end]))
+                    append_lines(handles, handles.fd, lines[start] if end == start + 1
+                                 else b"".join(lines[start:end]), self._path)
                     start = end
                     continue
             finally:
-                self._unlock()
-            self._flock(exclusive)
+                self._unlock(locked)
+            locked = self._flock(exclusive)
             try:
-                if self._rotation_due(self._current_size(), len(lines[start])):
-                    self._rotate()
+                size = self._current_size()
+                if handles.verify:  # no cooperating writer is in the middle of a line now
+                    handles.verify = False
+                    ends = ends_mid_line(handles.fd, self._path)
+                    if ends is not None:
+                        handles.torn = ends
+                if self._rotation_due(size, len(lines[start])):
+                    postponed = not self._try_rotate()
             finally:
-                self._unlock()
+                self._unlock(locked)
+
+    def _try_rotate(self) -> bool:
+        """``_rotate``; False when it failed: the failure is reported (once per spell)
+        and the next attempt postponed by ``ROTATION_RETRY`` seconds, and the lines go
+        to the current file instead of being lost."""
+        try:
+            self._rotate()
+        except OSError as exc:
+            self._retry_rotation_at = time.monotonic() + ROTATION_RETRY
+            self._report_trouble(f"rotation failed ({describe(exc)}); trying again in "
+                                 f"{ROTATION_RETRY:g} s")
+            return False
+        self._trouble = False
+        return True
 
     def _rotate(self) -> None:
         """Shift the backups, move ``path`` to ``path.1`` and reopen ``path``.
 
         Runs under the exclusive file lock, so no writer of any process holds the old
-        file between its check and its write.
+        file between its check and its write. The file is rotated and reopened before
+        it is compressed, so a compression that fails leaves the rotated lines under
+        their temporary name (``path.rotated-<pid>-<ns>``) and the new file in use.
         """
         path = self._path
         suffix = ".gz" if self._compress else ""
@@ -374,11 +518,15 @@ class FileTransport(Transport):
             # A name no later rotation reuses, so a failed compression loses nothing.
             rotated = f"{path}.rotated-{os.getpid()}-{time.time_ns()}"
             os.rename(path, rotated)
-            self._open()
+            self._reopened()
             _gzip(rotated, f"{path}.1.gz")
         else:
             os.rename(path, f"{path}.1")
-            self._open()
+            self._reopened()
+
+    def _reopened(self) -> None:
+        """Open the fresh ``path`` after a rotation moved the old one away."""
+        self._open()
         if self._rotate_when is not None:
             self._next_rollover = _next_rollover(self._rotate_when, time.time())
 

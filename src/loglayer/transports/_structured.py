@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 import os
 import threading
+import time
 import weakref
 from typing import Any
 
 from .. import _lifecycle
+from .._common import describe
 from .._select import JsonFormat, LineTransport
 from .._validate import check_type, type_name
+from ._file import append_lines, ends_mid_line
 
 __all__ = ["StructuredTransport"]
 
@@ -27,18 +30,33 @@ class _Batch:
     """The lines buffered for a file a StructuredTransport opened, and that file.
 
     It holds no reference to the transport, so a ``weakref.finalize`` on the transport
-    can drain and close it when the transport is garbage collected or the interpreter
-    exits.
+    can drain and close it when the transport is garbage collected.
+
+    The file is an unbuffered ``io.FileIO``: the batch is the only buffer, and a
+    ``FileIO`` holds no lock of its own. (A ``BufferedWriter`` does: a fork while
+    another thread was inside its ``write`` left that lock held in the child forever,
+    and the child's next write or close hung.) ``lock`` is replaced in a forked child.
+
+    Writes go through ``append_lines``, so a line never starts glued onto one a failed
+    write (or a killed writer) left unfinished; ``torn``, ``verify`` and ``sent`` are its
+    state. ``immediate``: write each line at once, set by the exit drain (and for a
+    transport made after it): an ``atexit`` handler that runs later may still log.
     """
 
-    __slots__ = ("file", "lines", "size", "oldest_ns", "lock", "__weakref__")
+    __slots__ = ("file", "path", "lines", "size", "oldest_ns", "lock", "torn", "verify",
+                 "sent", "immediate", "__weakref__")
 
-    def __init__(self, file: io.BufferedWriter) -> None:
+    def __init__(self, file: io.FileIO) -> None:
         self.file = file
+        self.path = os.path.abspath(os.fsdecode(file.name))
         self.lines: list[bytes] = []
         self.size = 0
         self.oldest_ns = 0
         self.lock = threading.Lock()
+        self.torn = bool(ends_mid_line(file.fileno(), self.path))
+        self.verify = False
+        self.sent = 0
+        self.immediate = _lifecycle.exit_started()
 
     def add(self, line: bytes, time_ns: int, urgent: bool) -> None:
         with self.lock:
@@ -49,23 +67,45 @@ class _Batch:
                 self.oldest_ns = time_ns
             lines.append(line)
             self.size += len(line)
-            if (urgent or len(lines) >= BATCH_LINES or self.size >= BATCH_BYTES
-                    or time_ns - self.oldest_ns >= BATCH_AGE_NS):
+            if (urgent or self.immediate or len(lines) >= BATCH_LINES
+                    or self.size >= BATCH_BYTES or time_ns - self.oldest_ns >= BATCH_AGE_NS):
                 self._write()
 
     def _write(self) -> None:
-        """Write out the buffered lines as one block. The caller holds the lock."""
+        """Write out the buffered lines as one block. The caller holds the lock.
+
+        A failed write raises ``OSError`` saying how many of the buffered lines were
+        lost (the lines a short write completed before the failure are not)."""
         lines = self.lines
-        if lines:
-            self.lines = []
-            self.size = 0
-            self.file.write(b"".join(lines))
-        self.file.flush()
+        if not lines:
+            return
+        self.lines = []
+        self.size = 0
+        data = b"".join(lines)
+        try:
+            append_lines(self, self.file.fileno(), data, self.path)
+        except OSError as exc:
+            lost = len(lines) - data.count(b"\n", 0, self.sent)
+            raise OSError(exc.errno, f"{exc.strerror or describe(exc)}; {lost} of "
+                          f"{len(lines)} buffered lines were not written",
+                          self.path) from exc
 
     def drain(self) -> None:
         with self.lock:
             if not self.file.closed:
                 self._write()
+
+    def drain_at_exit(self, deadline: float) -> None:
+        """Write out what is buffered, and every later line at once: the file stays
+        open for ``atexit`` handlers that run after this one (the process's end closes
+        it). Waits for a writer on another thread at most until ``deadline``."""
+        self.immediate = True
+        if self.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            try:
+                if not self.file.closed:
+                    self._write()
+            finally:
+                self.lock.release()
 
     def close(self) -> None:
         with self.lock:
@@ -100,9 +140,14 @@ class StructuredTransport(LineTransport):
     or more after the oldest buffered one (checked at each entry, there is no
     background thread), or at once for an ERROR or FATAL entry. ``flush()``,
     ``close()``, garbage collection of the transport and interpreter exit always write
-    out what is buffered. A process killed without exiting (``SIGKILL``, ``os._exit``)
-    can lose up to one batch of lower-level lines. A forked child drops its copy of the
-    parent's buffered lines (the parent writes them).
+    out what is buffered; after the exit drain the file stays open and each line is
+    written at once, for ``atexit`` handlers that log later. A process killed without
+    exiting (``SIGKILL``, ``os._exit``) can lose up to one batch of lower-level lines. A
+    forked child drops its copy of the parent's buffered lines (the parent writes them)
+    and gets fresh locks. A line never continues one left unfinished in the file (by a
+    killed writer or a write that failed half-way): it starts on a fresh line. A failed
+    write raises ``OSError`` (reported by the logger as a ``TransportError``) saying
+    how many buffered lines it lost.
 
     ``message_key``, ``level_key``, ``time_key`` and ``time_format`` (``"iso"``,
     ``"epoch"``, ``"epoch_ms"``, ``"epoch_ns"`` or None) shape the line; see
@@ -147,15 +192,19 @@ class _FileStructuredTransport(StructuredTransport):
         path = check_type("stream path", os.fspath(stream), str, "a str path")
         fmt = JsonFormat(message_key, level_key, time_key, time_format)
         try:
-            file = open(path, "ab")  # noqa: SIM115 - owned by the batch, closed by close()
+            # Unbuffered (a FileIO, no lock inside): the batch is the buffer; see _Batch.
+            file = open(path, "ab", buffering=0)  # noqa: SIM115 - owned by the batch
         except ValueError as exc:  # e.g. an embedded NUL byte
             raise ValueError(f"stream: cannot open {path!r} for appending: {exc}") from None
         LineTransport.__init__(self, fmt, file, binary=True, id=id, level=level,
                                enabled=enabled)
         self._batch = _Batch(file)
-        # A forked child drops the lines its parent will write.
-        _lifecycle.track(self._batch, after_fork_in_child=_Batch.forget)
+        # At exit the buffer is written and the file left open for late lines; a forked
+        # child drops the lines its parent will write.
+        _lifecycle.track(self._batch, at_exit=_Batch.drain_at_exit,
+                         after_fork_in_child=_Batch.forget)
         self._finalizer = weakref.finalize(self, self._batch.close)
+        self._finalizer.atexit = False  # the exit drain above, which keeps the file open
 
     @property
     def path(self) -> str | None:
