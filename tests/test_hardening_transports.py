@@ -545,6 +545,33 @@ def test_a_rotation_that_cannot_rename_keeps_writing_and_reports_once(tmp_path, 
     assert capsys.readouterr().err == ""
 
 
+def test_a_compression_that_fails_keeps_the_lines_and_leaves_no_partial_file(
+        tmp_path, monkeypatch, capsys):
+    def disk_full(source, target, length=0):
+        target.write(b"partial output")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(_file.shutil, "copyfileobj", disk_full)
+    path = tmp_path / "app.log"
+    transport = FileTransport(path, time_format=None, rotate_bytes=200, compress=True,
+                              id="f")
+    errors: list = []
+    log = loglayer.LogLayer(transports=transport, on_transport_error=errors.append)
+    for i in range(30):
+        log.info("line", i)
+    transport.close()
+    assert errors == []
+    names = sorted(os.listdir(tmp_path))
+    assert not [name for name in names if name.endswith(".tmp")], names
+    rotated = [name for name in names if name.startswith("app.log.rotated-")]
+    assert len(rotated) == 1  # kept under its temporary name, not lost
+    messages = [line["msg"] for name in (*rotated, "app.log")
+                for line in json_lines(tmp_path / name)]
+    assert messages == [f"line {i}" for i in range(30)]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "rotation failed" in err
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
                     reason="needs a user that directory permissions apply to")
 def test_a_read_only_directory_keeps_the_lines_in_the_current_file(tmp_path, capsys):

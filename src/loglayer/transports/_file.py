@@ -163,11 +163,20 @@ def _next_rollover(when: str | float, now: float) -> float:
 
 
 def _gzip(source: str, target: str) -> None:
-    """Compress ``source`` into ``target`` (via ``target + ".tmp"``), then remove it."""
+    """Compress ``source`` into ``target`` (via ``target + ".tmp"``), then remove it.
+
+    A compression that fails (most often a full disk) removes its partial output, which
+    would only take more of the space that is missing; ``source`` is kept."""
     partial = target + ".tmp"
-    with open(source, "rb") as raw, gzip.open(partial, "wb", compresslevel=_GZIP_LEVEL) as gz:
-        shutil.copyfileobj(raw, gz, 1 << 20)
-    os.replace(partial, target)
+    try:
+        with open(source, "rb") as raw, gzip.open(partial, "wb",
+                                                  compresslevel=_GZIP_LEVEL) as gz:
+            shutil.copyfileobj(raw, gz, 1 << 20)
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(partial)
+        raise
     os.remove(source)
 
 
