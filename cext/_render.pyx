@@ -201,6 +201,42 @@ cdef str _message_text(list messages, object prefix):
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_COMPACT_ASCII(object text)
+    Py_ssize_t PyDict_GET_SIZE(object mapping)
+
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* Whether UTF-8 JSON text holds a character orjson leaves raw that ends a line for
+       some readers: DEL (7F), a C1 control (C2 80..C2 9F), U+2028 or U+2029 (E2 80 A8,
+       E2 80 A9). Eight bytes at a time while they are all below 7F: adding 01 to each
+       byte sets its top bit only from 7F up, and a carry only comes from FF, whose top
+       bit is set already. */
+    static int loglayer_json_unsafe(const unsigned char* p, Py_ssize_t n) {
+        const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
+        Py_ssize_t i = 0;
+        uint64_t w;
+        unsigned char c;
+        while (i < n) {
+            if (i + 8 <= n) {
+                memcpy(&w, p + i, 8);
+                if (((w | (w + ones)) & tops) == 0) {
+                    i += 8;
+                    continue;
+                }
+            }
+            c = p[i];
+            if (c == 0x7F) return 1;
+            if (c == 0xC2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9F) return 1;
+            if (c == 0xE2 && i + 2 < n && p[i + 1] == 0x80
+                    && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) return 1;
+            i++;
+        }
+        return 0;
+    }
+    """
+    bint loglayer_json_unsafe(const unsigned char* text, Py_ssize_t size) noexcept
 
 
 cdef inline char* _put(char* out, const char* text, Py_ssize_t size) noexcept:
@@ -431,6 +467,8 @@ cdef class JsonFormat(_Format):
                        _inner_size(metadata_json))
         out[0] = 125
         out[1] = 10
+        if loglayer_json_unsafe(<const unsigned char*>PyBytes_AS_STRING(line), size):
+            return _pure._json_safe(line)
         return line
 
 
@@ -502,9 +540,10 @@ cdef class ConsoleFormat(_Format):
         for message in messages:
             if type(message) is str:
                 parts.append(_escaped(<str>message))
-            elif isinstance(message, Multiline):
-                parts.append(_pure._MULTILINE_JOIN.join(
-                    [_escaped(line) for line in (<object>message).lines]))
+            elif issubclass(type(message), Multiline):
+                # by its type: isinstance() would also ask the object's own __class__,
+                # which a hostile __getattribute__ makes raise
+                parts.append(_pure._multiline_text(message))
             else:
                 parts.append(_escaped(text_of(message)))
         return " ".join(parts)
@@ -530,30 +569,54 @@ cdef class ConsoleFormat(_Format):
         parts.append(self._messages(entry.messages))
         error = entry.error
         error_key = None
+        shown = None  # the error's (value text, traceback text), see _pure._error_parts
         if error is not None:
             error_key = self.error_key if self.error_key is not None else entry.error_key
-        if entry.data:
-            for key, value in (<dict>entry.data).items():
-                key = _as_text(key)
-                if error_key is not None and key == error_key:
-                    parts.append(self._key_open + _key_text(key) + self._key_close
-                                 + _pure._error_summary(error))
-                    error_key = None
-                else:
-                    parts.append(self._pair(key, value))
-        if error_key is not None:
+        # The items are read with PyDict_Next, which stays safe while Python code that
+        # runs for a key or value lets another thread change the dict; a change in its
+        # size (which would make the iteration skip or repeat items) sends the entry to
+        # the pure renderer, which renders from a snapshot.
+        cdef dict data = entry.data
+        cdef Py_ssize_t position = 0
+        cdef Py_ssize_t size = PyDict_GET_SIZE(data)
+        cdef PyObject* key_ref
+        cdef PyObject* value_ref
+        while PyDict_Next(data, &position, &key_ref, &value_ref):
+            key = <object>key_ref  # our own references, before any Python code runs
+            value = <object>value_ref
+            key = _as_text(key)
+            if error_key is not None and key == error_key:
+                shown = _pure._error_parts(error, value)
+                parts.append(self._key_open + _key_text(key) + self._key_close
+                             + <str>(<tuple>shown)[0])
+                error_key = None
+            else:
+                parts.append(self._pair(key, value))
+            if PyDict_GET_SIZE(data) != size:
+                return _pure.render_console(entry, self._reference)
+        if error_key is not None:  # the error is not in the data (a hook removed it)
+            shown = _pure._error_parts(error, _pure._ABSENT)
             parts.append(self._key_open + _key_text(error_key) + self._key_close
-                         + _pure._error_summary(error))
+                         + <str>(<tuple>shown)[0])
         metadata = entry.metadata
         if metadata is not None:
             mapped = metadata if type(metadata) is dict else to_map(metadata)
             if mapped is None:
                 parts.append(self._key_open + "metadata" + self._key_close
                              + self._value(metadata))
+            elif type(mapped) is not dict:  # a subclass may override items()
+                parts.append(_pure._console_metadata(metadata, self._reference))
             else:
-                for key, value in mapped.items():
+                data = <dict>mapped
+                position = 0
+                size = PyDict_GET_SIZE(data)
+                while PyDict_Next(data, &position, &key_ref, &value_ref):
+                    key = <object>key_ref
+                    value = <object>value_ref
                     parts.append(self._pair(key, value))
+                    if PyDict_GET_SIZE(data) != size:
+                        return _pure.render_console(entry, self._reference)
         parts.append("\n")
-        if isinstance(error, BaseException) and error.__traceback__ is not None:
-            parts.append(_pure._indented_traceback(error))
+        if shown is not None and (<tuple>shown)[1] is not None:
+            parts.append(_pure._indented((<tuple>shown)[1]))
         return "".join(parts)

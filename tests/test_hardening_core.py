@@ -173,3 +173,330 @@ def test_str_subclass_values_and_keys_are_written_as_their_characters(stack):
     log, out = console_logger(stack, on_transport_error=pytest.fail)
     log.with_metadata({Text("k"): Text("v"), "q": Text("a b")}).info(Text("msg"))
     assert out.getvalue() == 'INFO  msg k=v q="a b"\n'
+
+
+# -- 3: a mapping that changes, or fails, while the line is rendered ----------------------
+
+
+class Grower:
+    """A value whose text adds a key to the dict it sits in, as another thread could
+    while the line is rendered (the renderer runs Python code for such a value)."""
+
+    def __init__(self, target: dict) -> None:
+        self.target = target
+
+    def __str__(self) -> str:
+        self.target[f"added{len(self.target)}"] = 1
+        return "grower"
+
+
+@pytest.mark.parametrize("where", ["data", "metadata"])
+def test_a_dict_changed_while_its_line_is_rendered_still_gives_the_line(stack, where):
+    log, out = console_logger(stack, on_transport_error=pytest.fail)
+    changing: dict = {"a": 1}
+    changing["g"] = Grower(changing)
+    changing["z"] = 2
+    if where == "data":  # a data hook's dict becomes the entry's data as it is
+        import loglayer
+
+        log.add_plugin(loglayer.data_hook("give", lambda params: changing))
+        log.info("m")
+    else:
+        log.with_metadata(changing).info("m")
+    line = out.getvalue()
+    assert line.startswith('INFO  m a=1 g="grower" z=2') and line.count("\n") == 1
+
+
+def test_a_dict_changed_by_another_thread_loses_no_line(stack):
+    """Another thread adds and removes keys while the main thread logs the dict: the
+    pure core used to lose about one line in ten (RuntimeError: changed size)."""
+    import sys
+    import threading
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        shared: dict = {f"k{i}": [i, {"n": i}] for i in range(20)}
+        stop = threading.Event()
+
+        def churn():
+            n = 0
+            while not stop.is_set():
+                n += 1
+                shared[n] = n
+                shared.pop(n - 3, None)
+
+        failures: list = []
+        out = io.StringIO()
+        json_out = io.BytesIO()
+        log = stack.LogLayer(transports=[
+            stack.LineTransport(stack.ConsoleFormat(False, False), out, id="c"),
+            stack.LineTransport(stack.JsonFormat(time_format=None), json_out, binary=True,
+                                id="j")], on_transport_error=failures.append)
+        worker = threading.Thread(target=churn)
+        worker.start()
+        try:
+            for i in range(1000):
+                log.with_metadata(shared).info("n", i)
+        finally:
+            stop.set()
+            worker.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == []
+    assert len(out.getvalue().splitlines()) == 1000
+    assert [json.loads(line)["msg"] for line in json_out.getvalue().splitlines()] == \
+        [f"n {i}" for i in range(1000)]
+
+
+class ItemsFail(dict):
+    """A dict whose items() raises."""
+
+    def items(self):
+        raise RuntimeError("no items for you")
+
+
+class BrokenMapping:
+    """A Mapping (registered) whose iteration raises."""
+
+    def __getitem__(self, key):
+        raise KeyError(key)
+
+    def __iter__(self):
+        raise RuntimeError("no iteration")
+
+    def __len__(self):
+        return 1
+
+    def keys(self):
+        raise RuntimeError("no keys")
+
+    def items(self):
+        raise RuntimeError("no items")
+
+    def __str__(self):
+        return "BrokenMapping()"
+
+
+def test_a_mapping_whose_items_raise_is_still_rendered():
+    from collections.abc import Mapping
+
+    Mapping.register(BrokenMapping)
+    assert same_console(metadata=ItemsFail(a=1, b="x y")) == 'INFO  m a=1 b="x y"\n'
+    assert same_console(metadata=BrokenMapping()) == 'INFO  m metadata="BrokenMapping()"\n'
+    assert json.loads(same_json(metadata=ItemsFail(a=1))) == {"level": "info", "msg": "m",
+                                                              "a": 1}
+    assert json.loads(same_json(metadata=BrokenMapping()))["metadata"] == "BrokenMapping()"
+
+
+def test_pure_renderers_survive_a_mapping_whose_items_raise_as_data():
+    """A hand-built pure entry may carry any mapping as its data (the compiled entry
+    takes a dict only)."""
+    import loglayer._core_py as pure_core
+    import loglayer._render_py as pure_render
+
+    entry = pure_core.LogEntry(LogLevel.INFO, ["m"], BrokenMapping(), None, None, {}, None,
+                               None, 0, None)
+    assert pure_render.ConsoleFormat(False, False).render(entry) == \
+        'INFO  m data="BrokenMapping()"\n'
+    assert json.loads(pure_render.JsonFormat(time_format=None).render(entry)) == \
+        {"level": "info", "msg": "m", "data": "BrokenMapping()"}
+
+
+# -- 10: objects whose attribute access raises -------------------------------------------
+
+
+class Hostile:
+    """Every attribute lookup raises, ``__class__`` included (a broken proxy)."""
+
+    def __getattribute__(self, name):
+        raise RuntimeError(f"no {name}")
+
+    def __str__(self):
+        return "hostile"
+
+
+class HostileError(Exception):
+    def __getattribute__(self, name):
+        raise RuntimeError(f"no {name}")
+
+
+def test_a_message_whose_getattribute_raises_is_written(stack):
+    log, out = console_logger(stack, on_transport_error=pytest.fail)
+    log.info(Hostile(), "and", Hostile())
+    log.with_metadata({"h": Hostile()}).info("x")
+    assert out.getvalue() == 'INFO  hostile and hostile\nINFO  x h="hostile"\n'
+
+
+def test_an_error_whose_getattribute_raises_is_written(stack):
+    log, out = console_logger(stack, on_transport_error=pytest.fail)
+    try:
+        raise HostileError("boom")
+    except HostileError as exc:
+        log.with_error(exc).error("failed")
+    assert out.getvalue() == "ERROR failed err=HostileError: boom\n"
+
+
+# -- 19: characters that end a line for some readers, in JSON ----------------------------
+
+
+def test_json_escapes_del_c1_and_the_line_separators():
+    sneaky = "a\x7fb\x85c\x9bd\u2028e\u2029f"
+    line = same_json(messages=[sneaky], data={sneaky: sneaky}, metadata={"m": [sneaky]})
+    raw = line.decode("utf-8")
+    assert not set(raw) & {"\x7f", "\x85", "\x9b", "\u2028", "\u2029"}
+    assert len(raw.splitlines()) == 1
+    assert "a\\u007fb\\u0085c\\u009bd\\u2028e\\u2029f" in raw
+    assert json.loads(line) == {"level": "info", "msg": sneaky, sneaky: sneaky, "m": [sneaky]}
+
+
+@pytest.mark.parametrize("text", ["caf\u00e9 \u00a0 \u00bf \u00c2\u00a1",
+                                  "\u20ac \u2027 \u202a", "\U0001f600"])
+def test_json_keeps_other_non_ascii_text_raw(text):
+    line = same_json(messages=[text], data={"k": text})
+    assert text.encode("utf-8") in line and json.loads(line)["k"] == text
+
+
+# -- 20: NaN and the infinities ----------------------------------------------------------
+
+
+def test_nan_and_infinities_are_null_in_json_and_on_the_console():
+    values = {"nan": float("nan"), "inf": float("inf"), "ninf": float("-inf"),
+              "nested": [float("nan")]}
+    assert json.loads(same_json(data=values)) == {
+        "level": "info", "msg": "m", "nan": None, "inf": None, "ninf": None, "nested": [None]}
+    assert same_console(data=values) == "INFO  m nan=null inf=null ninf=null nested=[null]\n"
+
+
+# -- 16: the error as the (possibly redacted) data shows it ------------------------------
+
+
+def _login(password):
+    raise ValueError(f"bad password {password}")
+
+
+def _failed_login(password="hunter2"):
+    try:
+        _login(password)
+    except ValueError as exc:
+        return exc
+    raise AssertionError("unreachable")
+
+
+def _indented(text: str) -> str:
+    return "".join("    " + line + "\n" for line in text.rstrip("\n").split("\n"))
+
+
+def _censor(value, secret="hunter2"):
+    """``value`` with ``secret`` replaced in every str, at any depth (as redact does)."""
+    if isinstance(value, str):
+        return value.replace(secret, "[REDACTED]")
+    if isinstance(value, dict):
+        return {key: _censor(item, secret) for key, item in value.items()}
+    return value
+
+
+def censoring(secret="hunter2", whole=False):
+    """A data hook that censors the serialized error the way ``redact`` does: it returns
+    a censored copy of ``err`` to merge over the data (or replaces it whole)."""
+    import loglayer
+
+    def hook(params):
+        if "err" not in params.data:
+            return None
+        censored = "[REDACTED]" if whole else _censor(params.data["err"], secret)
+        return None if censored == params.data["err"] else {"err": censored}
+
+    return loglayer.data_hook("censor", hook)
+
+
+def _both_outputs(s, *, plugins=(), prefix=None, **options):
+    console_out, json_out = io.StringIO(), io.BytesIO()
+    log = s.LogLayer(transports=[
+        s.LineTransport(s.ConsoleFormat(False, False), console_out, id="c"),
+        s.LineTransport(s.JsonFormat(time_format=None), json_out, binary=True, id="j")],
+        plugins=plugins, prefix=prefix, on_transport_error=pytest.fail, **options)
+    return log, console_out, json_out
+
+
+def test_a_redacted_error_is_redacted_on_the_console_too(stack):
+    log, console_out, json_out = _both_outputs(stack, plugins=[censoring()])
+    log.with_error(_failed_login()).error("login failed")
+    text = console_out.getvalue()
+    assert "hunter" not in text and "hunter" not in json_out.getvalue().decode()
+    first, rest = text.split("\n", 1)
+    assert first == "ERROR login failed err=ValueError: bad password [REDACTED]"
+    serialized = json.loads(json_out.getvalue())["err"]
+    assert rest == _indented(serialized["traceback"])
+    assert rest.endswith("    ValueError: bad password [REDACTED]\n")
+
+
+def test_an_error_nothing_censored_is_shown_as_before(stack):
+    from loglayer._errorfmt import format_traceback
+
+    error = _failed_login()
+    log, console_out, _ = _both_outputs(stack, plugins=[censoring("nothing")])
+    log.with_error(error).error("login failed")
+    assert console_out.getvalue() == ("ERROR login failed err=ValueError: bad password "
+                                      "hunter2\n" + _indented(format_traceback(error)))
+
+
+def test_a_censored_cause_is_censored_in_the_chain(stack):
+    from loglayer._errorfmt import format_traceback
+
+    try:
+        try:
+            _login("hunter2")
+        except ValueError as inner:
+            raise RuntimeError("login service down") from inner
+    except RuntimeError as outer:
+        error = outer
+    log, console_out, json_out = _both_outputs(stack, plugins=[censoring()])
+    log.with_error(error).error("x")
+    text = console_out.getvalue()
+    assert "hunter2" not in text
+    expected = format_traceback(error).replace("hunter2", "[REDACTED]")
+    assert text == "ERROR x err=RuntimeError: login service down\n" + _indented(expected)
+
+
+def test_an_error_censored_whole_shows_the_censor_and_no_traceback(stack):
+    log, console_out, json_out = _both_outputs(stack, plugins=[censoring(whole=True)])
+    log.with_error(_failed_login()).error("login failed")
+    assert console_out.getvalue() == "ERROR login failed err=[REDACTED]\n"
+    assert json.loads(json_out.getvalue())["err"] == "[REDACTED]"
+
+
+def test_a_custom_str_serializer_is_shown_with_the_traceback(stack):
+    from loglayer._errorfmt import format_traceback
+
+    error = _failed_login("x")
+    log, console_out, _ = _both_outputs(stack, error_serializer=lambda e: f"E:{e}")
+    log.with_error(error).error("failed")
+    assert console_out.getvalue() == ("ERROR failed err=E:bad password x\n"
+                                      + _indented(format_traceback(error)))
+
+
+def test_an_error_removed_from_the_data_is_still_shown_from_the_exception(stack):
+    import loglayer
+
+    def drop_err(params):
+        params.data.pop("err")  # a hook that owns nothing and mutates anyway
+        return None
+
+    error = _failed_login("x")
+    log, console_out, _ = _both_outputs(
+        stack, plugins=[loglayer.data_hook("copy", lambda p: {"k": 1}),
+                        loglayer.data_hook("drop", drop_err)])
+    log.with_error(error).error("failed")
+    assert console_out.getvalue().startswith("ERROR failed k=1 err=ValueError: bad password x\n")
+
+
+def test_the_renderers_agree_on_errors_in_the_data():
+    error = _failed_login()
+    from loglayer._errorfmt import serialize_error
+
+    censored = serialize_error(error)
+    censored["message"] = "bad password ***"
+    for value in (serialize_error(error), censored, "E:x", 42, {"kind": "x"}, None,
+                  {"message": 1, "traceback": 2}, {"message": "m", "cause": {"cause": 1}}):
+        same_console(level=LogLevel.ERROR, data={"err": value}, error=error)

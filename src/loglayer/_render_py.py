@@ -12,17 +12,25 @@ then ``entry.data`` items, then the metadata (a dict, or what ``to_map`` makes o
 the root or under ``entry.metadata_key``; anything else under ``metadata_key`` or
 ``"metadata"``). A data or metadata key equal to the time/level/message key is written
 as ``"_" + key`` (more underscores while that is still one of those keys), so the three
-are never overwritten.
+are never overwritten. NaN and the infinities are ``null`` (JSON has no such numbers);
+DEL, the C1 controls, U+2028 and U+2029 are ``\\uXXXX`` escapes, so no reader splits
+the line.
 
 Console line::
 
     [HH:MM:SS.mmm ]LEVEL [prefix ]message[ key=value ...]
         <traceback, each line indented by 4 spaces>
 
-Control characters (U+0000-U+001F, U+007F-U+009F, U+2028, U+2029) in the prefix,
-messages, keys, bare values and traceback lines are escaped (``\\n``, ``\\r``, ``\\t``,
-``\\xNN``, ``\\u2028``, ``\\u2029``), so one entry is one line plus its indented
-traceback (``Multiline`` messages excepted, their continuation lines being indented).
+Control characters (U+0000-U+001F, U+007F-U+009F, U+2028, U+2029) and lone surrogates
+in the prefix, messages, bare keys and values and traceback lines are escaped (``\\n``,
+``\\r``, ``\\t``, ``\\xNN``, ``\\uNNNN``), so one entry is one line plus its indented
+traceback (``Multiline`` messages excepted, their continuation lines being indented),
+and the line always encodes as UTF-8. A key or str value that is empty or holds a space,
+``=``, ``"`` or such a character is JSON-quoted, so the pairs split back as written.
+The error is shown from the serialized error in the data (see :func:`_error_parts`), so
+what a hook censored there is censored here too. A dict another thread changes while
+it is rendered is rendered from a snapshot; one whose items cannot be read at all is
+written as its text under ``data`` / ``metadata``.
 
 Console colours (``ConsoleFormat(colors=True)``), each followed by the reset ``ESC[0m``:
 time dim ``ESC[2m``; levels TRACE dim ``ESC[2m``, DEBUG blue ``ESC[34m``, INFO green
@@ -45,7 +53,13 @@ import orjson
 
 from ._common import CONTROL, escape_text, text_of
 from ._core_py import LineSink
-from ._errorfmt import format_traceback
+from ._errorfmt import (
+    _CAUSE_MESSAGE,
+    _CONTEXT_MESSAGE,
+    MAX_CHAIN_DEPTH,
+    format_traceback,
+    serialize_error,
+)
 from ._multiline import Multiline
 from ._validate import check_bool
 from .levels import LogLevel
@@ -111,6 +125,7 @@ _JSON_UNSAFE_ESCAPES = {code: f"\\u{code:04x}" for code in _JSON_UNSAFE_CODES}
 _JSON_UNSAFE = frozenset([chr(code) for code in _JSON_UNSAFE_ESCAPES])
 
 _MULTILINE_JOIN = "\n    "
+_SNAPSHOT_TRIES = 8
 _TRACEBACK_INDENT = "    "
 
 # What orjson serializes natively, for sanitize_for_json.
@@ -193,8 +208,10 @@ class ConsoleFormat:
     """How ``render_console`` lays out a line: colours, the time column, the error key.
 
     ``error_key`` is the data key holding the serialized error: while the entry carries
-    an exception it is shown as ``err=Type: message`` instead of the serialized dict.
-    None (the default) takes the key from each entry, which carries its logger's.
+    an exception it is shown as ``err=Type: message`` instead of the serialized dict,
+    and its traceback below the line; when a hook changed the serialized error (redact
+    censoring it), both are taken from it instead of the exception. None (the default)
+    takes the key from each entry, which carries its logger's.
     """
 
     #: A rendered line is str.
@@ -378,9 +395,17 @@ def _root_key(key: object, renames: dict) -> str:
     return renames.get(key, key)
 
 
-def _merge_exact(root: dict, items: dict, renames: dict) -> None:
-    """Copy ``items`` into ``root`` key by key: keys made str, reserved keys renamed."""
-    for key, value in items.items():
+def _merge_exact(root: dict, items: dict, renames: dict, name: str) -> None:
+    """Copy ``items`` into ``root`` key by key: keys made str, reserved keys renamed.
+
+    The items are a snapshot (another thread may change the dict while the line is
+    rendered); when they cannot be read at all, their text goes under ``name``.
+    """
+    pairs = _items(items)
+    if pairs is None:
+        root[_root_key(name, renames)] = _default(items)
+        return
+    for key, value in pairs:
         if type(key) is not str:
             key = text_of(key)
         if key in renames:
@@ -425,11 +450,11 @@ def _json_root(entry: Any, fmt: JsonFormat, exact: bool) -> dict:
     data = entry.data
     if data:
         if exact:
-            _merge_exact(root, data, renames)
+            _merge_exact(root, data, renames, "data")
         else:
             for key in reserved:
                 if key in data:
-                    _merge_exact(root, data, renames)
+                    _merge_exact(root, data, renames, "data")
                     break
             else:
                 root.update(data)
@@ -442,11 +467,11 @@ def _json_root(entry: Any, fmt: JsonFormat, exact: bool) -> dict:
         elif metadata_key:
             root[_root_key(metadata_key, renames)] = mapped
         elif exact:
-            _merge_exact(root, mapped, renames)
+            _merge_exact(root, mapped, renames, "metadata")
         else:
             for key in reserved:
                 if key in mapped:
-                    _merge_exact(root, mapped, renames)
+                    _merge_exact(root, mapped, renames, "metadata")
                     break
             else:
                 root.update(mapped)
@@ -455,20 +480,37 @@ def _json_root(entry: Any, fmt: JsonFormat, exact: bool) -> dict:
 
 def render_json(entry: Any, fmt: JsonFormat) -> bytes:
     """One JSON object for ``entry``, as UTF-8 bytes ending in ``b"\\n"``. Never raises
-    because of the entry's data: values orjson rejects are written as text."""
+    because of the entry's data: values orjson rejects are written as text, NaN and the
+    infinities as ``null`` (JSON has no such numbers), and the characters that end a
+    line for some readers (DEL, C1 controls, U+2028, U+2029) as ``\\uXXXX`` escapes."""
     try:
-        return orjson.dumps(_json_root(entry, fmt, False), default=_default, option=_OPTIONS)
+        line = orjson.dumps(_json_root(entry, fmt, False), default=_default, option=_OPTIONS)
     except Exception:
         return _render_json_exact(entry, fmt)
+    return line if line.isascii() and b"\x7f" not in line else _json_safe(line)
 
 
 def _render_json_exact(entry: Any, fmt: JsonFormat) -> bytes:
     """The cold path: every key converted, then, if orjson still refuses, sanitized."""
     root = _json_root(entry, fmt, True)
     try:
-        return orjson.dumps(root, default=_default, option=_OPTIONS)
+        line = orjson.dumps(root, default=_default, option=_OPTIONS)
     except Exception:
-        return orjson.dumps(sanitize_for_json(root), option=_OPTIONS)
+        line = orjson.dumps(sanitize_for_json(root), option=_OPTIONS)
+    return _json_safe(line)
+
+
+def _json_safe(line: bytes) -> bytes:
+    """``line`` (orjson's UTF-8) with DEL, the C1 controls, U+2028 and U+2029 written as
+    ``\\uXXXX``: orjson leaves them raw, and line-oriented readers (``str.splitlines``,
+    JavaScript, some log shippers) end a line at U+0085, U+2028 or U+2029. In JSON text
+    they can only stand inside strings, where the escape means the same character."""
+    if line.isascii() and b"\x7f" not in line:
+        return line
+    text = line.decode("utf-8")
+    if _JSON_UNSAFE.isdisjoint(text):
+        return line
+    return text.translate(_JSON_UNSAFE_ESCAPES).encode("utf-8")
 
 
 def sanitize_for_json(value: Any) -> Any:
@@ -594,10 +636,20 @@ def _console_message(messages: Any) -> str:
         if type(message) is str:
             parts.append(_escape(message))
         elif issubclass(type(message), Multiline):
-            parts.append(_MULTILINE_JOIN.join([_escape(line) for line in message.lines]))
+            parts.append(_multiline_text(message))
         else:
             parts.append(_escape(text_of(message)))
     return " ".join(parts)
+
+
+def _multiline_text(message: Multiline) -> str:
+    """A ``Multiline``'s lines, each escaped, joined by a newline and an indent; its
+    ``str()`` on one line when its lines cannot be read (a hostile subclass)."""
+    try:
+        return _MULTILINE_JOIN.join([_escape(line if type(line) is str else text_of(line))
+                                     for line in message.lines])
+    except Exception:
+        return _escape(text_of(message))
 
 
 def _json_text(value: Any) -> str:
@@ -637,19 +689,179 @@ def _console_value(value: Any) -> str:
     return _json_text(value)
 
 
-def _error_summary(error: object) -> str:
-    """``Type: message`` (just ``Type`` when the message is empty), escaped."""
+# -- console: the error ------------------------------------------------------------------
+#
+# The console shows an entry's error as ``err=Type: message`` and, when it was raised,
+# its traceback below the line. JSON shows the serialized error in the data, which hooks
+# may have changed (redact censors it there), so the console takes the text from the
+# same place: from the exception while the data holds exactly what loglayer's default
+# serializer makes of it (or nothing), else from the data.
+
+#: No serialized error in the data.
+_ABSENT: Any = object()
+
+
+def _raised(error: Any) -> bool:
+    """Whether ``error`` is an exception with a traceback (never raises)."""
+    if not issubclass(type(error), BaseException):
+        return False
+    try:
+        return error.__traceback__ is not None
+    except Exception:  # a hostile __getattribute__
+        return False
+
+
+def _get(mapping: dict, key: str) -> Any:
+    """``mapping.get(key)``; None when a dict subclass' lookup fails."""
+    try:
+        return mapping.get(key)
+    except Exception:
+        return None
+
+
+def _as_written(error: BaseException, serialized: Any) -> bool:
+    """Whether ``serialized`` is what the default serializer makes of ``error``."""
+    if not issubclass(type(serialized), dict):
+        return False
+    try:
+        return bool(serialized == serialize_error(error))
+    except Exception:
+        return False
+
+
+def _chain_text(error: BaseException, serialized: dict) -> str | None:
+    """The traceback Python would print, built from a serialized error's ``traceback``
+    texts along its ``cause`` chain (with the separators the live chain has); None when
+    the serialized error holds no traceback text."""
+    links: list[Any] = []
+    node: Any = serialized
+    while issubclass(type(node), dict) and len(links) <= MAX_CHAIN_DEPTH:
+        links.append(node)
+        node = _get(node, "cause")
+    if not any(type(_get(link, "traceback")) is str for link in links):
+        return None
+    separators = []  # between each link and the one it was caused by
+    exc: Any = error
+    for _ in links:
+        try:
+            caused = exc.__cause__ is not None
+            exc = exc.__cause__ if caused else exc.__context__
+        except Exception:
+            caused, exc = True, None
+        separators.append(_CAUSE_MESSAGE if caused else _CONTEXT_MESSAGE)
+    parts = []
+    for index in range(len(links) - 1, -1, -1):
+        link = links[index]
+        text = _get(link, "traceback")
+        if type(text) is not str:  # a link that was never raised: its last line
+            name, message = _get(link, "type"), _get(link, "message")
+            text = f"{text_of(name)}: {text_of(message)}" if message else text_of(name)
+        parts.append(text if text.endswith("\n") else text + "\n")
+        if index:
+            parts.append(separators[index - 1])
+    return "".join(parts)
+
+
+def _error_parts(error: Any, serialized: Any) -> tuple[str, str | None]:
+    """What text shows of ``error``: the value after ``err=`` (escaped) and the traceback
+    text (not yet indented; None when none is shown). ``serialized`` is the entry's
+    ``data[error_key]``, or ``_ABSENT``.
+
+    From the exception when the data holds no serialized error, or exactly what the
+    default serializer makes of it: ``Type: message``, and the traceback when it was
+    raised. Otherwise from the data, as JSON shows it: a dict's ``message`` after the
+    exception's type name, a str as it is, another shape as a value; the traceback from
+    the ``traceback`` texts of the dict and its ``cause`` chain, or, when the data has
+    none, the exception's own only while its message is still shown whole (a censored
+    message must not be printed there).
+    """
     name = type(error).__name__
-    message = text_of(error)
-    return _escape(name + ": " + message if message else name)
+    if serialized is _ABSENT or _as_written(error, serialized):
+        message = text_of(error)
+        summary = _escape(name + ": " + message if message else name)
+        return summary, format_traceback(error) if _raised(error) else None
+    cls = type(serialized)
+    traceback = None
+    if issubclass(cls, dict):
+        message = _get(serialized, "message")
+        if type(message) is str:
+            summary = _escape(name + ": " + message if message else name)
+        else:
+            summary = _console_value(serialized)
+        traceback = _chain_text(error, serialized)
+    elif issubclass(cls, str):
+        summary = _escape(str.__str__(serialized))
+    else:
+        summary = _console_value(serialized)
+    if traceback is None and _raised(error):
+        message = text_of(error)
+        if _escape(message) in summary:
+            traceback = format_traceback(error)
+    return summary, traceback
 
 
-def _indented_traceback(error: BaseException) -> str:
-    """The traceback text, each line escaped and indented by four spaces."""
-    lines = format_traceback(error).split("\n")
+def _error_summary(error: Any) -> str:
+    """``Type: message`` (just ``Type`` when the message is empty), escaped."""
+    return _error_parts(error, _ABSENT)[0]
+
+
+def _indented(traceback: str | None) -> str:
+    """``traceback`` with each line escaped and indented by four spaces ("" for None)."""
+    if not traceback:
+        return ""
+    lines = traceback.split("\n")
     if not lines[-1]:
         lines.pop()
     return "".join([_TRACEBACK_INDENT + _escape(line) + "\n" for line in lines])
+
+
+# -- console: the line -------------------------------------------------------------------
+
+
+def _items(mapping: Any) -> list | None:
+    """A snapshot of ``mapping``'s items, or None when they cannot be read.
+
+    For a dict (or a subclass) the copy is made in C, from its storage: no Python code
+    runs meanwhile, so another thread cannot change it halfway (a retry covers a
+    collector's finalizer doing so). For another mapping, its ``items()``.
+    """
+    for _ in range(_SNAPSHOT_TRIES):
+        try:
+            if issubclass(type(mapping), dict):
+                return list(dict.items(mapping))
+            return list(mapping.items())
+        except RuntimeError:  # changed while copied
+            continue
+        except Exception:
+            return None
+    return None
+
+
+def _data_pairs(items: Any, fmt: ConsoleFormat, error: Any, error_key: str | None
+                ) -> tuple[str, tuple[str, str | None] | None]:
+    """`` key=value`` for each (key, value) of ``items``, the one under ``error_key`` as
+    the error; and the error's parts (see :func:`_error_parts`) when it was there."""
+    key_open = fmt._key_open
+    key_close = fmt._key_close
+    shown = None
+    pairs = ""
+    for key, value in items:
+        if type(key) is not str:
+            key = text_of(key)
+        if key == error_key:
+            shown = _error_parts(error, value)
+            pairs += key_open + _console_key(key) + key_close + shown[0]
+            error_key = None
+        else:
+            pairs += key_open + _console_key(key) + key_close + _console_value(value)
+    return pairs, shown
+
+
+def _metadata_pairs(items: Any, fmt: ConsoleFormat) -> str:
+    key_open = fmt._key_open
+    key_close = fmt._key_close
+    return "".join([key_open + _console_key(key) + key_close + _console_value(value)
+                    for key, value in items])
 
 
 def render_console(entry: Any, fmt: ConsoleFormat) -> str:
@@ -678,37 +890,39 @@ def render_console(entry: Any, fmt: ConsoleFormat) -> str:
         if error_key is None:
             error_key = getattr(entry, "error_key", "err")
     data = entry.data
+    shown = None
     if data:
-        key_open = fmt._key_open
-        key_close = fmt._key_close
-        for key, value in data.items():
-            if type(key) is not str:
-                key = text_of(key)
-            if key == error_key:
-                line += key_open + _console_key(key) + key_close + _error_summary(error)
-                error_key = None
+        try:
+            pairs, shown = _data_pairs(data.items(), fmt, error, error_key)
+        except Exception:  # another thread changed it meanwhile, or its items() failed
+            items = _items(data)
+            if items is None:
+                pairs = fmt._key_open + "data" + fmt._key_close + _console_value(data)
             else:
-                line += key_open + _console_key(key) + key_close + _console_value(value)
-    if error_key is not None:  # the error is not in the data (a hook removed it)
-        line += (fmt._key_open + _console_key(error_key) + fmt._key_close
-                 + _error_summary(error))
+                pairs, shown = _data_pairs(items, fmt, error, error_key)
+        line += pairs
+    if error_key is not None and shown is None:
+        # the error is not in the data (a hook removed it): from the exception
+        shown = _error_parts(error, _ABSENT)
+        line += fmt._key_open + _console_key(error_key) + fmt._key_close + shown[0]
     metadata = entry.metadata
     if metadata is not None:
         line += _console_metadata(metadata, fmt)
     line += "\n"
-    if issubclass(type(error), BaseException) and error.__traceback__ is not None:
-        line += _indented_traceback(error)
+    if shown is not None and shown[1] is not None:
+        line += _indented(shown[1])
     return line
 
 
 def _console_metadata(metadata: Any, fmt: ConsoleFormat) -> str:
-    """`` key=value`` pairs for the metadata: its items when it maps, else ``metadata=``."""
-    key_open = fmt._key_open
-    key_close = fmt._key_close
+    """`` key=value`` pairs for the metadata: its items when it maps, else ``metadata=``
+    (also when its items cannot be read)."""
     mapped = metadata if type(metadata) is dict else to_map(metadata)
-    if mapped is None:
-        return key_open + "metadata" + key_close + _console_value(metadata)
-    pairs = []
-    for key, value in mapped.items():
-        pairs.append(key_open + _console_key(key) + key_close + _console_value(value))
-    return "".join(pairs)
+    if mapped is not None:
+        try:
+            return _metadata_pairs(mapped.items(), fmt)
+        except Exception:  # another thread changed it meanwhile, or its items() failed
+            items = _items(mapped)
+            if items is not None:
+                return _metadata_pairs(items, fmt)
+    return fmt._key_open + "metadata" + fmt._key_close + _console_value(metadata)
