@@ -46,6 +46,7 @@ cdef enum:
     # recursion Python bounds (RecursionError, reported like any hook failure), so no
     # data can exhaust the C stack, and a path never holds more than this many entries.
     _C_DEPTH = 256
+    _MAX_CLEAN_TEXTS = 4096  # _cloner._MAX_CLEAN_TEXTS
 
 cdef PyTypeObject* _NONE_TYPE = <PyTypeObject*>(<object>Py_None).__class__
 
@@ -69,11 +70,21 @@ cdef inline int _dict_key_hit(Walker walker, PyObject* key) except -1:
     return walker._key_hit(<object>key)
 
 
-cdef inline bint _is_atom(PyTypeObject* cls, bint skip_str) noexcept:
-    """Whether values of exactly this type are never walked (``_cloner._ATOMS``)."""
-    return (cls == &PyUnicode_Type and skip_str) or cls == &PyLong_Type \
-        or cls == &PyFloat_Type or cls == &PyBool_Type or cls == _NONE_TYPE \
-        or cls == &PyBytes_Type or cls == &PyComplex_Type or cls == &PyByteArray_Type
+cdef inline bint _is_atom(PyTypeObject* cls, bint no_texts) noexcept:
+    """Whether values of exactly this type are never walked: None and bools; with
+    ``no_texts`` (no value matchers) also str, numbers and bytes (``_cloner._skip``)."""
+    if cls == _NONE_TYPE or cls == &PyBool_Type:
+        return True
+    return no_texts and (cls == &PyUnicode_Type or cls == &PyLong_Type
+                         or cls == &PyFloat_Type or cls == &PyBytes_Type
+                         or cls == &PyComplex_Type or cls == &PyByteArray_Type)
+
+
+cdef inline bint _is_number(object value) noexcept:
+    """Whether ``value`` is exactly an int or a float: with value matchers, its digits
+    are matched (the text every renderer writes for it)."""
+    cdef PyTypeObject* cls = <PyTypeObject*>Py_TYPE(value)
+    return cls == &PyLong_Type or cls == &PyFloat_Type
 
 
 @cython.final
@@ -105,7 +116,10 @@ cdef class Walker:
     cdef tuple value_searches
     cdef tuple value_regexes
     cdef tuple value_tests
-    cdef bint skip_str
+    cdef bint no_texts  # no value matchers: no text (str, number, key) is matched
+    cdef set clean_texts  # Cloner._clean_texts: str keys and ints whose text matches nothing
+    cdef bint cache_texts
+    cdef object rename  # _cloner._renamed
     cdef object censor
     cdef object repl
     cdef Py_ssize_t max_depth
@@ -132,7 +146,11 @@ cdef class Walker:
         self.value_regexes = cloner._value_regexes
         self.value_searches = tuple([regex.search for regex in self.value_regexes])
         self.value_tests = cloner._value_tests
-        self.skip_str = not (self.value_exact or self.value_regexes or self.value_tests)
+        self.no_texts = not (self.value_exact or self.value_regexes or self.value_tests)
+        self.clean_texts = cloner._clean_texts
+        self.cache_texts = not self.value_tests
+        from loglayer.utils._cloner import _renamed  # loaded by now: it made the cloner
+        self.rename = _renamed
         self.censor = cloner.censor
         self.repl = cloner._repl
         self.max_depth = min(cloner.max_depth, sys.maxsize)  # no depth comes near either
@@ -172,6 +190,44 @@ cdef class Walker:
                 return True
         return False
 
+    cdef object _key_text(self, object key):
+        """The censored text of the mapping key ``key`` when its text (``str()`` for a
+        key that is not a str) matches a value matcher, else None; a str key that does
+        not is remembered (``Cloner._key``)."""
+        cdef bint exact = PyUnicode_CheckExact(key)
+        if exact:
+            if PySet_Contains(self.clean_texts, key):
+                return None
+            text = key
+        else:
+            text = _key_text_of(key)
+            if text is None:
+                return None
+        if not self._value_hit(text):
+            if exact:
+                self._remember(key)
+            return None
+        return _new_run(self, True)._text(text)
+
+    cdef bint _number_hit(self, object value) except -1:
+        """``Cloner._number_hit``: whether the digits of an int or a float match."""
+        if type(value) is int:
+            if PySet_Contains(self.clean_texts, value):
+                return False
+            if self._value_hit(str(value)):
+                return True
+            self._remember(value)
+            return False
+        return self._value_hit(str(value))
+
+    cdef int _remember(self, object clean) except -1:
+        """``Cloner._remember``: a str key or an int whose text matched nothing."""
+        if self.cache_texts:
+            if len(self.clean_texts) >= _MAX_CLEAN_TEXTS:
+                self.clean_texts.clear()
+            self.clean_texts.add(clean)
+        return 0
+
     cdef inline bint _is_censor(self, object value):
         return value is self.censor or (type(value) is str and value == self.censor)
 
@@ -192,7 +248,7 @@ cdef class Walker:
 
     cdef bint _check(self, object value, Py_ssize_t depth) except -1:
         cdef PyTypeObject* cls = <PyTypeObject*>Py_TYPE(value)
-        if _is_atom(cls, self.skip_str):
+        if _is_atom(cls, self.no_texts):
             return False
         if depth >= _C_DEPTH:  # deeper, the pure walk recurses under Python's limit
             return bool(self.check_other(value, depth))
@@ -202,11 +258,13 @@ cdef class Walker:
             return self._value_hit(value)
         if type(value) is list or type(value) is tuple:
             return depth >= self.max_depth or self._check_items(value, depth + 1)
+        if _is_number(value):  # only here with value matchers
+            return self._number_hit(value)
         return bool(self.check_other(value, depth))
 
     cdef bint _check_items(self, object items, Py_ssize_t depth) except -1:
         for item in items:
-            if not _is_atom(<PyTypeObject*>Py_TYPE(item), self.skip_str) \
+            if not _is_atom(<PyTypeObject*>Py_TYPE(item), self.no_texts) \
                     and self._check(item, depth):
                 return True
         return False
@@ -221,10 +279,16 @@ cdef class Walker:
         cdef Py_ssize_t pos = 0
         cdef PyObject* key
         cdef PyObject* item
-        cdef bint skip_str = self.skip_str
+        cdef bint no_texts = self.no_texts
         cdef object name
         cdef object value
         while PyDict_Next(mapping, &pos, &key, &item):
+            if not no_texts:
+                # Held, not borrowed: matching the key's text runs Python code.
+                name = <object>key
+                value = <object>item
+                if self._key_text(name) is not None:
+                    return True
             if self.keys_in_c and PyUnicode_CheckExact(<object>key):
                 # Settled in C (cached hash, then a set of exact str): no Python code
                 # runs, so the borrowed item cannot go away under us.
@@ -241,7 +305,7 @@ cdef class Walker:
                     if not self._is_censor(value):
                         return True
                     continue
-            if not _is_atom(<PyTypeObject*>Py_TYPE(<object>item), skip_str):
+            if not _is_atom(<PyTypeObject*>Py_TYPE(<object>item), no_texts):
                 value = <object>item  # held across the walk, which may run Python code
                 if self._check(value, depth):
                     return True
@@ -358,7 +422,7 @@ cdef class _Run:
 
     cdef object run(self, object value, Py_ssize_t depth):
         cdef Walker walker = self.walker
-        if _is_atom(<PyTypeObject*>Py_TYPE(value), walker.skip_str):
+        if _is_atom(<PyTypeObject*>Py_TYPE(value), walker.no_texts):
             return value
         if depth >= _C_DEPTH:
             return self._pure(value, depth)
@@ -368,6 +432,10 @@ cdef class _Run:
             return self._text(value)
         if type(value) is list or type(value) is tuple:
             return self._sequence(value, depth)
+        if _is_number(value):  # only here with value matchers: its digits
+            if not walker._number_hit(value):
+                return value
+            return self._text(str(value))
         return self._pure(value, depth)
 
     cdef object _pure(self, object value, Py_ssize_t depth):
@@ -397,11 +465,11 @@ cdef class _Run:
         placeholder = self._enter(value, depth)
         if placeholder is not None:
             return placeholder
-        cdef bint skip_str = self.walker.skip_str
+        cdef bint no_texts = self.walker.no_texts
         cdef list items = []
         cdef bint same = True
         for item in value:
-            new = item if _is_atom(<PyTypeObject*>Py_TYPE(item), skip_str) \
+            new = item if _is_atom(<PyTypeObject*>Py_TYPE(item), no_texts) \
                 else self.run(item, depth + 1)
             if new is not item:
                 same = False
@@ -416,9 +484,11 @@ cdef class _Run:
         if placeholder is not None:
             return placeholder
         cdef Walker walker = self.walker
-        cdef bint skip_str = walker.skip_str
+        cdef bint no_texts = walker.no_texts
         cdef dict result = None if self.share else {}
+        cdef dict renames = None  # position -> censored text of the key
         cdef Py_ssize_t pos = 0
+        cdef Py_ssize_t index = -1
         cdef PyObject* key_ptr
         cdef PyObject* item_ptr
         cdef object name
@@ -427,13 +497,23 @@ cdef class _Run:
         while PyDict_Next(value, &pos, &key_ptr, &item_ptr):
             name = <object>key_ptr
             item = <object>item_ptr
+            index += 1
+            if not no_texts:
+                new = walker._key_text(name)
+                if new is not None:
+                    self.hits += 1
+                    if renames is None:
+                        renames = {}
+                    renames[index] = new
+                    if result is None:
+                        result = PyDict_Copy(value)
             if walker.has_keys and _dict_key_hit(walker, key_ptr):
                 if walker._is_censor(item):
                     new = item
                 else:
                     self.hits += 1
                     new = walker.censor
-            elif _is_atom(<PyTypeObject*>Py_TYPE(item), skip_str):
+            elif _is_atom(<PyTypeObject*>Py_TYPE(item), no_texts):
                 new = item
             elif type(item) is dict and depth + 1 < _C_DEPTH:
                 new = self._dict(<dict>item, depth + 1)
@@ -444,6 +524,8 @@ cdef class _Run:
                     result = PyDict_Copy(value)
                 PyDict_SetItem(result, name, new)
         self.used -= 1
+        if renames is not None:
+            return walker.rename(list(result.items()), renames)
         return value if result is None else result
 
     cdef object _text(self, object text):
@@ -462,6 +544,15 @@ cdef class _Run:
             return text  # the very same object, so an unchanged str is shared
         self.hits += 1
         return result
+
+
+cdef object _key_text_of(object key):
+    """``_cloner._text_of`` for a mapping key that is not exactly a str."""
+    try:
+        text = repr(key) if type(key) is bytes or type(key) is bytearray else str(key)
+    except Exception:
+        return None
+    return text if PyUnicode_CheckExact(text) else str.__str__(text)
 
 
 cdef _Run _new_run(Walker walker, bint share):

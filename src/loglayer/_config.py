@@ -39,6 +39,7 @@ import os
 import sys
 import types
 import typing
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -263,6 +264,31 @@ def _entries(path: str, value: Any) -> list:
     return list(value)
 
 
+#: Built-in plugins whose data and message hooks add nothing ``redact`` must see: it
+#: checks sprintf's formatted text itself, and trace IDs are no secret.
+_REDACT_SAFE = frozenset({"redact", "sprintf", "otel_trace", "filter", "sampling.fixed_rate",
+                          "sampling.per_level", "sampling.burst"})
+
+
+def _warn_after_redact(items: list, plugins: list) -> None:
+    """Warn about a plugin listed after ``redact`` that adds data or rewrites messages:
+    hooks run in plugin order, so ``redact`` never sees what it writes."""
+    from .plugins._redact import _Redact
+
+    first = next((index for index, plugin in enumerate(plugins)
+                  if isinstance(plugin, _Redact)), None)
+    if first is None:
+        return
+    for index in range(first + 1, len(plugins)):
+        name = items[index]["name"]
+        hooks = [hook for hook in ("on_before_data_out", "on_before_message_out")
+                 if getattr(plugins[index], hook, None) is not None]
+        if hooks and name not in _REDACT_SAFE:
+            warnings.warn(f"plugins[{index}] ({name!r}) has {' and '.join(hooks)} and comes "
+                          f"after plugins[{first}] (redact), which does not see what it "
+                          f"writes; list redact after it", UserWarning, stacklevel=3)
+
+
 def _close_all(transports: list) -> None:
     """Undo a half-built configuration: close what was built, ignoring close errors."""
     for transport in transports:
@@ -289,6 +315,7 @@ def from_config(config: Mapping[str, Any]) -> LogLayer:
     plugin_items = _entries("plugins", config.get("plugins", ()))
     kwargs["plugins"] = [_build("plugin", f"plugins[{i}]", item, registry.plugin_factory)
                          for i, item in enumerate(plugin_items)]
+    _warn_after_redact(plugin_items, kwargs["plugins"])
     if "transports" not in config:
         return LogLayer(**kwargs)
     transport_items = _entries("transports", config["transports"])

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .._common import describe, plugin_failed
+from .._common import describe, plugin_failed, text_of
 from .._validate import check_type, type_name
 from ..plugin import Plugin
 from ..utils._cloner import Cloner, Matcher, compile_matchers
@@ -34,31 +34,45 @@ def redact(keys: Matcher = (), patterns: Patterns = (), censor: str = "[REDACTED
     compiled regex matches keys it finds a match in (``re.compile("(?i)token")``); a
     callable is a predicate on the key. One of these or a collection of them.
 
-    ``patterns``: regexes (str sources or compiled) searched in every str value at any
-    depth and in str messages; each match is replaced by ``censor``, the rest of the
-    string is kept. A pattern may not match the empty string, nor the censor itself.
+    ``patterns``: regexes (str sources or compiled) searched in the text of everything
+    that is written: str values at any depth, the text of other values (numbers,
+    ``Decimal``, ``Path``, enum members, exceptions, bytes, objects with their own
+    ``__str__``, records nested in other data), mapping keys (a matching key is renamed
+    to its censored text), and the messages. Each match is replaced by ``censor``, the
+    rest of the text is kept. A pattern may not match the empty string, nor the censor.
 
     Where it applies:
 
     * ``with_fields`` (``on_fields_called``) and ``with_metadata`` / ``metadata_only`` /
       ``raw(metadata=...)`` (``on_metadata_called``): the caller's objects are never
-      changed; a copy of the same type is passed on, only when something matched;
+      changed; a copy is passed on, only when something matched;
     * each emission (``on_before_data_out``): the assembled data (fields given at
-      construction or to ``raw``, the serialized error, what earlier data hooks added)
-      is checked; the top-level keys whose values need censoring are returned, to be
-      merged over the data. Add ``redact`` after the plugins whose output it must see;
-    * messages (``on_before_message_out``, only when ``patterns`` are given): the
-      patterns apply to str messages, and a message that is a container or a record is
-      redacted like metadata. With ``keys`` alone messages are not inspected: pass
-      structured values as metadata, not as messages.
+      construction or to ``raw``, fields bound with ``bind_contextvars``, the serialized
+      error, what earlier data hooks added) is checked; the top-level keys whose values
+      need censoring are returned, to be merged over the data. A data hook can only
+      merge: a top-level key of that data that is itself a secret keeps its name and
+      has its value censored. Add ``redact`` after the plugins whose data it must see;
+    * messages (``on_before_message_out``, only when ``patterns`` are given): each
+      message is redacted as a value, then the text the messages are rendered as, so
+      a secret split over two messages is found: joined by spaces, and, for a printf
+      template with arguments, formatted as ``sprintf`` does, so ``redact`` and
+      ``sprintf`` may come in either order (a censored printf text is returned
+      formatted). Another plugin that rewrites messages must come before ``redact``.
+      With ``keys`` alone messages are not inspected: pass structured values as
+      metadata, not as messages.
+
+    It fails closed: a value it cannot inspect (reading its ``__class__``, contents,
+    ``__hash__`` or ``__eq__`` raises, as an unbound ``LocalProxy`` does; a ``keys``
+    predicate that raises) is replaced by ``censor`` (under a key it cannot check, the
+    value), and the failure is reported as a ``PluginError`` to the plugin's
+    ``on_error`` (or a line on stderr) under the hook that met it; the entry is still
+    logged. An object it cannot copy that holds a secret is replaced by ``censor`` as a
+    whole.
 
     Not covered: the prefix, and the exception object itself, which the console
     transport prints as ``Type: message`` plus its traceback (the serialized error in
-    the data is redacted).
-
-    An object the plugin cannot copy (see ``Cloner``) that holds a secret is replaced
-    by ``censor`` as a whole. Raises ``TypeError`` or ``ValueError`` naming the
-    argument for a bad option.
+    the data is redacted). Raises ``TypeError`` or ``ValueError`` naming the argument
+    for a bad option.
 
         log = LogLayer(plugins=[redact(keys=("password", "token"),
                                        patterns=(r"\\b\\d{16}\\b",))])
@@ -173,17 +187,52 @@ class _Redact(Plugin):
                       f"censored a value it could not inspect: {describe(exc)}")
 
     def _redact_messages(self, params: Any) -> list | None:
-        """``on_before_message_out``: the messages, each redacted as needed, or None."""
+        """``on_before_message_out``: the messages with what the patterns find censored,
+        or None when there is nothing to censor.
+
+        Each message is censored as a value (a str, the text of a number or another
+        leaf, the values of a container). Then the text the messages will be rendered
+        as is checked, so a match across two messages is caught too: the messages
+        joined by one space (as transports render them), and, when they are a printf
+        template and its arguments, the formatted text (as ``sprintf`` renders them,
+        whether it runs before or after this hook). When one of those still needs
+        censoring, the messages become that one text, censored.
+        """
         cloner = self._cloners["on_before_message_out"]
         try:
-            messages = params.messages
-            censored = cloner._censored
-            for index, message in enumerate(messages):
-                redacted = censored(message)
-                if redacted is not message:
-                    return [*messages[:index], redacted,
-                            *[censored(item) for item in messages[index + 1:]]]
-            return None
+            return _redacted_messages(cloner, params.messages)
         except Exception as exc:  # the core's fallback would keep the messages: fail closed
             self._report("on_before_message_out", exc)
             return [cloner.censor]
+
+
+def _redacted_messages(cloner: Cloner, messages: list) -> list | None:
+    """``_Redact._redact_messages`` once the messages are in hand."""
+    censored = cloner._censored
+    result = None
+    for index, message in enumerate(messages):
+        redacted = censored(message)
+        if redacted is not message:
+            if result is None:
+                result = list(messages)
+            result[index] = redacted
+    if len(messages) < 2:
+        return result
+    if isinstance(messages[0], str):
+        # What sprintf makes of them, from the messages as they came: a secret split
+        # between the template and an argument, or over two arguments, is whole there.
+        try:
+            formatted = messages[0] % tuple(messages[1:])
+        except Exception:  # sprintf would leave them as they are, and so does this
+            formatted = None
+        if type(formatted) is str:
+            redacted = censored(formatted)
+            if redacted is not formatted:
+                return [redacted]
+    current = messages if result is None else result
+    joined = " ".join([message if type(message) is str else text_of(message)
+                       for message in current])
+    redacted = censored(joined)
+    if redacted is not joined:
+        return [redacted]
+    return result

@@ -22,7 +22,8 @@ Both halves walk the same shapes in the same way, so they always agree:
   stored value of a field a serializer rewrote), so what is walked is what gets logged.
 
 Everything else (numbers, bytes, enum members, exceptions, classes, functions, objects
-with no public attributes...) is a leaf, returned as the very same object.
+with no public attributes...) is a leaf, returned as the very same object unless its
+text matches a value matcher (see ``Cloner``).
 
 This module is the definition of the walk. When the compiled fast path
 (``loglayer.utils._clonefast``) is built, it takes the plain dicts, lists, tuples, str
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import enum
 import re
 import types
 from collections.abc import Callable, Iterable, Mapping
@@ -53,6 +55,13 @@ Matcher = str | re.Pattern[str] | Callable[[str], object] | Iterable[Any] | None
 
 # Types that are never walked; checked by identity first, as most values are these.
 _ATOMS = frozenset([int, float, bool, type(None), complex, bytes, bytearray])
+# The types never walked when values are matched: every other value is written as text
+# somewhere (a number by its digits), so that text is matched.
+_QUIET = frozenset([bool, type(None)])
+
+#: At most this many clean str keys and ints are remembered per Cloner (then it starts
+#: over): keys, status codes and counts repeat from entry to entry.
+_MAX_CLEAN_TEXTS = 4096
 
 _UNSET = object()
 _NOTHING: frozenset = frozenset()
@@ -110,9 +119,22 @@ class Cloner:
     become ``censor``; the parts of a str that a regex finds are replaced by ``censor``
     (so a card number inside a sentence is censored, the sentence kept). Both take an
     exact str, a compiled regex (``search``, so ``re.compile("pass")`` matches the key
-    ``"password"``), a predicate called with the str, or a collection of these. Mapping
-    keys are matched, never rewritten; an exception raised by a predicate propagates
-    (but see ``strict`` below).
+    ``"password"``), a predicate called with the str, or a collection of these. An
+    exception raised by a predicate propagates (but see ``strict`` below).
+
+    ``match_value`` is applied to the text a transport writes, not only to str values:
+
+    * every value but a str, a container, a bool or None is matched by its text
+      (``str()``, ``repr()`` for bytes): ints and floats by their digits, ``Decimal``,
+      ``Path``, ``UUID``, dates, exceptions, objects with their own ``__str__``; one that
+      matches becomes its censored text (a str). An enum member is matched by its value
+      (what JSON writes) and by its text;
+    * a record (not a plain dict) is matched by its ``str()`` too, once its fields are
+      censored, as a record nested in other data is written as that text; when that
+      still matches, the record becomes its censored text;
+    * mapping keys and field names are matched by their text: a matching key is renamed
+      to its censored text (`` (2)``, `` (3)``... when that text is taken), so the
+      mapping becomes a dict, and a record the dict of its rendered items.
 
     :meth:`clone` never mutates its input. Every container and record it walks is
     rebuilt with its own type: a new dict, list, namedtuple, dataclass instance
@@ -162,10 +184,12 @@ class Cloner:
 
     __slots__ = ("censor", "max_depth", "strict", "on_error", "_key_exact", "_key_tests",
                  "_value_exact", "_value_regexes", "_value_tests", "_skip", "_repl", "_walker",
-                 "_censored")
+                 "_censored", "_texts", "_clean_texts")
     # Set once by ``_attach_walk`` (through ``object.__setattr__``: a Cloner is immutable).
     _walker: Any  # the compiled ``_clonefast.Walker``, or None for the pure walk
     _censored: Callable[[Any], Any]
+    _texts: bool  # whether values are matched, so texts (keys, numbers...) are checked
+    _clean_texts: set[str | int]  # str keys and ints whose text no value matcher matches
 
     def __init__(self, match_key: Matcher = None, match_value: Matcher = None,
                  censor: str = "[REDACTED]", *, max_depth: int = 32,
@@ -200,8 +224,9 @@ class Cloner:
         self._value_exact = value_exact
         self._value_regexes = value_regexes
         self._value_tests = value_tests
-        # Types the walk passes over without a look: str too when no value can match.
-        self._skip = _ATOMS if (value_exact or value_regexes or value_tests) else _ATOMS | {str}
+        # Types the walk passes over without a look: when no value can match, numbers,
+        # bytes and str; else only what is never written as matchable text.
+        self._skip = _QUIET if (value_exact or value_regexes or value_tests) else _ATOMS | {str}
         self._repl = censor.replace("\\", "\\\\")  # literal in re.sub
         self._attach_walk()
 
@@ -209,6 +234,10 @@ class Cloner:
         """Pick the walk: the compiled one when it is built, else the pure one. It is
         the last step of building a Cloner, which is immutable from then on."""
         walker = censored = None
+        object.__setattr__(self, "_texts", str not in self._skip)
+        # A str key or an int checked against the value matchers is remembered when clean,
+        # as they repeat from entry to entry; predicates may not be pure, so not with those.
+        object.__setattr__(self, "_clean_texts", set())
         if _fast is not None:
             walker = _fast.Walker(self, self._check, self._clone_other,
                                   Cloner.CIRCULAR, Cloner.TRUNCATED)
@@ -312,21 +341,72 @@ class Cloner:
             return self._value_hit(value)
         if cls is list or cls is tuple:
             return depth >= self.max_depth or self._check_items(value, depth + 1)
+        if cls is int or cls is float:  # only here when values are matched: its digits
+            return self._number_hit(value)
         kind, items, _ = _contents(value, cls)
         if kind == NOT_RECORD:
-            return False
+            return self._texts and self._leaf_hit(value, depth)
         if kind == _BROKEN:
             return self.strict
         if depth >= self.max_depth:
             return True
         if kind != ITEMS:
-            return self._check_fields(items, depth + 1)
+            if self._check_fields(items, depth + 1):
+                return True
+            return kind != MAPPING and self._texts and self._text_hit(value, cls)
         return self._check_items(items, depth + 1)
+
+    def _leaf_hit(self, value: Any, depth: int) -> bool:
+        """Whether the text a leaf is written as (or, for an enum member, its value)
+        matches a value matcher."""
+        if isinstance(value, enum.Enum) and self._check(value.value, depth):
+            return True
+        text = _text_of(value)
+        return text is not None and self._value_hit(text)
+
+    def _text_hit(self, value: Any, cls: type) -> bool:
+        """Whether a record's own ``str()``, which renderers write when it is nested in
+        other data, matches a value matcher (only a class with its own text is asked)."""
+        if not _has_own_text(cls):
+            return False
+        text = _text_of(value)
+        return text is not None and self._value_hit(text)
+
+    def _number_hit(self, value: int | float) -> bool:
+        """Whether the digits of an int or a float match a value matcher."""
+        if type(value) is int:
+            if value in self._clean_texts:
+                return False
+            if self._value_hit(str(value)):
+                return True
+            self._remember(value)
+            return False
+        return self._value_hit(str(value))
+
+    def _remember(self, clean: str | int) -> None:
+        """Remember a str key or an int whose text matched no value matcher."""
+        if not self._value_tests:
+            texts = self._clean_texts
+            if len(texts) >= _MAX_CLEAN_TEXTS:
+                texts.clear()
+            texts.add(clean)
+
+    def _key_hit_text(self, key: Any) -> bool:
+        """Whether the text of the mapping key ``key`` matches a value matcher."""
+        if type(key) is str:
+            if key in self._clean_texts:
+                return False
+            if self._value_hit(key):
+                return True
+            self._remember(key)
+            return False
+        text = _text_of(key)
+        return text is not None and self._value_hit(text)
 
     def _check_dict(self, mapping: dict, depth: int) -> bool:
         """The hot path: the values of a plain dict ``depth`` containers deep."""
         exact = self._key_exact
-        if self._key_tests or not exact.isdisjoint(mapping):
+        if self._key_tests or self._texts or not exact.isdisjoint(mapping):
             return self._check_fields(mapping.items(), depth)
         skip = self._skip
         for item in mapping.values():
@@ -352,7 +432,10 @@ class Cloner:
         tests = self._key_tests
         censor = self.censor
         skip = self._skip
+        texts = self._texts
         for key, item in items:
+            if texts and self._key_hit_text(key):
+                return True
             if isinstance(key, str) and (key in exact or (tests and self.matches_key(key))):
                 if item is not censor and not (type(item) is str and item == censor):
                     return True
@@ -489,6 +572,10 @@ class _Clone:
                 if self.share and _all_same(items, value):
                     return value
                 return items if cls is list else tuple(items)
+            if cls is int or cls is float:  # only here when values are matched: its digits
+                if not self.cloner._number_hit(value):
+                    return value
+                return self._text(str(value))
             return self._other(value, cls, depth)
         except Exception as exc:
             # Inspecting ``value`` raised (its ``__class__``, ``__hash__`` or ``__eq__``, an
@@ -515,10 +602,20 @@ class _Clone:
         exact = cloner._key_exact
         tests = cloner._key_tests
         share = self.share
+        texts = cloner._texts
+        renames: dict[int, str] | None = None  # position -> censored text of the key
         # When sharing, the copy is made at the first change, and only then.
         result: dict | None = None if share else {}
         try:
-            for name, item in value.items():
+            for index, (name, item) in enumerate(value.items()):
+                if texts:
+                    renamed = self._key(name)
+                    if renamed is not None:
+                        if renames is None:
+                            renames = {}
+                        renames[index] = renamed
+                        if result is None:
+                            result = dict(value)
                 try:
                     hit = (isinstance(name, str)
                            and (name in exact or (tests and cloner.matches_key(name))))
@@ -545,6 +642,8 @@ class _Clone:
                     if result is None:
                         result = dict(value)
                     result[name] = new
+            if renames is not None and result is not None:
+                result = _renamed(list(result.items()), renames)
         except Exception as exc:  # iterating the dict failed (another thread resized it...)
             del path[mark:]
             if not cloner.strict:
@@ -556,9 +655,9 @@ class _Clone:
     def _other(self, value: Any, cls: type, depth: int) -> Any:
         """Everything but str, dict, list and tuple: leaves, other containers, records."""
         kind, items, record = _contents(value, cls)
-        if kind == NOT_RECORD:
-            return value
         cloner = self.cloner
+        if kind == NOT_RECORD:
+            return self._leaf(value, depth) if cloner._texts else value
         if kind == _BROKEN:  # reading its contents raised: as it is, or censored when strict
             return self._failed(items) if cloner.strict else value
         key = id(value)
@@ -572,31 +671,80 @@ class _Clone:
         depth += 1
         pairs = kind != ITEMS
         censored: AbstractSet[Any] = _NOTHING
-        if record is not None and record.stored is not None:  # a pydantic model
-            # Which pairs had something censored: a model keeps its type only when it
-            # can hold those.
+        renames: dict[int, str] = {}  # position -> censored text of the key or name
+        if pairs:
+            # Which pairs had something censored: a pydantic model keeps its type only
+            # when it can hold those.
+            model = record is not None and record.stored is not None
             censored = set()
             cloned = []
             for index, (name, item) in enumerate(items):
                 hits = self.hits
+                if cloner._texts:
+                    renamed = self._key(name)
+                    if renamed is not None:
+                        renames[index] = renamed
                 cloned.append((name, self._pair(name, item, depth)))
-                if self.hits != hits:
+                if model and self.hits != hits:
                     censored.add(index)
-        elif pairs:
-            cloned = [(name, self._pair(name, item, depth)) for name, item in items]
         else:
             cloned = [self.run(item, depth) for item in items]
         self.path.pop()
-        if self.share and (_all_same([new for _, new in cloned], [old for _, old in items])
-                           if pairs else _all_same(cloned, items)):
-            return value
-        try:
-            result = _rebuild(value, cls, kind, items, cloned, record, censored)
-        except Exception:
-            result = _UNSET
-        if result is _UNSET:  # cannot be rebuilt: as it is, or censored when strict
-            return cloner.censor if (cloner.strict and self.hits != before) else value
+        result: Any
+        if renames:  # a key or name that is itself a secret: the rendered items, renamed
+            shown = len(cloned) if record is None else record.shown
+            result = _renamed(cloned[:shown], renames)
+        elif self.share and (_all_same([new for _, new in cloned], [old for _, old in items])
+                             if pairs else _all_same(cloned, items)):
+            result = value
+        else:
+            try:
+                result = _rebuild(value, cls, kind, items, cloned, record, censored)
+            except Exception:
+                result = _UNSET
+            if result is _UNSET:  # cannot be rebuilt: as it is, or censored when strict
+                return cloner.censor if (cloner.strict and self.hits != before) else value
+        if cloner._texts and kind >= NAMEDTUPLE and (result is value or type(result) is cls):
+            # Nested in other data a record is written as its str(): that text is checked
+            # too, on what is left once its fields are censored.
+            text = _text_of(result) if _has_own_text(cls) else None
+            if text is not None:
+                new = self._text(text)
+                if new is not text:
+                    return new
         return result
+
+    def _leaf(self, value: Any, depth: int) -> Any:
+        """A leaf, when values are matched: the censored text it is written as when that
+        matches (for an enum member, first its value, which JSON writes), else itself."""
+        if isinstance(value, enum.Enum):
+            inner = value.value
+            new = self.run(inner, depth)
+            if new is not inner:
+                return new
+        text = _text_of(value)
+        if text is None:
+            return value
+        new = self._text(text)
+        return value if new is text else new
+
+    def _key(self, key: Any) -> str | None:
+        """The censored text of the mapping key or field name ``key`` when its text
+        matches a value matcher, else None."""
+        cloner = self.cloner
+        if type(key) is str:
+            if key in cloner._clean_texts:
+                return None
+            new = self._text(key)
+            if new is not key:
+                return new
+            cloner._remember(key)
+            return None
+        text = _text_of(key)
+        if text is None:
+            return None
+        new = self._text(text)
+        return None if new is text else new
 
     def _failed(self, exc: Exception) -> str:
         """The censor, in place of a value whose inspection raised ``exc`` (strict)."""
@@ -645,6 +793,38 @@ class _Clone:
             self.hits += 1
             return cloner.censor
         return self.run(item, depth)
+
+
+def _renamed(pairs: list[tuple[Any, Any]], renames: dict[int, str]) -> dict:
+    """A dict of ``pairs`` in their order, the key at each position in ``renames``
+    replaced by that text; a text already taken gets `` (2)``, `` (3)``... so no item
+    is lost."""
+    taken = {key for index, (key, _) in enumerate(pairs) if index not in renames}
+    result: dict = {}
+    for index, (key, item) in enumerate(pairs):
+        new = renames.get(index)
+        if new is not None:
+            key, count = new, 2
+            while key in taken or key in result:
+                key = f"{new} ({count})"
+                count += 1
+        result[key] = item
+    return result
+
+
+def _text_of(value: Any) -> str | None:
+    """The text a renderer writes for ``value`` (``str()``; ``repr()`` for bytes), or
+    None when it cannot be had (a renderer then writes a placeholder, not the value)."""
+    try:
+        text = repr(value) if type(value) in (bytes, bytearray) else str(value)
+    except Exception:
+        return None
+    return text if type(text) is str else str.__str__(text)
+
+
+def _has_own_text(cls: type) -> bool:
+    """Whether ``str()`` of a ``cls`` instance says more than its type and address."""
+    return cls.__str__ is not object.__str__ or cls.__repr__ is not object.__repr__
 
 
 def _all_same(new: Iterable[Any], old: Iterable[Any]) -> bool:
