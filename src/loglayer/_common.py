@@ -218,6 +218,9 @@ def transport_slot(transport) -> tuple:
     """(transport, id, bound send), validated; an empty id is generated."""
     if transport is None:
         raise TypeError("transport must not be None")
+    if _named(transport):
+        raise TypeError(f"a transport must be an object with a send(entry) method, got "
+                        f"{_shown(transport)}{_BY_NAME}")
     send = getattr(transport, "send", None)
     if not callable(send):
         raise TypeError(f"transport {transport!r} has no callable send(entry) method")
@@ -242,8 +245,29 @@ def plugin_list(plugins) -> list:
     return list(plugins)
 
 
+#: What a message about a transport given by name adds.
+_BY_NAME = ("; transports are objects such as loglayer.ConsoleTransport(); to build them "
+            "by name, use loglayer.from_config({'transports': [{'name': 'console'}]})")
+
+
+def _named(value) -> bool:
+    """Whether ``value`` is a name or a config entry given where a transport goes."""
+    return isinstance(value, (str, bytes)) or (isinstance(value, Mapping)
+                                               and not hasattr(value, "send"))
+
+
+def _shown(value) -> str:
+    """``value`` in a message: its type and, for a str or bytes, the value."""
+    if isinstance(value, (str, bytes)):
+        return f"the {type(value).__name__} {value!r}"
+    return f"a {type(value).__name__}"
+
+
 def transport_list(name: str, transports) -> list:
     """One transport or a non-empty sequence of them, as a list."""
+    if _named(transports):  # iterating it would give characters or config keys
+        raise TypeError(f"{name} must be a transport or a sequence of transports, got "
+                        f"{_shown(transports)}{_BY_NAME}")
     if hasattr(transports, "send") or not hasattr(transports, "__iter__"):
         return [transports]
     items = list(transports)
