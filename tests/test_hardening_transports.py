@@ -34,6 +34,7 @@ import time
 import pytest
 
 import loglayer
+from conftest import available_cores
 from loglayer import FileTransport, LogLevel, PluginError, QueueTransport, StructuredTransport
 from loglayer.plugins import redact
 from loglayer.testing import TestTransport
@@ -401,6 +402,22 @@ def test_metadata_is_snapshotted_when_the_entry_is_logged():
     assert by_message["plain"].metadata == {"state": "at the call", "gone": 1}
     snapshot = by_message[""].metadata
     assert snapshot == {"step": 1} and type(snapshot) is collections.OrderedDict
+
+
+@pytest.mark.parametrize("with_plugin", [False, True])
+def test_a_rebuilt_entry_stays_an_entry_of_its_own_core(with_plugin):
+    # A compiled renderer takes only compiled entries, and a queue may carry the entries
+    # of either core (the benchmark runs both in one process): a copy keeps the class.
+    plugins = [loglayer.data_hook("add", lambda params: {"added": 1})] if with_plugin else []
+    for core in available_cores():
+        tt = TestTransport("t")
+        queue = QueueTransport(tt, plugins=plugins)
+        core.LogLayer(transports=queue).with_metadata({"k": 1}).info("x")
+        assert queue.flush(WAIT)
+        [entry] = tt.lines
+        assert type(entry) is core.LogEntry, core.__name__
+        assert entry.metadata == {"k": 1}
+        queue.close()
 
 
 # -- item 4: torn lines and rotation failures ----------------------------------------------

@@ -238,11 +238,22 @@ def _snapshot(entry: Any) -> Any:
     return entry
 
 
+#: The modules whose ``LogEntry`` a rebuilt entry keeps: a compiled renderer accepts only
+#: the compiled core's entries, and a queue may carry either core's (the benchmark runs
+#: both side by side).
+_CORE_MODULES = frozenset(["loglayer._core", "loglayer._core_py"])
+
+
 def _rebuilt(entry: Any, level: Any, messages: Any, data: Any, metadata: Any) -> Any:
-    """``entry`` with these four parts replaced (entries are immutable)."""
-    return LogEntry(level, messages, data, metadata, entry.error, entry.fields, entry.ctx,
-                    entry.prefix, entry.time_ns, entry.metadata_key,
-                    getattr(entry, "error_key", "err"))
+    """``entry`` with these four parts replaced (entries are immutable), as an entry of
+    the same core; any other object becomes a live core's ``LogEntry``."""
+    cls = type(entry)
+    if cls is not LogEntry and not (cls.__name__ == "LogEntry"
+                                    and cls.__module__ in _CORE_MODULES):
+        cls = LogEntry
+    return cls(level, messages, data, metadata, entry.error, entry.fields, entry.ctx,
+               entry.prefix, entry.time_ns, entry.metadata_key,
+               getattr(entry, "error_key", "err"))
 
 
 def _params(entry: Any) -> HookParams:
