@@ -60,6 +60,10 @@ __all__ = ["from_config", "load_config"]
 #: The keys of one transport or plugin entry.
 _ENTRY_KEYS = ("name", "options")
 
+#: How deep mappings and lists may nest in a configuration; deeper is a mistake (or a
+#: structure that contains itself), reported before anything recurses into it.
+_MAX_DEPTH = 100
+
 
 def _at(path: str) -> str:
     """How a message names the value at ``path``: ``plugins[0].name: must be a str, ...``."""
@@ -156,12 +160,18 @@ def _matches(value: Any, hint: Any) -> bool:
     Unions, Optional, Literal, plain classes and the origins of generics (``list[str]``
     is checked as ``list``) are checked; anything else is accepted and left to the
     factory. ``float`` accepts ints, and neither ``int`` nor ``float`` accepts bools.
+    A stream hint (``TextIO``, ``BinaryIO``, ``IO[...]``) accepts any object with a
+    ``write`` method, as those hints are only annotations: ``io.StringIO`` and
+    ``sys.stderr`` are not instances of ``typing.TextIO``. A protocol ``isinstance``
+    cannot check is left to the factory.
     """
     if hint is Any or hint is object:
         return True
     if hint is None or hint is type(None):
         return value is None
     origin = typing.get_origin(hint)
+    if hint in _STREAM_HINTS or origin is typing.IO:
+        return callable(getattr(value, "write", None))
     if origin is typing.Union or origin is types.UnionType:
         return any(_matches(value, arg) for arg in typing.get_args(hint))
     if origin is typing.Literal:
@@ -178,10 +188,26 @@ def _matches(value: Any, hint: Any) -> bool:
         return False
     if issubclass(hint, enum.Enum) and not isinstance(value, hint):
         return isinstance(value, (str, int))  # a name or number the factory converts
-    return isinstance(value, hint)
+    try:
+        return isinstance(value, hint)
+    except TypeError:  # a Protocol that is not runtime-checkable, an odd metaclass...
+        return True
+
+
+#: Annotations for streams, which no real stream is an instance of.
+_STREAM_HINTS = (typing.IO, typing.TextIO, typing.BinaryIO)
 
 
 def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if (origin is typing.Union or origin is types.UnionType) and any(
+            arg in _STREAM_HINTS or typing.get_origin(arg) is typing.IO
+            for arg in typing.get_args(hint)):
+        return " or ".join(_describe(arg) for arg in typing.get_args(hint))
+    if hint in _STREAM_HINTS or origin is typing.IO:
+        return "a stream (an object with a write method)"
+    if hint is type(None):
+        return "None"
     if isinstance(hint, type):
         return hint.__name__
     return str(hint).replace("typing.", "")
@@ -229,6 +255,29 @@ def _reraise(path: str, options: Mapping[str, Any], exc: TypeError | ValueError)
     raise _with_path(message, exc) from exc
 
 
+def _os_option(path: str, options: Mapping[str, Any], exc: OSError) -> str:
+    """The path of the option an ``OSError`` is about (the one holding its filename),
+    else the entry's."""
+    if exc.filename is not None:
+        for name, value in options.items():
+            with contextlib.suppress(TypeError, ValueError):
+                if isinstance(value, (str, bytes, os.PathLike)) and (
+                        os.fsdecode(value) == os.fsdecode(exc.filename)):
+                    return f"{path}.options.{name}"
+    return path
+
+
+def _os_error(message: str, exc: OSError) -> OSError:
+    """An ``OSError`` of ``exc``'s type (``FileNotFoundError``...) saying ``message``,
+    with its ``errno``: the caller chains ``exc``, which keeps the rest."""
+    try:
+        new = type(exc)(message)
+    except Exception:  # a subclass whose constructor wants more
+        new = OSError(message)
+    new.errno = exc.errno
+    return new
+
+
 def _build(kind: str, path: str, item: Any,
            lookup: Callable[[str], Callable[..., Any]]) -> Any:
     """One ``{"name": ..., "options": {...}}`` entry, built through the registry."""
@@ -255,6 +304,8 @@ def _build(kind: str, path: str, item: Any,
         return factory(**options)
     except (TypeError, ValueError) as exc:
         _reraise(f"{path}.options", options, exc)
+    except OSError as exc:  # a file or socket that cannot be opened: which entry, which option
+        raise _os_error(f"{_os_option(path, options, exc)}: {exc}", exc) from exc
 
 
 def _entries(path: str, value: Any) -> list:
@@ -289,6 +340,29 @@ def _warn_after_redact(items: list, plugins: list) -> None:
                           f"writes; list redact after it", UserWarning, stacklevel=3)
 
 
+def _check_depth(config: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` naming the path of a mapping or list nested more than
+    ``_MAX_DEPTH`` levels deep in ``config``. Iterative, so it cannot overflow itself."""
+    stack: list[tuple[Any, str, int]] = [(config, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            head = path if len(path) <= 60 else path[:60] + "..."
+            raise ValueError(f"{head}: nested more than {_MAX_DEPTH} levels deep (does a "
+                             f"mapping or list contain itself?)")
+        if isinstance(value, Mapping):
+            items: Any = value.items()
+        elif isinstance(value, (list, tuple)):
+            items = enumerate(value)
+        else:
+            continue
+        for key, item in items:
+            if isinstance(item, (Mapping, list, tuple)):
+                where = f"{path}[{key}]" if isinstance(key, int) else (
+                    f"{path}.{key}" if path else str(key))
+                stack.append((item, where, depth + 1))
+
+
 def _close_all(transports: list) -> None:
     """Undo a half-built configuration: close what was built, ignoring close errors."""
     for transport in transports:
@@ -302,11 +376,15 @@ def _close_all(transports: list) -> None:
 def from_config(config: Mapping[str, Any]) -> LogLayer:
     """A new ``LogLayer`` described by plain data (see the module docs for the shape).
 
-    Raises ``ValueError`` (unknown key or name, bad value) or ``TypeError`` (wrong type)
-    whose message starts with the path of the offending key, and ``ImportError`` when
-    a named plugin or transport is installed but fails to load.
+    Raises ``ValueError`` (unknown key or name, bad value, mappings or lists nested more
+    than 100 levels deep) or ``TypeError`` (wrong type) whose message starts with the
+    path of the offending key, ``ImportError`` when a named plugin or transport is
+    installed but fails to load, and an ``OSError`` of the original's type (its
+    ``__cause__``) with the path in front when a transport cannot open its file or
+    socket.
     """
     check_type("config", config, Mapping, "a mapping")
+    _check_depth(config)
     for key in config:
         if key not in _TOP_KEYS:
             raise ValueError(f"{key}: unknown key; expected one of: {', '.join(_TOP_KEYS)}")
@@ -355,8 +433,8 @@ def load_config(path: str | os.PathLike[str]) -> LogLayer:
     """A new ``LogLayer`` from a TOML or JSON file, chosen by the file's suffix.
 
     The document's root is the mapping ``from_config`` takes. Errors are those of
-    ``from_config``, with the file's path in front; a file that does not parse raises
-    ``ValueError`` naming the file.
+    ``from_config``, with the file's path in front; a file that does not parse (or
+    nests too deeply to parse) raises ``ValueError`` naming the file.
     """
     path = os.fspath(path)
     suffix = os.path.splitext(path)[1].lower()
@@ -370,10 +448,15 @@ def load_config(path: str | os.PathLike[str]) -> LogLayer:
         config = reader(data)
     except ValueError as exc:  # TOMLDecodeError, JSONDecodeError, UnicodeDecodeError
         raise ValueError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from exc
+    except RecursionError:  # the parsers recurse once per level of nesting
+        raise ValueError(f"{path}: not valid {suffix[1:].upper()}: nested too deeply to "
+                         f"read (a configuration nests at most {_MAX_DEPTH} levels)") from None
     try:
         return from_config(config)
     except (TypeError, ValueError, ImportError) as exc:
         raise _with_path(f"{path}: {exc}", exc) from exc
+    except OSError as exc:
+        raise _os_error(f"{path}: {exc}", exc) from exc
 
 
 # ``LogLayer.from_config`` is this function: the kernels import no configuration, so

@@ -22,6 +22,7 @@ from typing import Any
 from . import _core_py, _render_py, _select
 from ._common import plugin_list, transport_list
 from ._select import JsonFormat, LineTransport, LogLayer
+from ._validate import check_level
 from .levels import LogLevel
 from .transports import BlankTransport, ConsoleTransport
 
@@ -92,12 +93,17 @@ def configure(*, transports: Any = None, plugins: Any = None, level: Any = None)
 
     ``transports`` (one or a sequence) replaces its transports, ``plugins`` (a
     sequence) replaces its plugins, ``level`` sets its level. An argument left as None
-    keeps what is there. Everything is validated before anything changes. Returns the
-    logger.
+    keeps what is there. Everything is validated before anything changes, and a bad
+    argument raises ``TypeError`` or ``ValueError`` naming it. Returns the logger.
     """
     new_transports = None if transports is None else transport_list("transports", transports)
+    if isinstance(plugins, (str, bytes)):  # a name: plugin_list would only say "got str"
+        raise TypeError(f"plugins must be a sequence of plugins, got the "
+                        f"{type(plugins).__name__} {plugins!r}; plugins are objects such as "
+                        f"loglayer.plugins.sprintf(); to build one by name, use "
+                        f"loglayer.registry.get_plugin(name, **options)")
     new_plugins = None if plugins is None else plugin_list(plugins)
-    new_level = None if level is None else LogLevel.parse(level)
+    new_level = None if level is None else check_level("level", level)
     # Validate the lot on a scratch logger first, so a bad argument changes nothing.
     LogLayer(transports=new_transports or [BlankTransport(lambda entry: None)],
              plugins=new_plugins or ())
