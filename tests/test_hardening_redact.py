@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import loglayer
+import loglayer.plugins
 from loglayer import ConsoleTransport, StructuredTransport, _render_py
 from loglayer.plugins import redact, sprintf
 from loglayer.testing import TestTransport
@@ -572,3 +573,22 @@ def test_from_config_warns_about_a_plugin_that_writes_after_redact():
         loglayer.from_config(config)
     config["plugins"].reverse()  # the tagger first: nothing to say
     loglayer.from_config(config)
+
+
+# -- the same class of bug in the other plugins ------------------------------------------
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+def test_filter_matches_an_unprintable_message_as_written_instead_of_failing_open(
+        core, capsys):
+    tt = TestTransport()
+    log = core.LogLayer(transports=tt, plugins=[loglayer.plugins.filter(messages=r"payment")])
+    log.info("cache", Unprintable())
+    assert len(tt.lines) == 0  # the gate did not fail, so it did not let the entry through
+    log.info("payment", Unprintable())
+    assert len(tt.lines) == 1
+    assert "filter" not in capsys.readouterr().err

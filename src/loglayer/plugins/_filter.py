@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
+from .._common import text_of
 from .._validate import check_callable, check_type, type_name
 from ..plugin import Plugin, noop_plugin, send_gate
 
@@ -25,7 +26,8 @@ def filter(messages: Patterns = (), predicate: Callable[[Any], object] | None = 
 
     * ``messages`` is empty, or one of its regexes is found (``re.search``) in the
       entry's message text: its messages turned to str and joined with one space,
-      as transports render them;
+      as transports render them (a message whose ``str()`` raises is
+      ``<unprintable Type>``, as transports write it, so it never opens the gate);
     * ``predicate`` is None, or ``predicate(params)`` is truthy. ``params`` is what
       every send gate receives: ``level``, ``messages``, ``data``, ``metadata``,
       ``error``, ``fields``, ``ctx``, ``prefix`` and ``transport_id``, so a predicate
@@ -56,7 +58,11 @@ def filter(messages: Patterns = (), predicate: Callable[[Any], object] | None = 
         return send_gate(id, cast(Callable[[Any], bool], predicate))
 
     def matches(params: Any) -> bool:
-        text = " ".join(map(str, params.messages))
+        # As the transports write them: a message whose str() raises is written as
+        # "<unprintable Type>", so it is matched as that, and the gate does not fail
+        # (a failing gate lets the entry through: SPEC section 4).
+        text = " ".join([message if type(message) is str else text_of(message)
+                         for message in params.messages])
         return any(pattern.search(text) for pattern in patterns)
 
     if predicate is None:

@@ -69,10 +69,11 @@ def redact(keys: Matcher = (), patterns: Patterns = (), censor: str = "[REDACTED
     logged. An object it cannot copy that holds a secret is replaced by ``censor`` as a
     whole.
 
-    Not covered: the prefix, and the exception object itself, which the console
-    transport prints as ``Type: message`` plus its traceback (the serialized error in
-    the data is redacted). Raises ``TypeError`` or ``ValueError`` naming the argument
-    for a bad option.
+    Not covered: the prefix, and the exception object itself, which travels unchanged
+    as ``entry.error`` (the serialized error in the data is redacted, and that is what
+    the console and JSON transports write, the console's summary and traceback
+    included; ``StdlibTransport`` passes the exception to ``logging`` as ``exc_info``).
+    Raises ``TypeError`` or ``ValueError`` naming the argument for a bad option.
 
         log = LogLayer(plugins=[redact(keys=("password", "token"),
                                        patterns=(r"\\b\\d{16}\\b",))])
