@@ -592,3 +592,24 @@ def test_filter_matches_an_unprintable_message_as_written_instead_of_failing_ope
     log.info("payment", Unprintable())
     assert len(tt.lines) == 1
     assert "filter" not in capsys.readouterr().err
+
+
+def test_the_input_hooks_fallback_is_closed_when_a_hook_fails_as_a_whole(core, capsys):
+    # SPEC section 4: a fields or metadata hook that raises drops the call or the
+    # metadata. redact never raises there (it censors what it cannot inspect), but a
+    # redacting hook that did would still not leak: nothing reaches a transport.
+    def broken(value: object) -> object:
+        raise RuntimeError("hook failed")
+
+    tt = TestTransport()
+    log = core.LogLayer(transports=tt, plugins=[loglayer.metadata_hook("m", broken),
+                                                loglayer.fields_hook("f", broken)])
+    log.with_metadata({"password": PASSWORD}).info("m")
+    assert tt.last_line().metadata is None
+    child = log.with_fields(password=PASSWORD)
+    child.info("f")
+    assert tt.last_line().data == {} and child.get_fields() == {}
+    log.metadata_only({"password": PASSWORD})
+    assert len(tt.lines) == 2  # metadata_only with its metadata dropped sends nothing
+    assert PASSWORD not in _rendered(tt)
+    assert capsys.readouterr().err.count("hook failed") == 3

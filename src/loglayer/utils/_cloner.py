@@ -173,8 +173,9 @@ class Cloner:
       value), and ``needs_clone`` says true: a strict Cloner fails closed. ``on_error``,
       when given, is called with each such exception (what it raises is ignored).
 
-    A Cloner is immutable and holds no state between calls: one instance can be used
-    by many threads.
+    A Cloner is immutable and holds no state between calls but a bounded memory of the
+    str keys and ints whose text matched no value matcher, which saves matching them
+    again and never changes a result: one instance can be used by many threads.
     """
 
     #: Written in place of a reference to a container that encloses it.
