@@ -148,8 +148,10 @@ cdef bint _needs_escape(str text):
     cdef Py_UCS4 c
     for i in range(n):
         c = PyUnicode_READ(kind, data, i)
-        if (c < 0x20 or 0x7F <= c < 0xA0 or c == 0x2028 or c == 0x2029
-                or 0xD800 <= c < 0xE000):
+        if c < 0x7F:  # ASCII, the common case: one more test
+            if c < 0x20:
+                return True
+        elif c < 0xA0 or c == 0x2028 or c == 0x2029 or 0xD800 <= c < 0xE000:
             return True
     return False
 
@@ -169,8 +171,10 @@ cdef bint _is_bare(str text):
     cdef Py_UCS4 c
     for i in range(n):
         c = PyUnicode_READ(kind, data, i)
-        if (c <= 0x20 or c == 0x3D or c == 0x22 or 0x7F <= c < 0xA0 or c == 0x2028
-                or c == 0x2029 or 0xD800 <= c < 0xE000):
+        if c < 0x7F:  # ASCII, the common case
+            if c <= 0x20 or c == 0x3D or c == 0x22:
+                return False
+        elif c < 0xA0 or c == 0x2028 or c == 0x2029 or 0xD800 <= c < 0xE000:
             return False
     return True
 
@@ -208,32 +212,59 @@ cdef extern from *:
     """
     #include <stdint.h>
     #include <string.h>
+    #if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+    #include <emmintrin.h>
+    #define LOGLAYER_BLOCK 16
+    /* Whether a 16-byte block holds a byte from 7F up: 7F itself, or a top bit set. */
+    static int loglayer_block_high(const unsigned char* p) {
+        __m128i v = _mm_loadu_si128((const __m128i*)p);
+        return _mm_movemask_epi8(_mm_or_si128(v, _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F))));
+    }
+    #else
+    #define LOGLAYER_BLOCK 8
+    /* The same for 8 bytes: adding 01 to a byte sets its top bit only from 7F up, and a
+       carry into the next byte only comes from FF, whose top bit is set already. */
+    static int loglayer_block_high(const unsigned char* p) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        return ((w | (w + 0x0101010101010101ULL)) & 0x8080808080808080ULL) != 0;
+    }
+    #endif
     /* Whether UTF-8 JSON text holds a character orjson leaves raw that ends a line for
        some readers: DEL (7F), a C1 control (C2 80..C2 9F), U+2028 or U+2029 (E2 80 A8,
-       E2 80 A9). Eight bytes at a time while they are all below 7F: adding 01 to each
-       byte sets its top bit only from 7F up, and a carry only comes from FF, whose top
-       bit is set already. */
+       E2 80 A9). Whole blocks are skipped while every byte is below 7F; a block that is
+       not is looked at byte by byte. The last block may overlap the one before. */
     static int loglayer_json_unsafe(const unsigned char* p, Py_ssize_t n) {
-        const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
-        Py_ssize_t i = 0;
-        uint64_t w;
+        Py_ssize_t i = 0, j, end;
         unsigned char c;
-        while (i < n) {
-            if (i + 8 <= n) {
-                memcpy(&w, p + i, 8);
-                if (((w | (w + ones)) & tops) == 0) {
-                    i += 8;
-                    continue;
-                }
+        for (;;) {
+            while (i + LOGLAYER_BLOCK <= n && !loglayer_block_high(p + i))
+                i += LOGLAYER_BLOCK;
+            if (i >= n)
+                return 0;
+            if (i + LOGLAYER_BLOCK <= n) {
+                end = i + LOGLAYER_BLOCK;
+            } else {
+                if (n >= LOGLAYER_BLOCK && !loglayer_block_high(p + n - LOGLAYER_BLOCK))
+                    return 0;
+                end = n;
             }
-            c = p[i];
-            if (c == 0x7F) return 1;
-            if (c == 0xC2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9F) return 1;
-            if (c == 0xE2 && i + 2 < n && p[i + 1] == 0x80
-                    && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) return 1;
-            i++;
+            for (j = i; j < end; j++) {
+                c = p[j];
+                if (c < 0x7F)
+                    continue;
+                if (c == 0x7F)
+                    return 1;
+                if (c == 0xC2 && j + 1 < n && p[j + 1] >= 0x80 && p[j + 1] <= 0x9F)
+                    return 1;
+                if (c == 0xE2 && j + 2 < n && p[j + 1] == 0x80
+                        && (p[j + 2] == 0xA8 || p[j + 2] == 0xA9))
+                    return 1;
+            }
+            if (end == n)
+                return 0;
+            i = end;
         }
-        return 0;
     }
     """
     bint loglayer_json_unsafe(const unsigned char* text, Py_ssize_t size) noexcept
@@ -451,6 +482,8 @@ cdef class JsonFormat(_Format):
         out = _put(out, time_json, time_size)
         out = _put_bytes(out, level_part)
         out = _put_bytes(out, self._message_part)
+        # what comes before is ASCII this format wrote; so is a plain message
+        cdef Py_ssize_t scan_from = out - PyBytes_AS_STRING(line)
         if plain:
             out[0] = 34
             out = _put(out + 1, <const char*>PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text))
@@ -467,7 +500,10 @@ cdef class JsonFormat(_Format):
                        _inner_size(metadata_json))
         out[0] = 125
         out[1] = 10
-        if loglayer_json_unsafe(<const unsigned char*>PyBytes_AS_STRING(line), size):
+        if plain:
+            scan_from += text_size
+        if loglayer_json_unsafe(<const unsigned char*>PyBytes_AS_STRING(line) + scan_from,
+                                size - scan_from):
             return _pure._json_safe(line)
         return line
 
@@ -581,7 +617,7 @@ cdef class ConsoleFormat(_Format):
         cdef Py_ssize_t size = PyDict_GET_SIZE(data)
         cdef PyObject* key_ref
         cdef PyObject* value_ref
-        while PyDict_Next(data, &position, &key_ref, &value_ref):
+        while size and PyDict_Next(data, &position, &key_ref, &value_ref):
             key = <object>key_ref  # our own references, before any Python code runs
             value = <object>value_ref
             key = _as_text(key)

@@ -500,3 +500,14 @@ def test_the_renderers_agree_on_errors_in_the_data():
     for value in (serialize_error(error), censored, "E:x", 42, {"kind": "x"}, None,
                   {"message": 1, "traceback": 2}, {"message": "m", "cause": {"cause": 1}}):
         same_console(level=LogLevel.ERROR, data={"err": value}, error=error)
+
+
+@pytest.mark.parametrize("char", ["\x7f", "\x85", "\x9f", "\u2028", "\u2029"])
+def test_json_finds_the_character_wherever_it_stands(char):
+    """The compiled renderer scans 8 or 16 bytes at a time: every offset, either side
+    of a block's end, and after other non-ASCII text, must be found."""
+    for width in range(0, 48):
+        for filler in ("a", "\u00e9"):
+            text = filler * width + char
+            raw = same_json(messages=["m"], data={"k": text, "n": 1}).decode("utf-8")
+            assert char not in raw and len(raw.splitlines()) == 1, (width, filler)
