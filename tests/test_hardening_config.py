@@ -135,3 +135,20 @@ def test_configure_names_the_bad_argument(options, error, message):
     after = (loglayer.log.get_logger_instance("default"), loglayer.log.plugin_ids(),
              loglayer.log.is_level_enabled(loglayer.LogLevel.TRACE))
     assert before == after  # nothing changed
+
+
+def test_a_factory_that_needs_a_missing_extra_names_its_entry(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_opentelemetry(name, *args, **kwargs):
+        if name.startswith("opentelemetry"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_opentelemetry)
+    with pytest.raises(ImportError, match=r"^plugins\[1\]: otel_trace\(\) needs "
+                                          r"opentelemetry-api") as info:
+        from_config({"plugins": [{"name": "sprintf"}, {"name": "otel_trace"}]})
+    assert isinstance(info.value.__cause__, ImportError)

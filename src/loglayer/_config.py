@@ -304,6 +304,8 @@ def _build(kind: str, path: str, item: Any,
         return factory(**options)
     except (TypeError, ValueError) as exc:
         _reraise(f"{path}.options", options, exc)
+    except ImportError as exc:  # a factory that needs an extra (otel_trace: opentelemetry)
+        raise ImportError(f"{path}: {exc}", name=exc.name, path=exc.path) from exc
     except OSError as exc:  # a file or socket that cannot be opened: which entry, which option
         raise _os_error(f"{_os_option(path, options, exc)}: {exc}", exc) from exc
 
