@@ -48,6 +48,7 @@ from loglayer._common import (
     as_message_list,
     context_fields,
     has_lazy,
+    is_mapping,
     lazy,
     merge_by_id,
     min_level_of,
@@ -451,10 +452,16 @@ cdef dict _run_data_hooks(PluginSet plugins, HookParams params, dict data, bint 
                 continue
         if result is None:
             continue
-        if type(result) is not dict and not isinstance(result, Mapping):
-            plugin_failed("on_before_data_out", hook.plugin_id, hook.on_error,
-                          not_a_mapping(result))
-            continue
+        if type(result) is not dict:
+            if not is_mapping(result):  # by type: isinstance would ask the object
+                plugin_failed("on_before_data_out", hook.plugin_id, hook.on_error,
+                              not_a_mapping(result))
+                continue
+            try:  # another Mapping: read it once, here, where a failure is the hook's
+                result = dict(result)
+            except Exception as exc:
+                plugin_failed("on_before_data_out", hook.plugin_id, hook.on_error, exc)
+                continue
         if not owned:
             if not data and type(result) is dict:
                 data = <dict>result  # the common "add a field" hook: nothing to merge into
@@ -478,11 +485,16 @@ cdef list _run_message_hooks(PluginSet plugins, HookParams params, list messages
             continue
         if result is None:
             continue
-        if not isinstance(result, (list, tuple)):
+        if not issubclass(type(result), (list, tuple)):  # by type: see is_mapping
             plugin_failed("on_before_message_out", hook.plugin_id, hook.on_error,
                           not_a_list(result))
             continue
-        messages = list(result)
+        try:
+            answer = list(result)
+        except Exception as exc:  # a list or tuple subclass whose iteration fails
+            plugin_failed("on_before_message_out", hook.plugin_id, hook.on_error, exc)
+            continue
+        messages = answer
         params.messages = messages
     return messages
 
@@ -500,7 +512,7 @@ cdef int _run_level_hooks(PluginSet plugins, HookParams params, int index) excep
             continue
         try:
             level = LogLevel.parse(result)
-        except ValueError as exc:
+        except Exception as exc:  # not a level (or an object whose comparison raises)
             plugin_failed("transform_log_level", hook.plugin_id, hook.on_error, exc)
             continue
         index = _index_of(level)
@@ -897,23 +909,23 @@ cdef class LogLayer:
         """Flush every current transport; failures go to ``on_transport_error``."""
         cdef _TransportSlot slot
         for slot in self._transports:
-            flush = getattr(slot.transport, "flush", None)
-            if callable(flush):
-                try:
+            try:  # looking flush up may fail too (a property)
+                flush = getattr(slot.transport, "flush", None)
+                if callable(flush):
                     flush()
-                except Exception as exc:
-                    transport_failed(self._config.on_transport_error, slot.id, exc)
+            except Exception as exc:
+                transport_failed(self._config.on_transport_error, slot.id, exc)
 
     def close(self):
         """Close every current transport; failures go to ``on_transport_error``."""
         cdef _TransportSlot slot
         for slot in self._transports:
-            close = getattr(slot.transport, "close", None)
-            if callable(close):
-                try:
+            try:  # looking close up may fail too (a property)
+                close = getattr(slot.transport, "close", None)
+                if callable(close):
                     close()
-                except Exception as exc:
-                    transport_failed(self._config.on_transport_error, slot.id, exc)
+            except Exception as exc:
+                transport_failed(self._config.on_transport_error, slot.id, exc)
 
     def __enter__(self):
         return self
@@ -1098,10 +1110,14 @@ cdef class LogLayer:
                 if not base.enabled or number < base._min_level:
                     continue
             else:
-                if not getattr(slot.transport, "enabled", True):
-                    continue
-                minimum = getattr(slot.transport, "level", None)
-                if minimum is not None and number < min_level_of(minimum):
+                try:  # SPEC §5: a transport's failure, here its enabled or level, is its own
+                    if not getattr(slot.transport, "enabled", True):
+                        continue
+                    minimum = getattr(slot.transport, "level", None)
+                    if minimum is not None and number < min_level_of(minimum):
+                        continue
+                except Exception as exc:
+                    transport_failed(config.on_transport_error, slot.id, exc)
                     continue
             if gated:
                 if params is not None:
@@ -1335,10 +1351,16 @@ cdef LogLayer _with_fields(LogLayer log, PyObject** args, Py_ssize_t nargs, PyOb
             return log._derive()
         if result is None:
             return log._derive()
-        if not isinstance(result, Mapping):
-            plugin_failed("on_fields_called", hook.plugin_id, hook.on_error,
-                          not_a_mapping(result))
-            return log._derive()
+        if type(result) is not dict:
+            if not is_mapping(result):
+                plugin_failed("on_fields_called", hook.plugin_id, hook.on_error,
+                              not_a_mapping(result))
+                return log._derive()
+            try:  # read it once, here, where a failure is the hook's
+                result = dict(result)
+            except Exception as exc:
+                plugin_failed("on_fields_called", hook.plugin_id, hook.on_error, exc)
+                return log._derive()
         new_fields = result
     new = log._derive()
     if new_fields:

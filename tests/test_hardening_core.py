@@ -511,3 +511,136 @@ def test_json_finds_the_character_wherever_it_stands(char):
             text = filler * width + char
             raw = same_json(messages=["m"], data={"k": text, "n": 1}).decode("utf-8")
             assert char not in raw and len(raw.splitlines()) == 1, (width, filler)
+
+
+# -- 6: a transport whose enabled or level fails -----------------------------------------
+
+
+class Boom(Exception):
+    pass
+
+
+class Falsy:
+    def __bool__(self):
+        raise Boom("no truth")
+
+
+def _plain_transport(name, **attrs):
+    """A transport that is not a ``Transport`` subclass, so the kernel reads its
+    ``enabled`` and ``level`` the Python way."""
+    got: list = []
+
+    class Plain:
+        id = name
+
+        def send(self, entry):
+            got.append(entry.messages[0])
+
+    for attr, value in attrs.items():
+        setattr(Plain, attr, value)
+    return Plain(), got
+
+
+def _raising(exc):
+    def getter(self):
+        raise exc
+    return property(getter)
+
+
+@pytest.mark.parametrize("attrs", [
+    {"enabled": _raising(Boom("enabled"))},
+    {"level": _raising(Boom("level"))},
+    {"enabled": Falsy()},
+], ids=["enabled raises", "level raises", "enabled's bool raises"])
+def test_a_transport_whose_enabled_or_level_fails_is_reported_not_raised(core, tt, attrs):
+    failing, failing_got = _plain_transport("bad", **attrs)
+    errors: list = []
+    log = core.LogLayer(transports=[failing, tt], on_transport_error=errors.append)
+    log.info("x")
+    log.info("y")
+    assert [e.messages for e in tt.lines] == [["x"], ["y"]]
+    assert failing_got == []
+    assert [(err.transport_id, type(err.__cause__)) for err in errors] == [("bad", Boom)] * 2
+
+
+def test_a_level_that_is_not_a_level_means_no_minimum(core, tt):
+    weird, got = _plain_transport("weird", level=Hostile())
+    core.LogLayer(transports=[weird, tt], on_transport_error=pytest.fail).debug("x")
+    assert got == ["x"]
+
+
+def test_a_flush_or_close_that_cannot_be_looked_up_is_reported(core, tt):
+    broken, _ = _plain_transport("b", flush=_raising(Boom("flush")),
+                                 close=_raising(Boom("close")))
+    errors: list = []
+    log = core.LogLayer(transports=[broken, tt], on_transport_error=errors.append)
+    log.fatal("down")  # fatal flushes
+    log.close()
+    assert [e.messages for e in tt.lines] == [["down"]]
+    assert [str(err.__cause__) for err in errors] == ["flush", "close"]
+
+
+# -- beyond the list: hook answers that fail when they are read -------------------------
+
+
+class BrokenItems(dict):
+    """A dict subclass whose copy fails."""
+
+    def keys(self):
+        raise Boom("keys")
+
+    def __iter__(self):
+        raise Boom("iter")
+
+
+class BadList(list):
+    def __iter__(self):
+        raise Boom("iter")
+
+
+@pytest.mark.parametrize("answer, hook_name", [
+    (Hostile(), "on_before_data_out"),
+    (BrokenMapping(), "on_before_data_out"),
+    (BrokenItems(a=1), "on_before_data_out"),
+    (Hostile(), "on_before_message_out"),
+    (BadList(["x"]), "on_before_message_out"),
+    (Hostile(), "transform_log_level"),
+    (2.5, "transform_log_level"),
+], ids=["data:hostile", "data:broken mapping", "data:broken dict", "message:hostile",
+        "message:broken list", "level:hostile", "level:float"])
+def test_a_hook_answer_that_cannot_be_read_is_the_hook_failing(core, tt, answer, hook_name):
+    from collections.abc import Mapping
+
+    import loglayer
+
+    Mapping.register(BrokenMapping)
+    make = {"on_before_data_out": loglayer.data_hook,
+            "on_before_message_out": loglayer.message_hook,
+            "transform_log_level": loglayer.level_hook}[hook_name]
+    failures: list = []
+
+    class Report:
+        id = "bad"
+
+        def on_error(self, err):
+            failures.append((err.plugin_id, err.hook))
+
+    plugin = make("bad", lambda params: answer)
+    plugin.on_error = Report().on_error
+    log = core.LogLayer(transports=tt, plugins=[plugin])
+    log.with_fields(k=1).info("m")
+    entry = tt.last_line()
+    assert (entry.level, entry.messages, entry.data) == (LogLevel.INFO, ["m"], {"k": 1})
+    assert failures == [("bad", hook_name)]
+
+
+def test_a_fields_hook_answer_that_cannot_be_read_drops_the_call(core, tt):
+    import loglayer
+
+    failures: list = []
+    plugin = loglayer.fields_hook("bad", lambda fields: BrokenItems(a=1))
+    plugin.on_error = failures.append
+    log = core.LogLayer(transports=tt, plugins=[plugin], fields={"kept": 1})
+    log.with_fields(new=2).info("m")
+    assert tt.last_line().data == {"kept": 1}
+    assert [err.hook for err in failures] == ["on_fields_called"]

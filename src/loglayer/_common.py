@@ -128,13 +128,28 @@ def transport_failed(handler, tid: str, exc: BaseException) -> None:
 
 
 def min_level_of(value) -> int:
-    """A transport's ``level`` attribute as a number; 0 (no minimum) when unusable."""
+    """A transport's ``level`` attribute as a number; 0 (no minimum) when unusable
+    (not a level, or an object whose comparison or text fails)."""
     if value is None:
         return 0
     try:
         return int(LogLevel.parse(value))
-    except ValueError:
+    except Exception:
         return 0
+
+
+def is_mapping(value) -> bool:
+    """Whether ``value``'s type is a ``Mapping``. Asked of the type, never the object:
+    ``isinstance`` would read the object's own ``__class__``, which a hostile
+    ``__getattribute__`` makes raise (and a hook's answer must not raise out of the
+    dispatch)."""
+    cls = type(value)
+    if cls is dict:
+        return True
+    try:
+        return issubclass(cls, Mapping)
+    except Exception:
+        return False
 
 
 class lazy:

@@ -28,6 +28,7 @@ from ._common import (
     as_message_list,
     context_fields,
     has_lazy,
+    is_mapping,
     lazy,
     merge_by_id,
     min_level_of,
@@ -325,9 +326,15 @@ def run_hooks(plugins: PluginSet, params: HookParams, data_owned: bool = False) 
                 continue
             if result is None:
                 continue
-            if type(result) is not dict and not isinstance(result, Mapping):
-                plugin_failed("on_before_data_out", pid, on_error, not_a_mapping(result))
-                continue
+            if type(result) is not dict:
+                if not is_mapping(result):
+                    plugin_failed("on_before_data_out", pid, on_error, not_a_mapping(result))
+                    continue
+                try:  # another Mapping: read it once, here, where a failure is the hook's
+                    result = dict(result)
+                except Exception as exc:
+                    plugin_failed("on_before_data_out", pid, on_error, exc)
+                    continue
             if not data_owned:
                 if not data and type(result) is dict:
                     data = result  # the common "add a field" hook: nothing to merge into
@@ -344,10 +351,13 @@ def run_hooks(plugins: PluginSet, params: HookParams, data_owned: bool = False) 
             continue
         if result is None:
             continue
-        if not isinstance(result, (list, tuple)):
+        if not issubclass(type(result), (list, tuple)):  # by type: see is_mapping
             plugin_failed("on_before_message_out", pid, on_error, not_a_list(result))
             continue
-        params.messages = list(result)
+        try:
+            params.messages = list(result)
+        except Exception as exc:  # a list or tuple subclass whose iteration fails
+            plugin_failed("on_before_message_out", pid, on_error, exc)
     for fn, pid, on_error in plugins.level:
         try:
             result = fn(params)
@@ -358,7 +368,7 @@ def run_hooks(plugins: PluginSet, params: HookParams, data_owned: bool = False) 
             continue
         try:
             params.level = LogLevel.parse(result)
-        except ValueError as exc:
+        except Exception as exc:  # not a level (or an object whose comparison raises)
             plugin_failed("transform_log_level", pid, on_error, exc)
 
 
@@ -553,10 +563,16 @@ class LogLayer:
                     return self._derive()
                 if result is None:
                     return self._derive()
-                if not isinstance(result, Mapping):
-                    plugin_failed("on_fields_called", pid, on_error,
-                                   not_a_mapping(result))
-                    return self._derive()
+                if type(result) is not dict:
+                    if not is_mapping(result):
+                        plugin_failed("on_fields_called", pid, on_error,
+                                      not_a_mapping(result))
+                        return self._derive()
+                    try:  # read it once, here, where a failure is the hook's
+                        result = dict(result)
+                    except Exception as exc:
+                        plugin_failed("on_fields_called", pid, on_error, exc)
+                        return self._derive()
                 new_fields = result
         new = self._derive()
         if new_fields:
@@ -683,22 +699,22 @@ class LogLayer:
     def flush(self) -> None:
         """Flush every current transport; failures go to ``on_transport_error``."""
         for transport, tid, _, _ in self._transports:
-            flush = getattr(transport, "flush", None)
-            if callable(flush):
-                try:
+            try:  # looking flush up may fail too (a property)
+                flush = getattr(transport, "flush", None)
+                if callable(flush):
                     flush()
-                except Exception as exc:
-                    transport_failed(self._config.on_transport_error, tid, exc)
+            except Exception as exc:
+                transport_failed(self._config.on_transport_error, tid, exc)
 
     def close(self) -> None:
         """Close every current transport; failures go to ``on_transport_error``."""
         for transport, tid, _, _ in self._transports:
-            close = getattr(transport, "close", None)
-            if callable(close):
-                try:
+            try:  # looking close up may fail too (a property)
+                close = getattr(transport, "close", None)
+                if callable(close):
                     close()
-                except Exception as exc:
-                    transport_failed(self._config.on_transport_error, tid, exc)
+            except Exception as exc:
+                transport_failed(self._config.on_transport_error, tid, exc)
 
     def __enter__(self) -> LogLayer:
         return self
@@ -848,10 +864,14 @@ class LogLayer:
             gate_params = params if plugins.send else None
             rendered_format = rendered = None
             for transport, tid, send, line_transport in self._transports:
-                if not getattr(transport, "enabled", True):
-                    continue
-                minimum = getattr(transport, "level", None)
-                if minimum is not None and level < min_level_of(minimum):
+                try:  # SPEC §5: a transport's failure, here its enabled or level, is its own
+                    if not getattr(transport, "enabled", True):
+                        continue
+                    minimum = getattr(transport, "level", None)
+                    if minimum is not None and level < min_level_of(minimum):
+                        continue
+                except Exception as exc:
+                    transport_failed(config.on_transport_error, tid, exc)
                     continue
                 if gate_params is not None and not allows(plugins, gate_params, tid):
                     continue
