@@ -297,7 +297,8 @@ cdef class LogEntry:
 cdef class HookParams:
     """What the dispatch hooks receive. Valid only during the hook call.
 
-    ``transport_id`` is set for ``should_send`` only.
+    ``transport_id`` is set for ``should_send`` only. A data, message or level hook may
+    set ``prefix``: the entry carries the prefix it set (redact censors it that way).
     """
 
     def __init__(self, level, messages, data, metadata, error, fields, ctx, prefix):
@@ -1089,7 +1090,8 @@ cdef class LogLayer:
         entry.error = error
         entry.fields = field_map
         entry.ctx = ctx
-        entry.prefix = self._prefix
+        # a hook may replace the prefix (redact censors it), as it may the messages
+        entry.prefix = self._prefix if params is None else params.prefix
         entry.time_ns = time_ns
         entry.metadata_key = config.metadata_key
         entry.error_key = config.error_key

@@ -644,3 +644,59 @@ def test_a_fields_hook_answer_that_cannot_be_read_drops_the_call(core, tt):
     log.with_fields(new=2).info("m")
     assert tt.last_line().data == {"kept": 1}
     assert [err.hook for err in failures] == ["on_fields_called"]
+
+
+def test_a_hook_may_replace_the_prefix_and_every_renderer_shows_it(stack):
+    """The prefix travels as entry.prefix; a message hook that censors it (as redact
+    can now) is heard by the kernel, so no output keeps the raw one."""
+    import loglayer
+
+    def censor_prefix(params):
+        params.prefix = params.prefix.replace("hunter2", "[REDACTED]")
+        return None
+
+    log, console_out, json_out = _both_outputs(
+        stack, plugins=[loglayer.message_hook("p", censor_prefix)], prefix="[user hunter2]")
+    log.info("hello")
+    assert console_out.getvalue() == "INFO  [user [REDACTED]] hello\n"
+    assert json.loads(json_out.getvalue())["msg"] == "[user [REDACTED]] hello"
+
+
+def _stdlib_capture(core, plugins):
+    import logging
+
+    from loglayer.transports._stdlib import StdlibTransport
+
+    target = logging.getLogger(f"hardening.{core.__name__}.{len(plugins)}")
+    target.propagate = False
+    target.setLevel(logging.DEBUG)
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    target.handlers[:] = [handler]
+    return core.LogLayer(transports=StdlibTransport(target), plugins=plugins), out
+
+
+def test_stdlib_records_carry_the_censored_traceback(core):
+    log, out = _stdlib_capture(core, [censoring()])
+    log.with_error(_failed_login()).error("login failed")
+    text = out.getvalue()
+    assert "hunter2" not in text
+    assert text.startswith("ERROR login failed\nTraceback (most recent call last):\n")
+    assert text.endswith("ValueError: bad password [REDACTED]\n")
+
+
+def test_stdlib_records_keep_exc_info_when_nothing_was_censored(core):
+    import logging
+
+    error = _failed_login()
+    log, out = _stdlib_capture(core, [censoring("nothing")])
+    log.with_error(error).error("login failed")
+    expected = logging.Formatter().formatException((type(error), error, error.__traceback__))
+    assert out.getvalue() == "ERROR login failed\n" + expected + "\n"
+
+
+def test_stdlib_records_of_an_error_censored_whole(core):
+    log, out = _stdlib_capture(core, [censoring(whole=True)])
+    log.with_error(_failed_login()).error("login failed")
+    assert out.getvalue() == "ERROR login failed\n[REDACTED]\n"

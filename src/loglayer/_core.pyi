@@ -68,7 +68,8 @@ class LogEntry:
                  error_key: str = "err") -> None: ...
 
 class HookParams:
-    """What the dispatch hooks receive; ``transport_id`` is set for ``should_send``."""
+    """What the dispatch hooks receive; ``transport_id`` is set for ``should_send``; a
+    data, message or level hook may set ``prefix``, which the entry then carries."""
 
     level: LogLevel
     messages: list[Any]

@@ -225,7 +225,8 @@ class LogEntry:
 class HookParams:
     """What the dispatch hooks receive. Valid only during the hook call.
 
-    ``transport_id`` is set for ``should_send`` only.
+    ``transport_id`` is set for ``should_send`` only. A data, message or level hook may
+    set ``prefix``: the entry carries the prefix it set (redact censors it that way).
     """
 
     __slots__ = ("level", "messages", "data", "metadata", "error", "fields", "ctx", "prefix",
@@ -853,12 +854,14 @@ class LogLayer:
             messages = list(messages)
             plugins = self._plugins
             params = None
+            prefix = self._prefix
             if plugins.has_dispatch:
-                params = HookParams(level, messages, data, metadata, error, fields, ctx,
-                                    self._prefix)
+                params = HookParams(level, messages, data, metadata, error, fields, ctx, prefix)
                 run_hooks(plugins, params, data is not fields)
+                # a hook may replace the prefix (redact censors it), as it may the messages
                 level, messages, data = params.level, params.messages, params.data
-            entry = LogEntry(level, messages, data, metadata, error, fields, ctx, self._prefix,
+                prefix = params.prefix
+            entry = LogEntry(level, messages, data, metadata, error, fields, ctx, prefix,
                              time_ns, config.metadata_key, config.error_key)
             # Send gates count in has_dispatch: when there are any, params was built.
             gate_params = params if plugins.send else None

@@ -7,7 +7,7 @@ import logging
 import threading
 from typing import Any
 
-from .._render_py import _message_text
+from .._render_py import _ABSENT, _as_written, _error_parts, _message_text
 from .._select import Transport
 from ..levels import LogLevel
 from ..utils import to_map
@@ -47,7 +47,10 @@ class StdlibTransport(Transport):
       metadata under the entry's ``metadata_key`` when there is one), except those
       that would clash with a LogRecord attribute (``name``, ``msg``, ``message``...):
       a format string can say ``%(user)s`` and a JSON formatter sees the fields;
-    * ``entry.error`` becomes ``exc_info``, so handlers print the traceback;
+    * ``entry.error`` becomes ``exc_info``, so handlers print the traceback; when a
+      hook changed the serialized error in the data (redact censored it), the record
+      gets no ``exc_info`` but that error's traceback text as ``exc_text``, which a
+      ``Formatter`` prints the same way;
     * the caller's file and function are unknown (``"(unknown file)"``), as the
       record is made after the log call returned into loglayer.
     """
@@ -72,10 +75,14 @@ class StdlibTransport(Transport):
         if not target.isEnabledFor(levelno):
             return
         error = entry.error
-        exc_info = None if error is None else (type(error), error, error.__traceback__)
+        exc_info = exc_text = None
+        if error is not None:
+            exc_info, exc_text = _exception_of(entry, error)
         record = target.makeRecord(target.name, levelno, "(unknown file)", 0,
                                    _message_text(entry.messages, entry.prefix), (), exc_info,
                                    "(unknown function)", _record_extra(entry), None)
+        if exc_text is not None:
+            record.exc_text = exc_text
         if record.levelname.startswith("Level "):  # no name registered for it
             record.levelname = LogLevel(levelno).name
         previous = getattr(bridge_state, "sending", False)
@@ -92,6 +99,28 @@ class StdlibTransport(Transport):
             for handler in logger.handlers:
                 handler.flush()
             logger = logger.parent if logger.propagate else None
+
+
+def _exception_of(entry: Any, error: BaseException) -> tuple[Any, str | None]:
+    """The record's ``exc_info``, or, when a hook changed the serialized error in the
+    entry's data (redact censoring it), no ``exc_info`` and the ``exc_text`` a
+    ``Formatter`` prints instead: the traceback as the data holds it (or its summary
+    line), so handlers never see what was censored. See ``_render_py._error_parts``."""
+    data = entry.data
+    serialized = _ABSENT
+    if data:
+        try:
+            serialized = data.get(getattr(entry, "error_key", "err"), _ABSENT)
+        except Exception:
+            serialized = _ABSENT
+    if serialized is _ABSENT or _as_written(error, serialized):
+        try:
+            traceback = error.__traceback__
+        except Exception:  # a hostile __getattribute__
+            traceback = None
+        return (type(error), error, traceback), None
+    summary, traceback_text = _error_parts(error, serialized)
+    return None, traceback_text.rstrip("\n") if traceback_text else summary
 
 
 def _record_extra(entry: Any) -> dict:
