@@ -23,8 +23,8 @@ from loglayer.bench._scenarios import QUEUE_BATCH, Case, loglayer_libraries
 
 _PEERS = {"stdlib logging": "logging", "structlog": "structlog", "loguru": "loguru",
           "picologging": "picologging"}
-#: Peers without a counterpart in a scenario: they are skipped with a note, never run.
-_NO_COUNTERPART = {"S13": {"structlog", "picologging"}}
+#: Peers that cannot run a scenario (no counterpart, or a deadlock): skipped with a note.
+_NO_COUNTERPART = {"S11": {"picologging"}, "S13": {"structlog", "picologging"}}
 
 
 def _section(out: str, sid: str) -> str:

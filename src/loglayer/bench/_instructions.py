@@ -206,15 +206,14 @@ def child_main(argv: Sequence[str]) -> int:
     the scenario.
     """
     from ._runner import BinaryNullSink, NullSink, _select_libraries, compile_case, timed
-    from ._scenarios import SCENARIOS, Unavailable
+    from ._scenarios import Unavailable
 
     scenario_id, library_key, n_text, *rest = argv
     config = rest[0] if rest else None
-    scenario = next(s for s in SCENARIOS if s.id == scenario_id)
     library = next(lib for lib in _select_libraries(library_key, config)
                    if lib.key == library_key)
     try:
-        case = library.setup(scenario.setup_id, NullSink(), BinaryNullSink())
+        case = library.setup(scenario_id, NullSink(), BinaryNullSink())
     except Unavailable as exc:
         print(f"unavailable: {exc}", file=sys.stderr)
         return _UNAVAILABLE

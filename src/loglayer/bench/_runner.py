@@ -340,7 +340,7 @@ def _verify(lib: Library, scenario: Scenario) -> tuple[str, str | None]:
     """Set the case up on a capturing sink, run it once, check what it rendered (what
     its ``output`` returns, when the entry goes elsewhere than the sink)."""
     sink = CaptureSink()
-    case = lib.setup(scenario.setup_id, sink, sink)
+    case = lib.setup(scenario.id, sink, sink)
     try:
         compile_case(case)(1)
         written = case.output() if case.output is not None else sink.text
@@ -370,7 +370,7 @@ def run_scenario(scenario: Scenario, settings: Settings, progress: Progress) -> 
         for lib in libraries:
             try:
                 sample, problem = _verify(lib, scenario)
-                case = lib.setup(scenario.setup_id, NullSink(), BinaryNullSink())
+                case = lib.setup(scenario.id, NullSink(), BinaryNullSink())
             except Unavailable as exc:
                 result.skipped.append((lib.name, str(exc)))
                 progress.advance(f"{scenario.id} {lib.name}: skipped", units)
