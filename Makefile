@@ -14,9 +14,17 @@ $(VENV)/.ready:
 
 venv: $(VENV)/.ready
 
-# Debian packages the tests build with (Go + go-plugin, protoc, clang/lld); idempotent.
+# Debian packages the tests build with (Go + go-plugin, protoc, clang/lld), then the
+# minimal OpenTelemetry Collector the OTLP tests run, built once into a cache outside the
+# clone (~/.cache/loglayer); both idempotent, and quick when nothing changed.
 deps:
 	tools/install_deps.sh
+	tools/build_otelcol.sh
+
+# Only the collector (tools/otelcol): builds it unless the cached binary is up to date.
+.PHONY: otelcol
+otelcol:
+	tools/build_otelcol.sh
 
 # Build the wheel with the compiled core, prove it ships the .so and no .pyx/.c, install it.
 wheel: venv
