@@ -613,3 +613,18 @@ def test_the_input_hooks_fallback_is_closed_when_a_hook_fails_as_a_whole(core, c
     assert len(tt.lines) == 2  # metadata_only with its metadata dropped sends nothing
     assert PASSWORD not in _rendered(tt)
     assert capsys.readouterr().err.count("hook failed") == 3
+
+
+def test_the_prefix_is_censored_with_the_messages(core):
+    log, tt, json_out, console_out = _outputs(core, redact(patterns=(CARD_RE,)))
+    log.with_prefix(f"[card {CARD}]").info("charged")
+    assert tt.last_line().prefix == f"[card {CENSOR}]"
+    assert tt.last_line().messages == ["charged"]
+    split = _outputs(core, redact(patterns=(r"card \d{16}",)))
+    split[0].with_prefix("card").info(CARD, "charged")  # the match spans prefix and message
+    assert not split[1].last_line().prefix
+    assert split[1].last_line().messages == [f"{CENSOR} charged"]
+    assert CARD not in _written(json_out, console_out) + _written(split[2], split[3])
+    assert CARD not in _rendered(tt) + _rendered(split[1])
+    log.with_prefix("[api]").info("clean")
+    assert (tt.last_line().prefix, tt.last_line().messages) == ("[api]", ["clean"])

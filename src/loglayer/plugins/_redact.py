@@ -8,6 +8,7 @@ dispatch hooks) when nothing does. Only an entry that holds a secret pays for a 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Iterable, Mapping
@@ -52,8 +53,8 @@ def redact(keys: Matcher = (), patterns: Patterns = (), censor: str = "[REDACTED
       need censoring are returned, to be merged over the data. A data hook can only
       merge: a top-level key of that data that is itself a secret keeps its name and
       has its value censored. Add ``redact`` after the plugins whose data it must see;
-    * messages (``on_before_message_out``, only when ``patterns`` are given): each
-      message is redacted as a value, then the text the messages are rendered as, so
+    * messages and the prefix (``on_before_message_out``, only when ``patterns`` are
+      given): each message is redacted as a value, then the text they are rendered as, so
       a secret split over two messages is found: joined by spaces, and, for a printf
       template with arguments, formatted as ``sprintf`` does, so ``redact`` and
       ``sprintf`` may come in either order (a censored printf text is returned
@@ -69,10 +70,10 @@ def redact(keys: Matcher = (), patterns: Patterns = (), censor: str = "[REDACTED
     logged. An object it cannot copy that holds a secret is replaced by ``censor`` as a
     whole.
 
-    Not covered: the prefix, and the exception object itself, which travels unchanged
-    as ``entry.error`` (the serialized error in the data is redacted, and that is what
-    the console and JSON transports write, the console's summary and traceback
-    included; ``StdlibTransport`` passes the exception to ``logging`` as ``exc_info``).
+    The prefix is censored with the messages (``patterns`` only). Not covered: the
+    exception object itself, which travels unchanged as ``entry.error`` (the serialized
+    error in the data is redacted, and that is what the built-in transports write, the
+    console's summary and traceback and the stdlib record's traceback text included).
     Raises ``TypeError`` or ``ValueError`` naming the argument for a bad option.
 
         log = LogLayer(plugins=[redact(keys=("password", "token"),
@@ -189,7 +190,8 @@ class _Redact(Plugin):
 
     def _redact_messages(self, params: Any) -> list | None:
         """``on_before_message_out``: the messages with what the patterns find censored,
-        or None when there is nothing to censor.
+        or None when there is nothing to censor; a prefix that needs it is censored in
+        ``params.prefix`` (the core takes the prefix back from the params).
 
         Each message is censored as a value (a str, the text of a number or another
         leaf, the values of a container). Then the text the messages will be rendered
@@ -197,18 +199,38 @@ class _Redact(Plugin):
         joined by one space (as transports render them), and, when they are a printf
         template and its arguments, the formatted text (as ``sprintf`` renders them,
         whether it runs before or after this hook). When one of those still needs
-        censoring, the messages become that one text, censored.
+        censoring, the messages become that one text, censored. Last the prefix, alone
+        and followed by the message text, as it is written: a match across the two
+        makes the messages the censored whole, and the prefix empty.
         """
         cloner = self._cloners["on_before_message_out"]
         try:
-            return _redacted_messages(cloner, params.messages)
+            messages = _redacted_messages(cloner, params.messages)
+            prefix = getattr(params, "prefix", None)  # hand-made params may lack one
+            if not prefix:
+                return messages
+            text = prefix if type(prefix) is str else text_of(prefix)
+            redacted = cloner._censored(text)
+            if redacted is not text:
+                params.prefix = text = redacted
+            current = params.messages if messages is None else messages
+            whole = text + " " + " ".join([message if type(message) is str
+                                           else text_of(message) for message in current])
+            redacted = cloner._censored(whole)
+            if redacted is not whole:
+                params.prefix = None
+                return [redacted]
+            return messages
         except Exception as exc:  # the core's fallback would keep the messages: fail closed
             self._report("on_before_message_out", exc)
+            with contextlib.suppress(Exception):
+                if getattr(params, "prefix", None):
+                    params.prefix = cloner.censor
             return [cloner.censor]
 
 
 def _redacted_messages(cloner: Cloner, messages: list) -> list | None:
-    """``_Redact._redact_messages`` once the messages are in hand."""
+    """The messages of ``_Redact._redact_messages``, without the prefix."""
     censored = cloner._censored
     result = None
     for index, message in enumerate(messages):
