@@ -42,11 +42,16 @@ from loglayer._hookabi cimport data_hook_of, gate_of, value_hook_of
 import sys
 import threading
 from collections.abc import Mapping
+from contextvars import copy_context
 
 from loglayer._common import (
+    MAX_DEFERRED,
     PluginRecord,
     as_message_list,
     context_fields,
+    count_reentry,
+    dropped_reentrant_entry,
+    from_signal_handler,
     has_lazy,
     is_mapping,
     lazy,
@@ -58,9 +63,9 @@ from loglayer._common import (
     on_context_fields_enabled,
     plugin_failed,
     plugin_list,
+    reentry_stats,
     resolve_lazy,
     serialize_error_safely,
-    stderr_line,
     transport_failed,
     transport_list,
     transport_slot,
@@ -118,7 +123,16 @@ cdef int _ALL_LEVELS = 0b111111
 
 cdef object _OMITTED = object()
 cdef object _mutation_lock = threading.RLock()
+# What this thread is doing: NULL nothing; _DISPATCHING an entry; _DEFERRED an entry,
+# and signal handlers logged meanwhile (_deferred.entries holds theirs); _DELIVERING
+# those deferred entries, right after the emission they interrupted.
 cdef Py_tss_t _dispatching
+cdef void* _DISPATCHING = <void*>1
+cdef void* _DEFERRED = <void*>2
+cdef void* _DELIVERING = <void*>3
+# Entries deferred so far, by any thread: an emission that sees it unchanged at its end
+# knows, without asking the thread-specific state again, that it has none to deliver.
+cdef unsigned long long _deferrals = 0
 cdef bint _context_on = False
 
 if PyThread_tss_create(&_dispatching) != 0:
@@ -749,6 +763,13 @@ cdef class LogLayer:
             raise RuntimeError("from_config: import loglayer to build loggers from data")
         return _config_builder(config)
 
+    @staticmethod
+    def reentry_stats():
+        """How many log calls made while their own thread was dispatching an entry were
+        ``dropped`` (a hook or transport logged, SPEC §4) or ``deferred`` until that
+        emission returned (a signal handler logged), in this process, by either core."""
+        return reentry_stats()
+
     # -- derived loggers -------------------------------------------------------------
 
     cdef LogLayer _derive(self):
@@ -1012,22 +1033,28 @@ cdef class LogLayer:
 
     cdef int _emit(self, int index, list messages, object metadata, object error, object ctx,
                    object fields) except -1:
-        """Guard against re-entrant logging on this thread, then dispatch."""
-        if PyThread_tss_get(&_dispatching) != NULL:
-            stderr_line("a log call made while an entry was being dispatched on the same "
-                        "thread was dropped (a hook or transport logged)")
-            return 0
-        PyThread_tss_set(&_dispatching, <void*>1)
+        """Dispatch one entry unless this thread is dispatching one already (SPEC §4:
+        see ``_reentered``). The level filter has already passed. 1 when the entry was
+        deferred: it is sent (and, at FATAL, flushed) once the emission it interrupted
+        returns; else 0."""
+        cdef void* state = PyThread_tss_get(&_dispatching)
+        if state != NULL:
+            return _reentered(self, index, messages, metadata, error, ctx, fields, state)
+        cdef unsigned long long deferrals = _deferrals
+        PyThread_tss_set(&_dispatching, _DISPATCHING)
         try:
-            self._dispatch(index, messages, metadata, error, ctx, fields)
+            self._dispatch(index, messages, metadata, error, ctx, fields, loglayer_now_ns())
         finally:
-            PyThread_tss_set(&_dispatching, NULL)
+            # C from here to the end: no signal handler can run in between
+            if _deferrals == deferrals or PyThread_tss_get(&_dispatching) == _DISPATCHING:
+                PyThread_tss_set(&_dispatching, NULL)
+            else:  # a signal handler logged meanwhile
+                _deliver_deferred()
         return 0
 
     cdef int _dispatch(self, int index, list messages, object metadata, object error,
-                       object ctx, object fields) except -1:
-        """Assemble one entry and send it. The level filter has already passed."""
-        cdef long long time_ns = loglayer_now_ns()
+                       object ctx, object fields, long long time_ns) except -1:
+        """Assemble one entry and send it; ``time_ns`` is when it was logged."""
         cdef _Config config = self._config
         cdef dict field_map
         cdef dict data
@@ -1147,6 +1174,70 @@ cdef class LogLayer:
         return 0
 
 
+class _Deferred(threading.local):
+    """Per thread: the entries signal handlers logged during the current emission, as
+    (logger, the ``_dispatch`` arguments, the context) tuples; an empty tuple when none."""
+
+    entries = ()
+
+
+cdef object _deferred = _Deferred()
+
+
+cdef int _reentered(LogLayer log, int index, list messages, object metadata, object error,
+                    object ctx, object fields, void* state) except -1:
+    """A log call made while this thread dispatches an entry (SPEC §4 re-entrancy).
+
+    From a signal handler that interrupted the dispatch, the entry is deferred: kept,
+    with the time it was logged and its context, and dispatched right after the
+    interrupted emission (1). From anything else (a hook or transport logging) it is
+    dropped, with one line on stderr (0). See ``loglayer._common.from_signal_handler``
+    for how the two are told apart; both are counted (``LogLayer.reentry_stats()``).
+    """
+    cdef long long time_ns = loglayer_now_ns()
+    if (state != _DELIVERING and len(_deferred.entries) < MAX_DEFERRED
+            and from_signal_handler()):
+        if not _deferred.entries:
+            _deferred.entries = []
+        _deferred.entries.append((log, (index, messages, metadata, error, ctx, fields,
+                                        time_ns), copy_context()))
+        PyThread_tss_set(&_dispatching, _DEFERRED)
+        global _deferrals
+        _deferrals += 1
+        count_reentry("deferred")
+        return 1
+    dropped_reentrant_entry()
+    return 0
+
+
+def _dispatch_deferred(LogLayer log, int index, list messages, object metadata,
+                       object error, object ctx, object fields, long long time_ns):
+    log._dispatch(index, messages, metadata, error, ctx, fields, time_ns)
+
+
+cdef int _deliver_deferred() except -1:
+    """Dispatch the entries signal handlers logged during this thread's emission, in
+    order, each in the context it was logged in; log calls they cause are dropped."""
+    entries = _deferred.entries
+    _deferred.entries = ()
+    PyThread_tss_set(&_dispatching, _DELIVERING)
+    cdef Py_ssize_t sent = 0
+    cdef LogLayer log
+    try:
+        for item in entries:
+            log = <LogLayer>item[0]
+            arguments = <tuple>item[1]
+            (<object>item[2]).run(_dispatch_deferred, log, *arguments)
+            sent += 1
+            if <int>arguments[0] == 5:
+                log.flush()
+    finally:
+        PyThread_tss_set(&_dispatching, NULL)
+        for _ in range(sent, len(entries)):  # a KeyboardInterrupt on the way
+            count_reentry("dropped")
+    return 0
+
+
 @cython.final
 @cython.freelist(16)
 cdef class LogBuilder:
@@ -1231,9 +1322,10 @@ cdef inline PyObject* _return_none():
 cdef inline PyObject* _log_at(PyObject* self, PyObject** args, Py_ssize_t nargs,
                               int index) except NULL:
     cdef LogLayer log = <LogLayer>self
+    cdef int deferred
     if log._active & (1 << index):
-        log._emit(index, _list_from(args, nargs), None, None, log._ctx, None)
-        if index == 5:
+        deferred = log._emit(index, _list_from(args, nargs), None, None, log._ctx, None)
+        if index == 5 and not deferred:
             log.flush()
     return _return_none()
 
@@ -1242,10 +1334,12 @@ cdef inline PyObject* _build_at(PyObject* self, PyObject** args, Py_ssize_t narg
                                 int index) except NULL:
     cdef LogBuilder builder = <LogBuilder>self
     cdef LogLayer log = builder._log
+    cdef int deferred
     if log._active & (1 << index):
-        log._emit(index, _list_from(args, nargs), builder._metadata, builder._error,
-                  builder._ctx if builder._has_ctx else log._ctx, None)
-        if index == 5:
+        deferred = log._emit(index, _list_from(args, nargs), builder._metadata,
+                             builder._error, builder._ctx if builder._has_ctx else log._ctx,
+                             None)
+        if index == 5 and not deferred:
             log.flush()
     return _return_none()
 

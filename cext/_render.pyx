@@ -130,6 +130,8 @@ cdef class LineTransport(LineSink):
             flush()
 
 
+#: What ConsoleFormat._data_pairs answers when another thread changed the dict.
+cdef object _CHANGED = object()
 cdef object _dumps = orjson.dumps
 cdef object _json_default = _pure._default
 cdef tuple _JSON_LEVEL_NAMES = tuple([level.name.lower() for level in _LEVELS])
@@ -605,32 +607,14 @@ cdef class ConsoleFormat(_Format):
         parts.append(self._messages(entry.messages))
         error = entry.error
         error_key = None
-        shown = None  # the error's (value text, traceback text), see _pure._error_parts
         if error is not None:
             error_key = self.error_key if self.error_key is not None else entry.error_key
-        # The items are read with PyDict_Next, which stays safe while Python code that
-        # runs for a key or value lets another thread change the dict; a change in its
-        # size (which would make the iteration skip or repeat items) sends the entry to
-        # the pure renderer, which renders from a snapshot.
-        cdef dict data = entry.data
-        cdef Py_ssize_t position = 0
-        cdef Py_ssize_t size = PyDict_GET_SIZE(data)
-        cdef PyObject* key_ref
-        cdef PyObject* value_ref
-        while size and PyDict_Next(data, &position, &key_ref, &value_ref):
-            key = <object>key_ref  # our own references, before any Python code runs
-            value = <object>value_ref
-            key = _as_text(key)
-            if error_key is not None and key == error_key:
-                shown = _pure._error_parts(error, value)
-                parts.append(self._key_open + _key_text(key) + self._key_close
-                             + <str>(<tuple>shown)[0])
-                error_key = None
-            else:
-                parts.append(self._pair(key, value))
-            if PyDict_GET_SIZE(data) != size:
+        shown = None  # the error's (value text, traceback text), see _pure._error_parts
+        if PyDict_GET_SIZE(entry.data):
+            shown = self._data_pairs(parts, entry.data, error, error_key)
+            if shown is _CHANGED:
                 return _pure.render_console(entry, self._reference)
-        if error_key is not None:  # the error is not in the data (a hook removed it)
+        if error_key is not None and shown is None:  # not in the data (a hook removed it)
             shown = _pure._error_parts(error, _pure._ABSENT)
             parts.append(self._key_open + _key_text(error_key) + self._key_close
                          + <str>(<tuple>shown)[0])
@@ -642,17 +626,51 @@ cdef class ConsoleFormat(_Format):
                              + self._value(metadata))
             elif type(mapped) is not dict:  # a subclass may override items()
                 parts.append(_pure._console_metadata(metadata, self._reference))
-            else:
-                data = <dict>mapped
-                position = 0
-                size = PyDict_GET_SIZE(data)
-                while PyDict_Next(data, &position, &key_ref, &value_ref):
-                    key = <object>key_ref
-                    value = <object>value_ref
-                    parts.append(self._pair(key, value))
-                    if PyDict_GET_SIZE(data) != size:
-                        return _pure.render_console(entry, self._reference)
+            elif self._metadata_pairs(parts, <dict>mapped):
+                return _pure.render_console(entry, self._reference)
         parts.append("\n")
         if shown is not None and (<tuple>shown)[1] is not None:
             parts.append(_pure._indented((<tuple>shown)[1]))
         return "".join(parts)
+
+    # The items are read with PyDict_Next, which stays safe while Python code that runs
+    # for a key or value lets another thread change the dict; a change in its size
+    # (which could make the walk skip or repeat items) sends the entry to the pure
+    # renderer, which renders from a snapshot.
+
+    cdef object _data_pairs(self, list parts, dict data, object error, object error_key):
+        """Append `` key=value`` per item of ``data``, the one under ``error_key`` as the
+        error; return the error's parts when it was there, else None, or ``_CHANGED``."""
+        cdef Py_ssize_t position = 0
+        cdef Py_ssize_t size = PyDict_GET_SIZE(data)
+        cdef PyObject* key_ref
+        cdef PyObject* value_ref
+        shown = None
+        while PyDict_Next(data, &position, &key_ref, &value_ref):
+            key = <object>key_ref  # our own references, before any Python code runs
+            value = <object>value_ref
+            key = _as_text(key)
+            if error_key is not None and key == error_key:
+                shown = _pure._error_parts(error, value)
+                parts.append(self._key_open + _key_text(key) + self._key_close
+                             + <str>(<tuple>shown)[0])
+                error_key = None
+            else:
+                parts.append(self._pair(key, value))
+            if PyDict_GET_SIZE(data) != size:
+                return _CHANGED
+        return shown
+
+    cdef bint _metadata_pairs(self, list parts, dict mapped) except -1:
+        """Append `` key=value`` per item of ``mapped``; True when its size changed."""
+        cdef Py_ssize_t position = 0
+        cdef Py_ssize_t size = PyDict_GET_SIZE(mapped)
+        cdef PyObject* key_ref
+        cdef PyObject* value_ref
+        while PyDict_Next(mapped, &position, &key_ref, &value_ref):
+            key = <object>key_ref
+            value = <object>value_ref
+            parts.append(self._pair(key, value))
+            if PyDict_GET_SIZE(mapped) != size:
+                return True
+        return False

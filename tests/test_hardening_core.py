@@ -700,3 +700,181 @@ def test_stdlib_records_of_an_error_censored_whole(core):
     log, out = _stdlib_capture(core, [censoring(whole=True)])
     log.with_error(_failed_login()).error("login failed")
     assert out.getvalue() == "ERROR login failed\n[REDACTED]\n"
+
+
+# -- 7: signal handlers that log while the main thread is mid-emission -------------------
+
+needs_sigusr1 = pytest.mark.skipif(not hasattr(__import__("signal"), "SIGUSR1"),
+                                   reason="needs SIGUSR1")
+
+
+@pytest.fixture
+def on_sigusr1():
+    """Install a SIGUSR1 handler for the test; restored afterwards."""
+    import signal
+
+    previous = signal.getsignal(signal.SIGUSR1)
+    yield lambda handler: signal.signal(signal.SIGUSR1, handler)
+    signal.signal(signal.SIGUSR1, previous)
+
+
+def _raise_sigusr1():
+    import signal
+
+    signal.raise_signal(signal.SIGUSR1)  # handled at the next bytecode, on this thread
+
+
+def _recorder(core, *, signal_in=None, log_inside=None):
+    """A transport that records what it gets; optionally raises SIGUSR1 (or logs) while
+    it sends the entry with that message."""
+
+    class Recorder(core.Transport):
+        def __init__(self):
+            super().__init__("rec")
+            self.got: list = []
+            self.flushes = 0
+
+        def send(self, entry):
+            self.got.append((entry.messages[0], entry.level, entry.time_ns))
+            if entry.messages[0] == signal_in:
+                _raise_sigusr1()
+            if log_inside is not None:
+                log_inside()
+
+        def flush(self):
+            self.flushes += 1
+            self.got.append(("<flush>", None, 0))
+
+    return Recorder()
+
+
+@needs_sigusr1
+def test_a_signal_handlers_entry_is_sent_after_the_emission_it_interrupted(core, on_sigusr1,
+                                                                          capsys):
+    import time
+
+    rec = _recorder(core, signal_in="working")
+    log = core.LogLayer(transports=rec)
+    before = core.LogLayer.reentry_stats()
+    seen = []
+
+    def handler(signum, frame):
+        seen.append(time.time_ns())
+        log.warn("got SIGUSR1")
+
+    on_sigusr1(handler)
+    log.info("working")
+    log.info("after")
+    assert [m for m, _, _ in rec.got] == ["working", "got SIGUSR1", "after"]
+    assert rec.got[1][1] == LogLevel.WARN
+    assert rec.got[0][2] <= rec.got[1][2] <= seen[0] + 10**9  # the time it was logged
+    assert "dropped" not in capsys.readouterr().err
+    after = core.LogLayer.reentry_stats()
+    assert after["deferred"] == before["deferred"] + 1 and after["dropped"] == before["dropped"]
+
+
+@needs_sigusr1
+@pytest.mark.parametrize("shape", ["function", "bound method", "partial", "callable object"])
+def test_handlers_of_every_shape_are_recognised(core, on_sigusr1, shape):
+    import functools
+
+    rec = _recorder(core, signal_in="working")
+    log = core.LogLayer(transports=rec)
+
+    def handle(signum, frame):
+        log.with_metadata({"signal": signum}).warn("signal")
+
+    class Handler:
+        def on_signal(self, signum, frame):
+            handle(signum, frame)
+
+        def __call__(self, signum, frame):
+            handle(signum, frame)
+
+    handler = {"function": handle, "bound method": Handler().on_signal,
+               "partial": functools.partial(handle), "callable object": Handler()}[shape]
+    on_sigusr1(handler)
+    log.info("working")
+    assert [m for m, _, _ in rec.got] == ["working", "signal"]
+
+
+@needs_sigusr1
+def test_a_fatal_from_a_signal_handler_flushes_after_it_is_sent(core, on_sigusr1):
+    rec = _recorder(core, signal_in="working")
+    log = core.LogLayer(transports=rec)
+    on_sigusr1(lambda signum, frame: log.fatal("terminating"))
+    log.info("working")
+    assert [m for m, _, _ in rec.got] == ["working", "terminating", "<flush>"]
+
+
+@needs_sigusr1
+def test_a_signal_during_a_hook_is_deferred_and_the_hook_still_cannot_recurse(core,
+                                                                              on_sigusr1,
+                                                                              capsys):
+    import loglayer
+
+    rec = _recorder(core)
+    log = core.LogLayer(transports=rec)
+    on_sigusr1(lambda signum, frame: log.info("from the handler"))
+
+    def hook(params):
+        if params.messages == ["outer"]:
+            _raise_sigusr1()
+            log.info("from the hook")  # SPEC §4: dropped, one line on stderr
+        return None
+
+    log.add_plugin(loglayer.data_hook("h", hook))
+    before = core.LogLayer.reentry_stats()
+    log.info("outer")
+    assert [m for m, _, _ in rec.got] == ["outer", "from the handler"]
+    err = capsys.readouterr().err
+    assert err.count("dropped") == 1
+    after = core.LogLayer.reentry_stats()
+    assert (after["dropped"] - before["dropped"], after["deferred"] - before["deferred"]) == \
+        (1, 1)
+
+
+@needs_sigusr1
+def test_a_hook_logging_inside_an_entry_a_handler_logged_is_deferred_once(core, on_sigusr1,
+                                                                          capsys):
+    """The documented limit: the handler is on the stack, so the hook's entry is taken
+    for the handler's and deferred once; logged again while deferred entries are
+    delivered, it is dropped, so it cannot loop."""
+    rec = _recorder(core, log_inside=lambda: log.info("from the transport"))
+    log = core.LogLayer(transports=rec)
+    on_sigusr1(lambda signum, frame: log.info("from the handler"))
+    _raise_sigusr1()  # the main thread is not dispatching: the handler's entry is sent
+    assert [m for m, _, _ in rec.got] == ["from the handler", "from the transport"]
+    assert capsys.readouterr().err.count("dropped") == 1
+
+
+def test_a_hook_that_logs_is_counted_as_dropped(core, tt):
+    import loglayer
+
+    log = core.LogLayer(transports=tt)
+    log.add_plugin(loglayer.data_hook("h", lambda params: log.info("inner")))
+    before = core.LogLayer.reentry_stats()["dropped"]
+    log.info("outer")
+    log.info("again")
+    assert core.LogLayer.reentry_stats()["dropped"] == before + 2
+    assert [e.messages for e in tt.lines] == [["outer"], ["again"]]
+
+
+def test_another_thread_never_defers(core):
+    """Only the main thread runs signal handlers: a re-entrant call elsewhere is a hook."""
+    import threading
+
+    import loglayer
+
+    tt_local = []
+
+    class T(core.Transport):
+        def send(self, entry):
+            tt_local.append(entry.messages[0])
+
+    log = core.LogLayer(transports=T("t"))
+    log.add_plugin(loglayer.data_hook("h", lambda params: log.info("inner")))
+    thread = threading.Thread(target=log.info, args=("outer",))
+    thread.start()
+    thread.join()
+    assert tt_local == ["outer"]

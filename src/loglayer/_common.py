@@ -1,4 +1,5 @@
-"""Cold-path helpers shared by both cores: validation, IDs, error reporting, ``lazy``.
+"""Cold-path helpers shared by both cores: validation, IDs, error reporting, ``lazy``,
+re-entrant log calls.
 
 Nothing here runs on the emission hot path except when something failed, so both
 the compiled core and its pure twin call these same functions, and report every
@@ -8,9 +9,14 @@ problem with the same words.
 from __future__ import annotations
 
 import contextvars
+import functools
 import itertools
+import signal
 import sys
+import threading
 from collections.abc import Mapping
+from types import CodeType, FrameType, FunctionType
+from typing import Any
 
 from ._errorfmt import serialize_error
 from .errors import PluginError, TransportError
@@ -80,6 +86,112 @@ def stderr_line(line: str) -> None:
             stream.write("loglayer: " + escape_text(line) + "\n")
     except Exception:
         pass
+
+
+# -- log calls made while an entry is dispatched on the same thread (SPEC §4) ---------
+#
+# A hook or transport that logs while its thread dispatches an entry must not recurse:
+# that entry is dropped (one line on stderr). A Python signal handler that logs while
+# the main thread is mid-emission is another matter: the handler interrupted the
+# dispatch, it is not part of it, and dropping its entry (every time, for a handler
+# that logs "shutting down") loses exactly the line that matters. The kernels tell
+# the two apart with from_signal_handler() and defer the handler's entry: it is
+# dispatched right after the interrupted emission returns, on the same thread.
+#
+# How it tells them apart, and where it cannot: Python runs signal handlers only on
+# the main thread, as calls the interpreter makes between two bytecodes of whatever
+# ran; the handler is whatever signal.getsignal() returns. So a log call from the main
+# thread that has the code of a currently installed handler on its stack comes from a
+# signal handler. Not recognised (the entry is dropped, and counted): a handler with no
+# Python frame of its own (written in C, or a builtin that calls back into Python).
+# Taken for a handler (the entry is deferred once, not dropped): a hook or transport
+# that logs while dispatching an entry a handler itself logged, and a function that is
+# a handler and is also called by a hook. Entries logged while deferred entries are
+# being dispatched are always dropped, so a hook taken for a handler cannot loop.
+
+_reentry_lock = threading.RLock()  # re-entrant: a signal handler may count meanwhile
+_reentry_counts = {"dropped": 0, "deferred": 0}
+
+#: At most this many entries wait for one emission to finish; more are dropped.
+MAX_DEFERRED = 64
+
+
+def count_reentry(outcome: str) -> None:
+    """Count one log call made during a dispatch: ``"dropped"`` or ``"deferred"``."""
+    with _reentry_lock:
+        _reentry_counts[outcome] += 1
+
+
+def reentry_stats() -> dict[str, int]:
+    """How many log calls made while their thread dispatched an entry were dropped
+    (a hook or transport logged; SPEC §4) or deferred (a signal handler logged), in
+    this process, by either core."""
+    with _reentry_lock:
+        return dict(_reentry_counts)
+
+
+def dropped_reentrant_entry() -> None:
+    """Report and count a log call dropped because its thread was dispatching."""
+    count_reentry("dropped")
+    stderr_line("a log call made while an entry was being dispatched on the same thread "
+                "was dropped (a hook or transport logged)")
+
+
+def _code_of(handler: Any) -> CodeType | None:
+    """The code object a call of ``handler`` runs first, when it is Python code."""
+    for _ in range(8):  # bound methods, partials, callable objects, nested a little
+        if isinstance(handler, functools.partial):
+            handler = handler.func
+            continue
+        code = getattr(handler, "__code__", None)
+        if isinstance(code, CodeType):
+            return code
+        func = getattr(handler, "__func__", None)  # a bound method
+        if func is not None:
+            handler = func
+            continue
+        # an instance of a class whose __call__ is a Python function
+        call = next((vars(cls)["__call__"] for cls in type(handler).__mro__
+                     if "__call__" in vars(cls)), None)
+        if not isinstance(call, FunctionType):
+            return None
+        handler = call
+    return None
+
+
+def _handler_codes() -> set[CodeType]:
+    """The code of every Python signal handler installed now."""
+    codes = set()
+    for signum in signal.valid_signals():
+        try:
+            handler = signal.getsignal(signum)
+        except (OSError, ValueError):  # pragma: no cover - signals the platform lists
+            continue
+        if handler is None or isinstance(handler, (int, signal.Handlers)):
+            continue
+        code = _code_of(handler)
+        if code is not None:
+            codes.add(code)
+    return codes
+
+
+def from_signal_handler() -> bool:
+    """Whether the code that called the kernel runs inside a Python signal handler
+    (see the comment above); never raises."""
+    try:
+        if threading.get_ident() != threading.main_thread().ident:
+            return False  # only the main thread runs signal handlers
+        codes = _handler_codes()
+        if not codes:
+            return False
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code in codes:
+                return True
+            frame = frame.f_back
+    except Exception:  # pragma: no cover - defensive: a handler we cannot inspect
+        pass
+    return False
 
 
 def describe(exc: BaseException) -> str:

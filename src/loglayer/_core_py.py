@@ -16,6 +16,7 @@ under a lock and swap the reference, so the emission path never locks.
 
 from __future__ import annotations
 
+import contextvars
 import operator
 import sys
 import threading
@@ -24,9 +25,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._common import (
+    MAX_DEFERRED,
     PluginRecord,
     as_message_list,
     context_fields,
+    count_reentry,
+    dropped_reentrant_entry,
+    from_signal_handler,
     has_lazy,
     is_mapping,
     lazy,
@@ -38,9 +43,9 @@ from ._common import (
     on_context_fields_enabled,
     plugin_failed,
     plugin_list,
+    reentry_stats,
     resolve_lazy,
     serialize_error_safely,
-    stderr_line,
     transport_failed,
     transport_list,
     transport_slot,
@@ -77,7 +82,21 @@ def _mask_from(level: int) -> int:
 
 _OMITTED = object()
 _mutation_lock = threading.RLock()
-_dispatch_state = threading.local()
+_IDLE = 0
+_DISPATCHING = 1
+_DELIVERING = 2  # the entries deferred during an emission, right after it
+
+
+class _DispatchState(threading.local):
+    """Per thread: whether an entry is being dispatched (``mode``), and the entries
+    signal handlers logged meanwhile (``deferred``: (logger, the ``_dispatch``
+    arguments, the context) tuples, or an empty tuple)."""
+
+    mode = _IDLE
+    deferred: list | tuple = ()
+
+
+_dispatch_state = _DispatchState()
 _context_on = False
 
 
@@ -500,6 +519,13 @@ class LogLayer:
             raise RuntimeError("from_config: import loglayer to build loggers from data")
         return _config_builder(config)
 
+    @staticmethod
+    def reentry_stats() -> dict[str, int]:
+        """How many log calls made while their own thread was dispatching an entry were
+        ``dropped`` (a hook or transport logged, SPEC §4) or ``deferred`` until that
+        emission returned (a signal handler logged), in this process, by either core."""
+        return reentry_stats()
+
     # -- derived loggers -------------------------------------------------------------
 
     def _derive(self) -> LogLayer:
@@ -749,8 +775,8 @@ class LogLayer:
 
     def fatal(self, *messages) -> None:
         """Log at FATAL and flush the transports. It never exits the process."""
-        if self._active & 0b100000:
-            self._emit(LogLevel.FATAL, messages, None, None, self._ctx)
+        if self._active & 0b100000 and not self._emit(LogLevel.FATAL, messages, None, None,
+                                                      self._ctx):
             self.flush()
 
     def exception(self, *messages) -> None:
@@ -818,84 +844,133 @@ class LogLayer:
         self._emit(level, as_message_list(messages), metadata, error,
                    self._ctx if ctx is None else ctx, fields)
 
-    def _emit(self, level, messages, metadata, error, ctx, fields=None) -> None:
-        """Assemble one entry and dispatch it. The level filter has already passed."""
-        if getattr(_dispatch_state, "active", False):
-            stderr_line("a log call made while an entry was being dispatched on the same thread "
-                    "was dropped (a hook or transport logged)")
-            return
-        _dispatch_state.active = True
+    def _emit(self, level, messages, metadata, error, ctx, fields=None) -> bool:
+        """Dispatch one entry unless this thread is dispatching one already (SPEC §4:
+        see ``_reentered``). The level filter has already passed. True when the entry
+        was deferred: it is sent (and, at FATAL, flushed) once the emission it
+        interrupted returns."""
+        state = _dispatch_state
+        if state.mode:
+            return _reentered(self, level, messages, metadata, error, ctx, fields)
+        state.mode = _DISPATCHING
         try:
-            time_ns = time.time_ns()
-            config = self._config
-            if fields is None:
-                fields = self._fields
-                if self._has_lazy:
-                    fields = resolve_lazy(fields)
-            elif has_lazy(fields):
-                fields = resolve_lazy(fields)
-            if _context_on:
-                bound = context_fields.get()
-                if bound:  # request-scoped fields, under the logger's own
-                    if fields:
-                        bound = dict(bound)
-                        bound.update(fields)
-                    fields = bound
-            if self._mute_fields:
-                fields = {}
-            if config.fields_key is None:
-                data = fields
-            else:
-                data = {config.fields_key: fields} if fields else {}
-            if error is not None:
-                if data is fields:
-                    data = dict(fields)
-                data[config.error_key] = serialize_error_safely(config.error_serializer, error)
-            messages = list(messages)
-            plugins = self._plugins
-            params = None
-            prefix = self._prefix
-            if plugins.has_dispatch:
-                params = HookParams(level, messages, data, metadata, error, fields, ctx, prefix)
-                run_hooks(plugins, params, data is not fields)
-                # a hook may replace the prefix (redact censors it), as it may the messages
-                level, messages, data = params.level, params.messages, params.data
-                prefix = params.prefix
-            entry = LogEntry(level, messages, data, metadata, error, fields, ctx, prefix,
-                             time_ns, config.metadata_key, config.error_key)
-            # Send gates count in has_dispatch: when there are any, params was built.
-            gate_params = params if plugins.send else None
-            rendered_format = rendered = None
-            for transport, tid, send, line_transport in self._transports:
-                try:  # SPEC §5: a transport's failure, here its enabled or level, is its own
-                    if not getattr(transport, "enabled", True):
-                        continue
-                    minimum = getattr(transport, "level", None)
-                    if minimum is not None and level < min_level_of(minimum):
-                        continue
-                except Exception as exc:
-                    transport_failed(config.on_transport_error, tid, exc)
-                    continue
-                if gate_params is not None and not allows(plugins, gate_params, tid):
-                    continue
-                try:
-                    if line_transport is None:
-                        send(entry)
-                    else:
-                        # Transports sharing a format share one rendering of the entry.
-                        if line_transport._format is not rendered_format:
-                            rendered = line_transport._render(entry)
-                            rendered_format = line_transport._format
-                        line_transport._write_line(rendered)
-                except Exception as exc:
-                    transport_failed(config.on_transport_error, tid, exc)
-            for tap in _taps:
-                try:
-                    tap.send(entry)
-                except Exception as exc:
-                    transport_failed(config.on_transport_error, "tap", exc)
+            self._dispatch(level, messages, metadata, error, ctx, fields, time.time_ns())
         finally:
-            _dispatch_state.active = False
+            state.mode = _IDLE
+            if state.deferred:  # a signal handler logged meanwhile
+                _deliver_deferred(state)
+        return False
+
+    def _dispatch(self, level, messages, metadata, error, ctx, fields, time_ns) -> None:
+        """Assemble one entry and send it; ``time_ns`` is when it was logged."""
+        config = self._config
+        if fields is None:
+            fields = self._fields
+            if self._has_lazy:
+                fields = resolve_lazy(fields)
+        elif has_lazy(fields):
+            fields = resolve_lazy(fields)
+        if _context_on:
+            bound = context_fields.get()
+            if bound:  # request-scoped fields, under the logger's own
+                if fields:
+                    bound = dict(bound)
+                    bound.update(fields)
+                fields = bound
+        if self._mute_fields:
+            fields = {}
+        if config.fields_key is None:
+            data = fields
+        else:
+            data = {config.fields_key: fields} if fields else {}
+        if error is not None:
+            if data is fields:
+                data = dict(fields)
+            data[config.error_key] = serialize_error_safely(config.error_serializer, error)
+        messages = list(messages)
+        plugins = self._plugins
+        params = None
+        prefix = self._prefix
+        if plugins.has_dispatch:
+            params = HookParams(level, messages, data, metadata, error, fields, ctx, prefix)
+            run_hooks(plugins, params, data is not fields)
+            # a hook may replace the prefix (redact censors it), as it may the messages
+            level, messages, data = params.level, params.messages, params.data
+            prefix = params.prefix
+        entry = LogEntry(level, messages, data, metadata, error, fields, ctx, prefix,
+                         time_ns, config.metadata_key, config.error_key)
+        # Send gates count in has_dispatch: when there are any, params was built.
+        gate_params = params if plugins.send else None
+        rendered_format = rendered = None
+        for transport, tid, send, line_transport in self._transports:
+            try:  # SPEC §5: a transport's failure, here its enabled or level, is its own
+                if not getattr(transport, "enabled", True):
+                    continue
+                minimum = getattr(transport, "level", None)
+                if minimum is not None and level < min_level_of(minimum):
+                    continue
+            except Exception as exc:
+                transport_failed(config.on_transport_error, tid, exc)
+                continue
+            if gate_params is not None and not allows(plugins, gate_params, tid):
+                continue
+            try:
+                if line_transport is None:
+                    send(entry)
+                else:
+                    # Transports sharing a format share one rendering of the entry.
+                    if line_transport._format is not rendered_format:
+                        rendered = line_transport._render(entry)
+                        rendered_format = line_transport._format
+                    line_transport._write_line(rendered)
+            except Exception as exc:
+                transport_failed(config.on_transport_error, tid, exc)
+        for tap in _taps:
+            try:
+                tap.send(entry)
+            except Exception as exc:
+                transport_failed(config.on_transport_error, "tap", exc)
+
+
+def _reentered(log: LogLayer, level, messages, metadata, error, ctx, fields) -> bool:
+    """A log call made while this thread dispatches an entry (SPEC §4 re-entrancy).
+
+    From a signal handler that interrupted the dispatch, the entry is deferred: kept,
+    with the time it was logged and its context, and dispatched right after the
+    interrupted emission (True). From anything else (a hook or transport logging) it
+    is dropped, with one line on stderr. See ``loglayer._common.from_signal_handler``
+    for how the two are told apart; both are counted (``LogLayer.reentry_stats()``).
+    """
+    state = _dispatch_state
+    if (state.mode == _DISPATCHING and len(state.deferred) < MAX_DEFERRED
+            and from_signal_handler()):
+        deferred = state.deferred
+        if type(deferred) is not list:  # the class' empty tuple: this thread's first
+            deferred = state.deferred = []
+        deferred.append((log, (level, messages, metadata, error, ctx, fields, time.time_ns()),
+                         contextvars.copy_context()))
+        count_reentry("deferred")
+        return True
+    dropped_reentrant_entry()
+    return False
+
+
+def _deliver_deferred(state: _DispatchState) -> None:
+    """Dispatch the entries signal handlers logged during this thread's emission, in
+    order, each in the context it was logged in; log calls they cause are dropped."""
+    deferred, state.deferred = state.deferred, ()
+    state.mode = _DELIVERING
+    sent = 0
+    try:
+        for log, arguments, context in deferred:
+            context.run(log._dispatch, *arguments)
+            sent += 1
+            if arguments[0] == LogLevel.FATAL:
+                log.flush()
+    finally:
+        state.mode = _IDLE
+        for _ in range(sent, len(deferred)):  # a KeyboardInterrupt on the way
+            count_reentry("dropped")
 
 
 class LogBuilder:
@@ -947,10 +1022,10 @@ class LogBuilder:
         self._has_ctx = True
         return self
 
-    def _send(self, level, messages) -> None:
+    def _send(self, level, messages) -> bool:
         log = self._log
-        log._emit(level, messages, self._metadata, self._error,
-                  self._ctx if self._has_ctx else log._ctx)
+        return log._emit(level, messages, self._metadata, self._error,
+                         self._ctx if self._has_ctx else log._ctx)
 
     def trace(self, *messages) -> None:
         if self._log._active & 0b1:
@@ -975,6 +1050,5 @@ class LogBuilder:
             self._send(LogLevel.ERROR, messages)
 
     def fatal(self, *messages) -> None:
-        if self._log._active & 0b100000:
-            self._send(LogLevel.FATAL, messages)
+        if self._log._active & 0b100000 and not self._send(LogLevel.FATAL, messages):
             self._log.flush()
