@@ -66,6 +66,7 @@ from loglayer._common import (
     reentry_stats,
     resolve_lazy,
     serialize_error_safely,
+    text_of,
     transport_failed,
     transport_list,
     transport_slot,
@@ -1118,7 +1119,13 @@ cdef class LogLayer:
         entry.fields = field_map
         entry.ctx = ctx
         # a hook may replace the prefix (redact censors it), as it may the messages
-        entry.prefix = self._prefix if params is None else params.prefix
+        if params is None:
+            entry.prefix = self._prefix
+        else:
+            prefix = params.prefix
+            if type(prefix) is not str and prefix is not None:
+                prefix = text_of(prefix)  # what a hook set, as text
+            entry.prefix = prefix
         entry.time_ns = time_ns
         entry.metadata_key = config.metadata_key
         entry.error_key = config.error_key

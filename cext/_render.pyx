@@ -111,10 +111,18 @@ cdef class LineTransport(LineSink):
         return self._format.render(entry)
 
     cdef int _write_line(self, object line) except -1:
+        # A line that does not convert (a custom format's lone surrogate, or bytes that
+        # are not UTF-8) is written with backslash escapes rather than lost.
         if self._decode:
-            line = (<bytes?>line).decode("utf-8")
+            if type(line) is bytes:
+                line = (<bytes>line).decode("utf-8", "backslashreplace")
+            else:
+                line = bytes.decode(line, "utf-8", "backslashreplace")
         elif self._encode:
-            line = (<str?>line).encode("utf-8")
+            if type(line) is str:
+                line = (<str>line).encode("utf-8", "backslashreplace")
+            else:
+                line = str.encode(line, "utf-8", "backslashreplace")
         if self._write is not None:
             self._write(line)
         else:

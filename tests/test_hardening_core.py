@@ -878,3 +878,78 @@ def test_another_thread_never_defers(core):
     thread.start()
     thread.join()
     assert tt_local == ["outer"]
+
+
+# -- beyond the list: what the renderers and line transports are handed ------------------
+
+
+def test_a_prefix_a_hook_set_to_an_object_is_its_text(stack):
+    import loglayer
+
+    class Label:
+        def __bool__(self):
+            raise Boom("no truth")
+
+        def __str__(self):
+            return "[label]"
+
+    def set_prefix(params):
+        params.prefix = Label()
+        return None
+
+    log, console_out, json_out = _both_outputs(
+        stack, plugins=[loglayer.message_hook("p", set_prefix)], prefix="p")
+    log.info("m")
+    assert console_out.getvalue() == "INFO  [label] m\n"
+    assert json.loads(json_out.getvalue())["msg"] == "[label] m"
+
+
+class SurrogateFormat:
+    """A custom format whose str line holds a lone surrogate."""
+
+    binary = False
+
+    def render(self, entry):
+        return "file \udcff\n"
+
+
+class LatinFormat:
+    """A custom format whose bytes are not UTF-8."""
+
+    binary = True
+
+    def render(self, entry):
+        return b"caf\xe9\n"
+
+
+def test_a_custom_line_that_does_not_convert_is_escaped_not_lost(stack):
+    binary_out, text_out = io.BytesIO(), io.StringIO()
+    log = stack.LogLayer(transports=[
+        stack.LineTransport(SurrogateFormat(), binary_out, binary=True, id="b"),
+        stack.LineTransport(LatinFormat(), text_out, id="t")], on_transport_error=pytest.fail)
+    log.info("x")
+    assert binary_out.getvalue() == b"file \\udcff\n"
+    assert text_out.getvalue() == "caf\\xe9\n"
+
+
+def test_a_level_whose_attributes_raise_is_written_as_its_text():
+    """Only a hand-built entry can carry such a level; the renderer still writes it."""
+    import loglayer._core_py as pure_core
+    import loglayer._render_py as pure_render
+
+    class Weird:
+        def __getattribute__(self, name):
+            raise Boom(name)
+
+        def __str__(self):
+            return "odd"
+
+        def __hash__(self):
+            return 1
+
+        def __eq__(self, other):
+            return False
+
+    entry = pure_core.LogEntry(Weird(), ["m"], {}, None, None, {}, None, None, 0, None)
+    assert pure_render.ConsoleFormat(False, False).render(entry) == "ODD   m\n"
+    assert json.loads(pure_render.JsonFormat(time_format=None).render(entry))["level"] == "odd"

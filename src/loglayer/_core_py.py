@@ -46,6 +46,7 @@ from ._common import (
     reentry_stats,
     resolve_lazy,
     serialize_error_safely,
+    text_of,
     transport_failed,
     transport_list,
     transport_slot,
@@ -897,6 +898,8 @@ class LogLayer:
             # a hook may replace the prefix (redact censors it), as it may the messages
             level, messages, data = params.level, params.messages, params.data
             prefix = params.prefix
+            if type(prefix) is not str and prefix is not None:
+                prefix = text_of(prefix)  # what a hook set, as text
         entry = LogEntry(level, messages, data, metadata, error, fields, ctx, prefix,
                          time_ns, config.metadata_key, config.error_key)
         # Send gates count in has_dispatch: when there are any, params was built.

@@ -297,10 +297,12 @@ class LineTransport(LineSink):
         return self._format.render(entry)
 
     def _write_line(self, line: Any) -> None:
+        # A line that does not convert (a custom format's lone surrogate, or bytes that
+        # are not UTF-8) is written with backslash escapes rather than lost.
         if self._decode:
-            line = line.decode("utf-8")
+            line = bytes.decode(line, "utf-8", "backslashreplace")
         elif self._encode:
-            line = line.encode("utf-8")
+            line = str.encode(line, "utf-8", "backslashreplace")
         if self._write is not None:
             self._write(line)
         else:
@@ -328,7 +330,10 @@ def _default(obj: object) -> str:
 
 def _level_name(level: object) -> str:
     """The name of a level outside the table (the core only sends LogLevel members)."""
-    name = getattr(level, "name", None)
+    try:
+        name = getattr(level, "name", None)
+    except Exception:  # a hostile __getattribute__: its text
+        name = None
     return name if type(name) is str else text_of(level)
 
 
