@@ -953,3 +953,17 @@ def test_a_level_whose_attributes_raise_is_written_as_its_text():
     entry = pure_core.LogEntry(Weird(), ["m"], {}, None, None, {}, None, None, 0, None)
     assert pure_render.ConsoleFormat(False, False).render(entry) == "ODD   m\n"
     assert json.loads(pure_render.JsonFormat(time_format=None).render(entry))["level"] == "odd"
+
+
+def test_file_transport_text_lines_are_censored_too(tmp_path):
+    """FileTransport(format="text") renders with the console format (live core)."""
+    import loglayer
+
+    path = tmp_path / "app.log"
+    transport = loglayer.FileTransport(str(path), format="text", time_format=None)
+    with loglayer.LogLayer(transports=transport, plugins=[censoring()]) as log:
+        log.with_error(_failed_login()).error("login failed")
+    text = path.read_text("utf-8")
+    assert "hunter2" not in text
+    assert text.startswith("ERROR login failed err=ValueError: bad password [REDACTED]\n")
+    assert text.endswith("    ValueError: bad password [REDACTED]\n")
