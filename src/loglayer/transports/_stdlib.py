@@ -7,6 +7,7 @@ import logging
 import threading
 from typing import Any
 
+from .._common import text_of
 from .._render_py import _ABSENT, _as_written, _error_parts, _message_text
 from .._select import Transport
 from ..levels import LogLevel
@@ -123,13 +124,24 @@ def _exception_of(entry: Any, error: BaseException) -> tuple[Any, str | None]:
     return None, traceback_text.rstrip("\n") if traceback_text else summary
 
 
+def _copy(items: Any, name: str) -> dict:
+    """A shallow copy of ``items``, or ``{name: its text}`` when it cannot be read."""
+    try:
+        return dict(items)
+    except Exception:
+        return {name: text_of(items)}
+
+
 def _record_extra(entry: Any) -> dict:
     """The ``extra`` of the record for ``entry`` (see :class:`StdlibTransport`)."""
-    data = dict(entry.data) if entry.data else {}
+    data = _copy(entry.data, "data") if entry.data else {}
     metadata = entry.metadata
-    mapped = None if metadata is None else to_map(metadata)
-    if mapped is not None:
-        mapped = dict(mapped)  # the record must not share the caller's dict
+    try:
+        mapped = None if metadata is None else to_map(metadata)
+        if mapped is not None:
+            mapped = dict(mapped)  # the record must not share the caller's dict
+    except Exception:  # a mapping that cannot be read: its text, the record still goes
+        mapped = {"metadata": text_of(metadata)}
     extra = {key: value for key, value in data.items()
              if type(key) is str and key not in RESERVED_KEYS}
     if mapped is not None:
