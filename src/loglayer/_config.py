@@ -43,7 +43,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import _core_py, _select, registry
+from . import _select, registry
 from ._select import LogLayer
 from ._validate import (
     check_bool,
@@ -463,5 +463,5 @@ def load_config(path: str | os.PathLike[str]) -> LogLayer:
 
 # ``LogLayer.from_config`` is this function: the kernels import no configuration, so
 # the assembly tells them.
-for _kernel in {_core_py, _select.core}:
+for _kernel in _select.KERNELS:
     _kernel._set_config_builder(from_config)

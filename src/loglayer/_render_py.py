@@ -61,7 +61,7 @@ from ._errorfmt import (
     serialize_error,
 )
 from ._multiline import Multiline
-from ._validate import check_bool
+from ._validate import check_bool, check_key
 from .levels import LogLevel
 from .utils._tomap import to_map
 
@@ -139,14 +139,6 @@ _MAX_DEPTH = 32
 # -- formats ---------------------------------------------------------------------------
 
 
-def _check_key(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    if not value:
-        raise ValueError(f"{name} must not be empty")
-    return value
-
-
 class JsonFormat:
     """How ``render_json`` names its three fixed keys and writes the time.
 
@@ -163,9 +155,9 @@ class JsonFormat:
 
     def __init__(self, message_key: str = "msg", level_key: str = "level",
                  time_key: str = "time", time_format: str | None = "iso") -> None:
-        _check_key("message_key", message_key)
-        _check_key("level_key", level_key)
-        _check_key("time_key", time_key)
+        check_key("message_key", message_key, allow_none=False)
+        check_key("level_key", level_key, allow_none=False)
+        check_key("time_key", time_key, allow_none=False)
         if time_format is not None and not isinstance(time_format, str):
             raise TypeError(f"time_format must be a str or None, got {type(time_format).__name__}")
         if time_format not in _TIME_MODES:
@@ -223,7 +215,7 @@ class ConsoleFormat:
     def __init__(self, colors: bool, show_time: bool, error_key: str | None = None) -> None:
         self.colors = check_bool("colors", colors)
         self.show_time = check_bool("show_time", show_time)
-        self.error_key = None if error_key is None else _check_key("error_key", error_key)
+        self.error_key = check_key("error_key", error_key)
         levels = {}
         for level in LogLevel:
             pad = " " * (5 - len(level.name)) + " "

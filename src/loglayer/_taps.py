@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from . import _core_py, _select
+from . import _select
 
 __all__ = ["add_tap", "remove_tap"]
 
@@ -20,7 +20,7 @@ _taps: tuple[Any, ...] = ()
 
 
 def _publish() -> None:
-    for kernel in {_core_py, _select.core}:
+    for kernel in _select.KERNELS:
         kernel._set_taps(_taps)
 
 
