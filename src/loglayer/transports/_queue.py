@@ -256,15 +256,23 @@ def _rebuilt(entry: Any, level: Any, messages: Any, data: Any, metadata: Any) ->
                getattr(entry, "error_key", "err"))
 
 
-def _params(entry: Any) -> HookParams:
-    return HookParams(entry.level, entry.messages, entry.data, entry.metadata, entry.error,
-                      entry.fields, entry.ctx, entry.prefix)
+def _params(entry: Any, params: HookParams | None = None) -> HookParams:
+    """``entry`` as the dispatch hooks see it: ``params`` brought up to date with it, or
+    new params. Each entry keeps one params object for all its hooks and gates, as in a
+    logger, so that a plugin can tell at its gate which entries its hooks failed on
+    (``GrpcPlugin(fail_closed=True)`` refuses those)."""
+    if params is None:
+        return HookParams(entry.level, entry.messages, entry.data, entry.metadata,
+                          entry.error, entry.fields, entry.ctx, entry.prefix)
+    params.level, params.messages, params.data = entry.level, entry.messages, entry.data
+    params.metadata, params.prefix = entry.metadata, entry.prefix
+    return params
 
 
-def _run_entry_hooks(plugins: Any, entry: Any) -> Any:
+def _run_entry_hooks(plugins: Any, entry: Any, params: HookParams) -> Any:
     """An entry after one stage of per-entry data, message and level hooks (the
-    kernel's ``run_hooks``: the same rules as a logger's dispatch)."""
-    params = _params(entry)
+    kernel's ``run_hooks``: the same rules as a logger's dispatch), run with ``params``,
+    the entry's params (see ``_params``)."""
     run_hooks(plugins, params)  # entry.data is shared: merges go into a copy
     if params.level is entry.level and params.messages is entry.messages \
             and params.data is entry.data:
@@ -400,7 +408,7 @@ class _Pipeline:
                     self.set_soft(self.max_size)
                     self.wakeup.notify()
                 queue = self.queue
-                if len(queue) >= self.max_size:
+                if self._full():
                     if self.overflow == "drop_newest":
                         self.dropped += 1
                         return
@@ -415,7 +423,42 @@ class _Pipeline:
                     return
         self._send_direct(entry)
 
-    def _wait_for_room(self) -> bool:
+    def _full(self, size: int = 0) -> bool:
+        """Whether an entry (of estimated ``size`` bytes, for a pipeline that counts
+        them) must wait or be dropped before it can be queued."""
+        return len(self.queue) >= self.max_size
+
+    def _waiting(self) -> int:
+        """Entries accepted and not yet taken by the worker."""
+        return len(self.queue)
+
+    def _take(self, limit: int) -> list:
+        """Up to ``limit`` of the oldest waiting entries, taken off the queue for the
+        worker to send. The caller holds the lock."""
+        queue = self.queue
+        count = min(len(queue), limit)
+        popleft = queue.popleft
+        batch = [popleft() for _ in range(count)]
+        self.taken += count
+        return batch
+
+    def _clear(self) -> list:
+        """Every waiting entry, taken off the queue at once. The caller holds the lock."""
+        rest = list(self.queue)
+        self.queue.clear()
+        self.taken += len(rest)
+        return rest
+
+    def _sending(self, count: int) -> None:
+        """``count`` entries taken by ``_clear`` are about to be sent (not by the worker).
+        The caller holds the lock."""
+
+    def _abandon(self, count: int) -> int:
+        """``count`` entries taken by ``_clear`` will not be sent: how many of them count
+        as dropped. The caller holds the lock."""
+        return count
+
+    def _wait_for_room(self, size: int = 0) -> bool:
         """overflow="block": wait (holding the lock's condition) until the queue has
         room, at most ``block_timeout`` seconds. False when the entry is dropped instead
         (counted): the wait timed out, an earlier wait timed out and the worker has not
@@ -426,7 +469,7 @@ class _Pipeline:
         deadline = time.monotonic() + self.block_timeout
         self.blocked += 1
         try:
-            while len(self.queue) >= self.max_size and not self.closed and not self.direct:
+            while self._full(size) and not self.closed and not self.direct:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self.stalled_at = self.taken
@@ -456,9 +499,9 @@ class _Pipeline:
                 batch = [entry]
                 if self.queue:  # appended by a sender that passed the length check as
                     with self.lock:  # the drain switched over: they go first
-                        batch = [*self.queue, entry]
-                        self.taken += len(self.queue)
-                        self.queue.clear()
+                        rest = self._clear()
+                        self._sending(len(rest))
+                        batch = [*rest, entry]
                 self._deliver_locked(batch)
                 self._flush_inners_locked()
             finally:
@@ -486,7 +529,7 @@ class _Pipeline:
             return False
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.lock:
-            target = self.taken + len(self.queue)
+            target = self.taken + self._waiting()
             if self.flushed >= target:
                 return True
             if self.closed and (self.worker is None or not self.worker.is_alive()):
@@ -545,11 +588,8 @@ class _Pipeline:
         with self.lock:
             # Entries appended by senders that passed the length check just before
             # the close: they can no longer be sent, so they count as dropped.
-            stragglers = len(self.queue)
-            if stragglers:
-                self.queue.clear()
-                self.taken += stragglers
-                self.dropped += stragglers
+            if self.queue:
+                self.dropped += self._abandon(len(self._clear()))
             self.flushed = self.taken
             self.progress.notify_all()
         self._report(final=True)
@@ -582,13 +622,14 @@ class _Pipeline:
         with self.lock:
             self.direct = True
             self.not_full.notify_all()  # blocked senders now send directly
-            rest = list(self.queue)
-            self.queue.clear()
-            self.taken += len(rest)
+            rest = self._clear()
             in_flight = 0 if finished else self.in_flight
-            if not held:
-                self.dropped += len(rest)
-                self.reported_dropped += len(rest)
+            if held:
+                self._sending(len(rest))
+            else:
+                lost = self._abandon(len(rest))
+                self.dropped += lost
+                self.reported_dropped += lost
         if held:
             try:
                 if rest:
@@ -614,8 +655,6 @@ class _Pipeline:
     # -- the worker --------------------------------------------------------------------
 
     def _run(self) -> None:
-        queue = self.queue
-        popleft = queue.popleft
         lock = self.lock
         batch_size = self.batch_size
         wake_at = self.wake_at
@@ -627,12 +666,12 @@ class _Pipeline:
         try:
             while True:
                 with lock:
-                    if len(queue) < wake_at and not self.urgent and not self.stopping:
+                    if self._waiting() < wake_at and not self.urgent and not self.stopping:
                         # Sleep until a batch fills (the send that fills it wakes us),
                         # a flush or close asks, or flush_interval has passed.
                         self.set_soft(wake_at)
                         self.sleeping = True
-                        if len(queue) < wake_at:
+                        if self._waiting() < wake_at:
                             self.wakeup.wait(self.flush_interval)
                         self.sleeping = False
                         if not self.stopping:
@@ -640,9 +679,8 @@ class _Pipeline:
                     self.urgent = False
                 while True:
                     with lock:
-                        count = min(len(queue), batch_size)
-                        batch = [popleft() for _ in range(count)]
-                        self.taken += count
+                        batch = self._take(batch_size)
+                        count = len(batch)
                         self.in_flight = count
                         done = self.taken
                         if goal <= self.flushed < self.flush_wanted:
@@ -664,7 +702,7 @@ class _Pipeline:
                 self._report(final=False)
                 if self.stopping:
                     with lock:
-                        if not queue:
+                        if not self._waiting():
                             break
         finally:
             if self.stopping:
@@ -743,16 +781,19 @@ class _Pipeline:
         entries = list(batch)
         # refused[i]: the positions in `active` a batch plugin's gate said no to, entry i
         refused: list = [()] * len(entries)
+        # params_of[i]: entry i's params, made at its first hook, kept to its last gate
+        params_of: list = [None] * len(entries)
         for stage in self.stages:
             if stage[0] == "batch":
                 self._batch_stage(stage, entries, refused, [slot[1] for slot, _, _ in active])
             else:
                 for i, entry in enumerate(entries):
-                    entries[i] = _run_entry_hooks(stage[1], entry)
+                    params_of[i] = _params(entry, params_of[i])
+                    entries[i] = _run_entry_hooks(stage[1], entry, params_of[i])
         gates = self.gates
         gated = self.gated
         for i, entry in enumerate(entries):
-            params = _params(entry) if gated else None
+            params = _params(entry, params_of[i]) if gated else None
             for position, (slot, minimum, routed) in enumerate(active):
                 if entry.level < minimum or position in refused[i]:
                     continue
@@ -882,7 +923,7 @@ def _register(pipeline: _Pipeline) -> None:
     It is tracked when its queue is made, after the queue's inner transports and
     plugins were, so at exit it is drained before they are stopped.
     """
-    _lifecycle.track(pipeline, at_exit=_Pipeline.drain_at_exit,
-                     before_fork=_Pipeline.before_fork,
-                     after_fork_in_parent=_Pipeline.after_fork_in_parent,
-                     after_fork_in_child=_Pipeline.after_fork_in_child)
+    kind = type(pipeline)
+    _lifecycle.track(pipeline, at_exit=kind.drain_at_exit, before_fork=kind.before_fork,
+                     after_fork_in_parent=kind.after_fork_in_parent,
+                     after_fork_in_child=kind.after_fork_in_child)
