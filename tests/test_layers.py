@@ -44,6 +44,7 @@ LAYERS = {
     "loglayer.plugin": BASE,
     "loglayer._native": BASE,
     "loglayer._common": BASE,
+    "loglayer._version": BASE,
     "loglayer._validate": BASE,
     "loglayer._lifecycle": BASE,
     "loglayer._records": BASE,

@@ -19,6 +19,7 @@ from ._context import (
 from ._default import configure, log
 from ._multiline import Multiline
 from ._select import COMPILED, HookParams, LogBuilder, LogEntry, LogLayer, Transport, lazy
+from ._version import __version__ as __version__
 from .errors import LogLayerError, PluginError, TransportError
 from .levels import LogLevel
 from .plugin import (
@@ -38,8 +39,6 @@ from .transports import (
     QueueTransport,
     StructuredTransport,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BlankTransport",

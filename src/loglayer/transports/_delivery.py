@@ -121,8 +121,9 @@ def _message(entry: Any) -> str:
     return " ".join(part if type(part) is str else text_of(part) for part in parts)
 
 
-def entry_record(entry: Any) -> bytes:
-    """``entry`` as the JSON record the spool keeps (what ``record_entry`` rebuilds)."""
+def entry_record(entry: Any, extra: Any = None) -> bytes:
+    """``entry`` as the JSON record the spool keeps (what ``record_entry`` rebuilds),
+    with what the transport captured at the call (``extra``, JSON-able) beside it."""
     metadata = entry.metadata
     if metadata is not None and not isinstance(metadata, dict):
         mapped = to_map(metadata)
@@ -130,6 +131,8 @@ def entry_record(entry: Any) -> bytes:
     record = {"l": int(entry.level), "t": entry.time_ns, "m": _message(entry),
               "d": entry.data, "md": metadata, "mk": entry.metadata_key,
               "ek": getattr(entry, "error_key", "err")}
+    if extra is not None:
+        record["x"] = extra
     try:
         return orjson.dumps(record, default=_jsonable, option=_RECORD_OPTIONS)
     except Exception:  # a key orjson cannot take, a cycle, a huge int: as text
@@ -138,13 +141,16 @@ def entry_record(entry: Any) -> bytes:
 
 
 def record_entry(payload: bytes) -> Any:
-    """The ``LogEntry`` of a spooled record (see ``entry_record``)."""
+    """The queue item of a spooled record (see ``entry_record``): its ``LogEntry``, or
+    ``(entry, extra)`` when the transport captured something at the call."""
     record = orjson.loads(payload)
     level = record["l"]
     with contextlib.suppress(ValueError):
         level = LogLevel(level)
-    return LogEntry(level, [record["m"]], record["d"], record["md"], None, {}, {}, None,
-                    record["t"], record["mk"], record["ek"])
+    entry = LogEntry(level, [record["m"]], record["d"], record["md"], None, {}, {}, None,
+                     record["t"], record["mk"], record["ek"])
+    extra = record.get("x")
+    return entry if extra is None else (entry, tuple(extra) if type(extra) is list else extra)
 
 
 def _spooled_entry(payload: bytes) -> Any:
@@ -278,8 +284,10 @@ class _DeliveryPipeline(_Pipeline):
     def __init__(self, owner: DeliveryTransport, shipper: _Shipper, *, max_entries: int,
                  max_bytes: int, overflow: str, block_timeout: float, batch_size: int,
                  flush_interval: float, spool: Any, on_drop: Callable[[int], Any] | None,
-                 on_error: Callable[[Exception], Any] | None) -> None:
+                 on_error: Callable[[Exception], Any] | None,
+                 capture: Callable[[Any], Any] | None) -> None:
         self.max_bytes = max_bytes
+        self.capture = capture
         self.spool = spool
         self.shipper = shipper
         self.sizes: deque[int] = deque()
@@ -314,13 +322,16 @@ class _DeliveryPipeline(_Pipeline):
         return len(self.queue) + (spool.unread if spool is not None else 0)
 
     def enqueue(self, entry: Any) -> None:
+        extra = self.capture(entry) if self.capture is not None else None
         spool = self.spool
         if spool is not None:
-            record = entry_record(entry)
+            record = entry_record(entry, extra)
             size = len(record)
         else:
             size = estimated_size(entry)
         item = entry if entry.metadata is None else _snapshot_of(entry)
+        if extra is not None:
+            item = (item, extra)
         with self.lock:
             if self.closed:
                 raise RuntimeError(f"{self.kind} {self.name!r} is closed; the entry was "
@@ -548,6 +559,11 @@ class DeliveryTransport(QueueTransport):
     ``flush_interval``, ``max_buffer_entries``, ``max_buffer_bytes``, ``overflow``,
     ``block_timeout``, ``timeout`` (one request), ``retry_initial``, ``retry_max``,
     ``spool_dir``, ``max_spool_bytes``, ``on_drop``, ``on_error``.
+
+    For a transport built on this class: ``capture(entry)``, when given, runs on the
+    caller's thread at each ``send`` and returns what the wire needs from the moment of
+    the call (the active trace, for OTLP), JSON-able or None; the queue then holds
+    ``(entry, captured)`` pairs, and so does what the wire's ``encode`` receives.
     """
 
     def __init__(self, wire: Wire, *, id: str = "", level: Any = None, enabled: bool = True,
@@ -558,7 +574,8 @@ class DeliveryTransport(QueueTransport):
                  retry_initial: float = 0.5, retry_max: float = 30.0,
                  spool_dir: Any = None, max_spool_bytes: int = 1024 * _MiB,
                  on_drop: Callable[[int], Any] | None = None,
-                 on_error: Callable[[Exception], Any] | None = None) -> None:
+                 on_error: Callable[[Exception], Any] | None = None,
+                 capture: Callable[[Any], Any] | None = None) -> None:
         Transport.__init__(self, id, level=level, enabled=enabled)
         check_int("max_batch_entries", max_batch_entries, minimum=1)
         check_int("max_batch_bytes", max_batch_bytes, minimum=1)
@@ -590,7 +607,7 @@ class DeliveryTransport(QueueTransport):
                                      block_timeout=float(block_timeout),
                                      batch_size=max_batch_entries,
                                      flush_interval=float(flush_interval), spool=spool,
-                                     on_drop=on_drop, on_error=on_error)
+                                     on_drop=on_drop, on_error=on_error, capture=capture)
         shipper.pipeline = pipeline
         self._pipeline = pipeline
         self._delivery = pipeline

@@ -70,7 +70,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from .. import __version__, _render_py
+from .. import _render_py
 from .._common import describe, is_mapping, stderr_line, text_of
 from .._errorfmt import serialize_error
 from .._validate import (
@@ -83,6 +83,7 @@ from .._validate import (
     check_type,
     type_name,
 )
+from .._version import __version__
 from ..levels import LogLevel
 from ..utils._tomap import to_map
 
