@@ -485,3 +485,48 @@ def test_a_forked_child_starts_empty_and_sends_only_its_own(tmp_path):
     assert child.startswith("child True True ['child']")
     assert "'accepted': 1, 'delivered': 1" in child
     assert parent.startswith("parent ['parent0', 'parent1', 'parent2', 'parent3', 'parent4']")
+
+
+class RecordingWire(ScriptedWire):
+    """Keeps the items the engine hands to ``encode`` as they are."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list = []
+
+    def encode(self, entries: list) -> bytes:
+        self.items.extend(entries)
+        return super().encode([item[0] if type(item) is tuple else item for item in entries])
+
+
+@pytest.mark.parametrize("spooled", [False, True])
+def test_what_is_captured_at_the_call_travels_with_the_entry(core, tmp_path, spooled):
+    wire = RecordingWire()
+    calls = iter(range(100))
+    transport = make(wire, capture=lambda entry: [next(calls), "at-call"],
+                     spool_dir=tmp_path if spooled else None)
+    log = core.LogLayer(transports=[transport])
+    log.with_metadata({"k": 1}).info("a")
+    log.info("b")
+    assert transport.flush(WAIT)
+    assert [(entry.messages, tuple(extra)) for entry, extra in wire.items] == [
+        (["a"], (0, "at-call")), (["b"], (1, "at-call"))]
+    assert wire.items[0][0].metadata == {"k": 1}
+    transport.close()
+
+
+def test_metadata_changed_after_the_call_is_sent_as_it_was(core):
+    wire = RecordingWire()
+    wire.script = ["hang"]
+    transport = make(wire)
+    log = core.LogLayer(transports=[transport])
+    log.info("first")
+    wait_for(lambda: wire.attempts == 1)
+    metadata = {"user": "alice"}
+    log.with_metadata(metadata).info("second")
+    metadata["user"] = "mallory"
+    metadata["extra"] = True
+    wire.release.set()
+    assert transport.flush(WAIT)
+    assert wire.items[-1].metadata == {"user": "alice"}
+    transport.close()

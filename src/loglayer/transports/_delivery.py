@@ -48,6 +48,7 @@ The rest is here, on top of ``QueueTransport``'s queue and worker (``_queue._Pip
 from __future__ import annotations
 
 import contextlib
+import copy
 import random
 import threading
 import time
@@ -64,7 +65,14 @@ from .._select import LogEntry, PluginSet, Transport
 from .._validate import check_callable, check_choice, check_int, check_number, check_type
 from ..levels import LogLevel
 from ..utils import to_map
-from ._queue import _OVERFLOW_POLICIES, REPORT_INTERVAL, QueueTransport, _Pipeline, _register
+from ._queue import (
+    _OVERFLOW_POLICIES,
+    REPORT_INTERVAL,
+    QueueTransport,
+    _Pipeline,
+    _rebuilt,
+    _register,
+)
 
 __all__ = ["DeliveryTransport", "Reject", "Retry", "Wire"]
 
@@ -322,16 +330,33 @@ class _DeliveryPipeline(_Pipeline):
         return len(self.queue) + (spool.unread if spool is not None else 0)
 
     def enqueue(self, entry: Any) -> None:
-        extra = self.capture(entry) if self.capture is not None else None
+        """Accept one entry: the caller's side of ``send``. Items are kept as
+        ``(entry, metadata at the call, captured)``; the worker rebuilds the entry
+        when the metadata copy is needed (``_normalized``), off the caller's thread."""
+        capture = self.capture
+        extra = capture(entry) if capture is not None else None
+        metadata = entry.metadata
+        if metadata is not None:
+            metadata = _metadata_snapshot(metadata)
+        item = (entry, metadata, extra)
         spool = self.spool
-        if spool is not None:
+        if spool is None:
+            size = estimated_size(entry)
+            with self.lock:
+                queue = self.queue
+                # The common case: open, room, worker running and awake (or not due).
+                if (not self.closed and not self.direct and self.worker is not None
+                        and len(queue) < self.max_size and size <= self.max_bytes
+                        and self.buffered + size <= self.max_bytes
+                        and (not self.sleeping or len(queue) + 1 < self.wake_at)):
+                    self.accepted += 1
+                    queue.append(item)
+                    self.sizes.append(size)
+                    self.buffered += size
+                    return
+        else:
             record = entry_record(entry, extra)
             size = len(record)
-        else:
-            size = estimated_size(entry)
-        item = entry if entry.metadata is None else _snapshot_of(entry)
-        if extra is not None:
-            item = (item, extra)
         with self.lock:
             if self.closed:
                 raise RuntimeError(f"{self.kind} {self.name!r} is closed; the entry was "
@@ -356,7 +381,7 @@ class _DeliveryPipeline(_Pipeline):
             if not self.direct:
                 return
             self.unresolved += 1
-        self._send_direct(item)
+        self._send_direct(_normalized(item))
 
     def _wake(self) -> None:
         """Start the worker if needed and wake it when a batch is ready. Holds the lock."""
@@ -404,7 +429,7 @@ class _DeliveryPipeline(_Pipeline):
         count = min(len(queue), limit)
         if count:
             popleft = queue.popleft
-            batch = [popleft() for _ in range(count)]
+            batch = [_normalized(popleft()) for _ in range(count)]
             sizes = self.sizes.popleft
             self.buffered -= sum(sizes() for _ in range(count))
         elif self.spool is not None and self.spool.unread:
@@ -419,7 +444,10 @@ class _DeliveryPipeline(_Pipeline):
     def _clear(self) -> list:
         self.sizes.clear()
         self.buffered = 0
-        return super()._clear()
+        return [_normalized(item) for item in super()._clear()]
+
+    def _prepare(self, batch: list) -> list:
+        return batch  # no plugins here; _take and _clear made the items already
 
     def _sending(self, count: int) -> None:
         self.unresolved += count
@@ -538,13 +566,35 @@ class _DeliveryPipeline(_Pipeline):
         self.sizes.clear()
 
 
-def _snapshot_of(entry: Any) -> Any:
-    """The entry with its dict metadata copied at the call (see ``QueueTransport``)."""
-    from ._queue import _rebuilt, _snapshot
-    item = _snapshot(entry)
-    if type(item) is tuple:
-        return _rebuilt(item[0], item[0].level, item[0].messages, item[0].data, item[1])
-    return item
+def _metadata_snapshot(metadata: Any) -> Any:
+    """Dict metadata copied at the call, as ``QueueTransport`` keeps it (a shallow copy
+    keeping the subclass); other metadata as it is."""
+    if type(metadata) is dict:
+        return metadata.copy()
+    if isinstance(metadata, dict):
+        try:
+            return copy.copy(metadata)
+        except Exception:
+            return dict(metadata)
+    return metadata
+
+
+def _same(snapshot: dict, metadata: Any) -> bool:
+    """Whether the caller's metadata still equals its snapshot (then the entry is sent
+    as it is: cheaper than rebuilding it). A comparison that raises means no."""
+    try:
+        return bool(snapshot == metadata)
+    except Exception:
+        return False
+
+
+def _normalized(item: tuple) -> Any:
+    """What the wire gets for a queued ``(entry, metadata, captured)``: the entry (rebuilt
+    with the metadata of the call when that is a copy), paired with what was captured."""
+    entry, metadata, extra = item
+    if metadata is not entry.metadata and not _same(metadata, entry.metadata):
+        entry = _rebuilt(entry, entry.level, entry.messages, entry.data, metadata)
+    return entry if extra is None else (entry, extra)
 
 
 # -- the public base ----------------------------------------------------------------------
