@@ -263,7 +263,7 @@ def test_close_gives_up_at_its_deadline_and_reports(core, capsys):
     stats = balanced(transport.stats())
     assert stats["dropped"] == 3 and stats["pending"] == 0
     err = capsys.readouterr().err
-    assert "0 delivered, 3 dropped, 0 not delivered of 3 accepted" in err
+    assert "of 3 entries accepted, 0 delivered, 3 dropped, 0 pending" in err
     assert wire.closed
 
 

@@ -250,8 +250,10 @@ class _Shipper:
                                                   self.retry_initial * 2 ** min(attempt, 60)))
                 attempt += 1
                 deadline = self.deadline
-                if pipeline.direct or (deadline is not None
-                                       and time.monotonic() + delay >= deadline):
+                remaining = float("inf") if deadline is None else deadline - time.monotonic()
+                # a last attempt just before the deadline, none after it
+                delay = min(delay, max(remaining - 0.01, 0.0))
+                if pipeline.direct or remaining <= 0.01:
                     pipeline.give_up(count, f"not delivered by the deadline "
                                      f"(last failure: {exc})")
                     return
@@ -541,6 +543,8 @@ class _DeliveryPipeline(_Pipeline):
             return done and self.given_up == given_up and not self.unresolved
 
     def drain_at_exit(self, deadline: float) -> None:
+        if self.closed or self.direct:
+            return
         self.set_deadline(deadline)
         super().drain_at_exit(deadline)
         self._final_line("at exit")
@@ -549,9 +553,9 @@ class _DeliveryPipeline(_Pipeline):
         stats = self.stats()
         if stats["pending"] or stats["dropped"]:
             where = " (in the spool, sent at the next start)" if self.spool is not None else ""
-            stderr_line(f"{self.kind} {self.name!r} {when}: {stats['delivered']} delivered, "
-                        f"{stats['dropped']} dropped, {stats['pending']} not delivered"
-                        f"{where} of {stats['accepted']} accepted")
+            stderr_line(f"{self.kind} {self.name!r} {when}: of {stats['accepted']} entries "
+                        f"accepted, {stats['delivered']} delivered, {stats['dropped']} "
+                        f"dropped, {stats['pending']} pending{where}")
 
     def after_fork_in_child(self) -> None:
         spool = self.spool
