@@ -207,7 +207,7 @@ def test_transports_may_be_a_tuple():
      "plugins[1].name: unknown plugin 'nope'; known plugins: filter, fragile, "),
     ({"transports": [{"name": "nope"}]}, ValueError,
      "transports[0].name: unknown transport 'nope'; known transports: blank, console, "
-     "file, memory, queue, stdlib, structured"),
+     "file, http, memory, otlp, queue, stdlib, structured"),
 ])
 def test_structure_errors(config, error, message):
     with pytest.raises(error) as info:
@@ -443,3 +443,33 @@ def test_load_config_unknown_format(tmp_path, name):
 def test_load_config_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_config(tmp_path / "missing.toml")
+
+
+def test_a_queue_wraps_transports_and_plugins_named_in_the_config(tmp_path):
+    path = tmp_path / "app.log"
+    log = from_config({"transports": [{"name": "queue", "options": {
+        "inner": [{"name": "file", "options": {"path": str(path)}}],
+        "plugins": [{"name": "redact", "options": {"keys": ["password"]}}]}}]})
+    log.with_metadata({"password": "hunter2", "user": "ada"}).info("signed in")
+    log.close()
+    line = json.loads(path.read_text())
+    assert (line["password"], line["user"], line["msg"]) == ("[REDACTED]", "ada", "signed in")
+
+
+def test_a_single_inner_entry_is_accepted_and_errors_name_its_path():
+    with pytest.raises(ValueError, match=r"^transports\[0\]\.options\.inner\.name: unknown "):
+        from_config({"transports": [{"name": "queue", "options": {"inner": {"name": "x"}}}]})
+    with pytest.raises(TypeError, match=r"^transports\[0\]\.options\.plugins\[0\]: must be a "):
+        from_config({"transports": [{"name": "queue", "options": {
+            "inner": {"name": "blank", "options": {"fn": print}}, "plugins": ["redact"]}}]})
+
+
+def test_a_failing_queue_closes_the_inner_transports_it_built(tmp_path, monkeypatch):
+    closed = []
+    from loglayer.transports import FileTransport
+    monkeypatch.setattr(FileTransport, "close", lambda self: closed.append(self.path))
+    with pytest.raises(TypeError, match=r"^transports\[0\]\.options\.max_size: "):
+        from_config({"transports": [{"name": "queue", "options": {
+            "inner": {"name": "file", "options": {"path": str(tmp_path / "a.log")}},
+            "max_size": "many"}}]})
+    assert closed == [str(tmp_path / "a.log")]

@@ -18,7 +18,13 @@ editing a file::
 Besides ``level``, ``transports`` and ``plugins``, the keys are the logger's own simple
 settings: ``enabled``, ``prefix``, ``fields``, ``fields_key``, ``metadata_key``,
 ``error_key``, ``copy_msg_on_only_error``, ``mute_fields`` and ``mute_metadata``.
-Without ``transports`` the logger gets its default console transport.
+Without ``transports`` the logger gets its default console transport. A queue's
+``inner`` transport (one entry or a list) and its ``plugins`` are entries too::
+
+    [[transports]]
+    name = "queue"
+    options = { inner = { name = "file", options = { path = "app.log" } },
+                plugins = [{ name = "redact", options = { keys = ["password"] } }] }
 
 Every mistake is reported before anything is built, or else undone (transports already
 built are closed), and the message starts with the path of the offending key, e.g.
@@ -299,7 +305,47 @@ def _build(kind: str, path: str, item: Any,
     except (ImportError, TypeError, ValueError) as exc:  # broken, or claimed twice
         raise _with_path(f"{path}.name: {exc}", exc) from exc
     what = f"{kind} {name!r}"
-    _check_options(f"{path}.options", what, factory, options)
+    nested: list = []
+    if kind == "transport":
+        options = _with_nested(path, options, nested)
+    try:
+        _check_options(f"{path}.options", what, factory, options)
+        return _construct(path, factory, options)
+    except BaseException:
+        _close_all(nested)
+        raise
+    finally:
+        nested.clear()
+
+
+def _with_nested(path: str, options: Mapping, built: list) -> Mapping:
+    """A transport's options with the transports and plugins it wraps built first: a
+    queue's ``inner`` (one ``{"name": ...}`` entry or a list of them) and its
+    ``plugins``. What is built is appended to ``built`` (closed if the rest fails)."""
+    if "inner" not in options and "plugins" not in options:
+        return options
+    options = dict(options)
+    inner = options.get("inner")
+    if isinstance(inner, Mapping):
+        built.append(_build("transport", f"{path}.options.inner", inner,
+                            registry.transport_factory))
+        options["inner"] = built[-1]
+    elif "inner" in options and not isinstance(inner, (str, bytes)) \
+            and isinstance(inner, collections.abc.Iterable):
+        for i, item in enumerate(list(inner)):
+            built.append(_build("transport", f"{path}.options.inner[{i}]", item,
+                                registry.transport_factory))
+        options["inner"] = list(built)
+    if "plugins" in options:
+        items = _entries(f"{path}.options.plugins", options["plugins"])
+        options["plugins"] = [_build("plugin", f"{path}.options.plugins[{i}]", item,
+                                     registry.plugin_factory)
+                              for i, item in enumerate(items)]
+    return options
+
+
+def _construct(path: str, factory: Callable[..., Any], options: Mapping) -> Any:
+    """``factory(**options)``, its errors given the entry's path."""
     try:
         return factory(**options)
     except (TypeError, ValueError) as exc:
