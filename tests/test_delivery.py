@@ -530,3 +530,12 @@ def test_metadata_changed_after_the_call_is_sent_as_it_was(core):
     assert transport.flush(WAIT)
     assert wire.items[-1].metadata == {"user": "alice"}
     transport.close()
+
+
+def test_a_wire_adds_its_own_counters_but_cannot_replace_the_engines():
+    wire = ScriptedWire()
+    wire.stats = lambda: {"truncated": 2, "accepted": -1}  # type: ignore[attr-defined]
+    transport = make(wire)
+    stats = balanced(transport.stats())
+    assert stats["truncated"] == 2 and stats["accepted"] == 0
+    transport.close()

@@ -109,6 +109,10 @@ class Wire(Protocol):
     def after_fork_in_child(self) -> None: ...
 
 
+# A wire may also have ``stats() -> dict[str, int]``: its counters are added to the
+# transport's ``stats()`` (they never replace the engine's own keys).
+
+
 # -- the spool's records -------------------------------------------------------------------
 
 _RECORD_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -519,7 +523,11 @@ class _DeliveryPipeline(_Pipeline):
                 stats["spooled"] = spool.pending
                 stats["spool_bytes"] = spool.size
                 stats["torn"] = spool.torn
-            return stats
+        wire_stats = getattr(self.shipper.wire, "stats", None)
+        if callable(wire_stats):  # the protocol's own counters (truncated, reconnects...)
+            for key, value in wire_stats().items():
+                stats.setdefault(key, value)
+        return stats
 
     # -- deadlines ---------------------------------------------------------------------
 
