@@ -31,7 +31,11 @@ After the exit handler. ``atexit`` handlers registered before the first tracked 
 run after it, and may still log. ``exit_started()`` tells an object that the exit work
 is done (or under way), so one made that late does not wait for an exit call that will
 not come; the objects that drained at exit keep working for such late entries (a queue
-then sends synchronously, a batching file writes each line at once).
+then sends synchronously, a batching file writes each line at once). What was stopped at
+exit stays stopped: a ``GrpcPlugin``'s process is gone, so a late entry gets that plugin's
+fallbacks, or, with ``fail_closed=True`` (a redaction plugin), is refused and reported
+rather than written as it is. (It cannot be stopped any later: after the ``atexit``
+handlers only the interpreter's finalization runs, too late for a clean shutdown.)
 
 An exception from a handler is reported as one line on ``sys.stderr``; the other objects'
 handlers still run, as they would if each had registered its own.

@@ -9,18 +9,32 @@ the handshake (the magic cookie and ``PLUGIN_PROTOCOL_VERSIONS`` in the environm
 ``CORE|APP|unix|ADDR|grpc|`` line on stdout, the ``plugin`` health check, then
 ``GRPCStdio`` when the plugin has it and ``GRPCController/Shutdown`` to stop it).
 
-Failures follow the in-process rules. A deadline miss, a lost connection, a dead process or
-an error answer makes the hook raise :class:`RemoteCallError`, so the logger applies that
-hook's fallback (a send gate fails open, a data hook merges nothing...) and reports a
-``PluginError`` to ``on_error`` or stderr. A log call never raises because of a plugin and
-never waits longer than the deadline for it: once a hook of an entry misses its deadline,
-the plugin's other hooks skip that entry at once.
+Failures follow the in-process rules by default. A deadline miss, a lost connection, a
+dead process or an error answer makes the hook raise :class:`RemoteCallError`, so the
+logger applies that hook's fallback (a send gate fails open, a data hook merges nothing...)
+and reports a ``PluginError`` to ``on_error`` or stderr. A log call never raises because of
+a plugin and never waits longer than the deadline for it: once a hook of an entry misses
+its deadline, the plugin's other hooks skip that entry at once.
 
 A supervisor thread per plugin starts the child, restarts it when it dies (at once, then
 with backoff while starts keep failing, at most ``max_restarts`` times per
 ``restart_window`` seconds) and disables it with one error when a restart is not possible
 or the new child describes different hooks. A disabled or closed plugin is a no-op: input
 hooks pass their value through, dispatch hooks change nothing, the gate lets entries pass.
+
+Those fallbacks write what the plugin never saw, which for a redaction plugin is the secret
+it exists to remove. ``fail_closed=True`` turns them around: an entry the plugin could not
+process is refused, never sent. Such a plugin always has a send gate (whether or not the
+child describes one), and the gate refuses an entry when one of the plugin's hooks failed
+on it (an error, a bad answer, a missed deadline) and every entry while the plugin is
+down, disabled or closed; ``dispatch_batch`` answers such entries with a refusal for every
+transport. An input hook that cannot run drops its value (metadata, or the fields of a
+``with_fields`` call), which is what the logger does when such a hook fails. Each refused
+entry is reported once, as a ``PluginError`` (hook ``should_send``, or ``dispatch_batch``
+once per batch) whose cause has the reason ``"refused"``. The guarantee holds wherever the
+gate is asked before an entry is written, as a logger and a ``QueueTransport`` do; it
+covers what reaches the transports, not what a process-wide tap (``loglayer_capture``)
+sees: a tap ignores every gate.
 """
 
 from __future__ import annotations
@@ -117,8 +131,10 @@ class RemoteCallError(Exception):
 
     ``reason`` is ``"deadline"`` (no answer in time), ``"unavailable"`` (the connection
     was lost, typically because the process died), ``"down"`` (no process: restarting),
-    ``"raised"`` (the plugin's hook failed; the message is the plugin's) or
-    ``"bad-response"`` (an answer that does not decode).
+    ``"raised"`` (the plugin's hook failed; the message is the plugin's),
+    ``"bad-response"`` (an answer that does not decode, or with ``fail_closed`` one the
+    logger would reject) or ``"refused"`` (with ``fail_closed``: an entry was not sent;
+    the message says why).
     """
 
     def __init__(self, reason: str, message: str) -> None:
@@ -434,8 +450,8 @@ def _read_answers(call: Any, answers: queue.SimpleQueue) -> None:
 
 def _apply_batch(entries: list, answer: Any, transports: int) -> tuple[list, list]:
     """A DispatchBatch answer applied to its entries: ``(outcomes, failures)``, where
-    failures are the per-entry hook failures to report; RemoteCallError when the answer
-    does not have the documented shape."""
+    failures are the per-entry hook failures to report, as ``(index of the entry,
+    failure)``; RemoteCallError when the answer does not have the documented shape."""
     if not isinstance(answer, list) or len(answer) != len(entries):
         raise RemoteCallError("bad-response", f"expected {len(entries)} outcomes, got "
                               f"{len(answer) if isinstance(answer, list) else answer!r}")
@@ -445,7 +461,7 @@ def _apply_batch(entries: list, answer: Any, transports: int) -> tuple[list, lis
     new = tuple.__new__  # BatchOutcome(...) without the Python-level __new__
     failures: list = []
     try:
-        for entry, change in zip(entries, answer, strict=True):
+        for index, (entry, change) in enumerate(zip(entries, answer, strict=True)):
             if change is None:
                 append(new(BatchOutcome, (entry.level, entry.messages, entry.data, passed)))
                 continue
@@ -471,10 +487,28 @@ def _apply_batch(entries: list, answer: Any, transports: int) -> tuple[list, lis
                 (wire.LEVELS.get(level) or LogLevel.parse(level)) if level else entry.level,
                 messages, data, send)))
             if "failures" in change:
-                failures.extend(dict(failure) for failure in change["failures"])
+                failures.extend((index, dict(failure)) for failure in change["failures"])
     except (AttributeError, TypeError, ValueError) as exc:
         raise RemoteCallError("bad-response", f"malformed batch outcome: {exc}") from None
     return outcomes, failures
+
+
+def _accepted(hook: str, answer: Any) -> Any:
+    """A data, message or level hook's decoded ``answer`` when the logger will take it;
+    otherwise RemoteCallError (for fail_closed: the logger's fallback for an answer it
+    rejects is to send the entry as it is, which is a failure of the hook)."""
+    if answer is None:
+        return None
+    if hook == "on_before_data_out":
+        accepted = type(answer) is dict
+    elif hook == "on_before_message_out":
+        accepted = type(answer) is list
+    else:
+        accepted = answer in wire.LEVELS
+    if not accepted:
+        raise RemoteCallError("bad-response", f"{hook} answered {answer!r:.100}, which the "
+                              "logger would reject")
+    return answer
 
 
 def _command(cmd: Any) -> list[str]:
@@ -578,6 +612,11 @@ class GrpcPlugin:
     also serves ``LogLayerBatchStream`` (as :func:`~loglayer.isolation.serve` does), the
     batches go over one long-lived stream, where each costs about half a call.
 
+    ``fail_closed=True`` refuses, instead of sending with the fallbacks applied, every entry
+    the plugin could not process (see the module docstring): for a plugin whose job is to
+    keep something out of the logs, such as redaction. The plugin then has a
+    ``should_send`` gate even when the child describes none.
+
     Read-only state: ``hooks`` (the described hook names), ``pid`` (None while the child
     is down), ``restarts`` (restart attempts so far) and ``disabled``.
     """
@@ -587,7 +626,7 @@ class GrpcPlugin:
                  restart: str = "always", max_restarts: int = 5,
                  restart_window: float = 60.0, env: Mapping[str, str] | None = None,
                  batch: bool = False, on_error: Any = None, output: Any = None,
-                 shutdown_timeout: float = 2.0) -> None:
+                 shutdown_timeout: float = 2.0, fail_closed: bool = False) -> None:
         self._cmd = _command(cmd)
         self._timeout = check_number("timeout", timeout, above=0)
         self._start_timeout = check_number("start_timeout", start_timeout, above=0)
@@ -598,6 +637,7 @@ class GrpcPlugin:
         check_type("id", id, (str, type(None)), "a str or None")
         check_callable("on_error", on_error, allow_none=True)
         check_bool("batch", batch)
+        self._fail_closed = check_bool("fail_closed", fail_closed)
         self._env = None if env is None else check_mapping("env", env)
         self._batch = batch
         self._fixed_id = id
@@ -609,6 +649,10 @@ class GrpcPlugin:
         self._events: queue.Queue = queue.Queue()
         self._closing = threading.Event()
         self._lock = threading.Lock()
+        # Per thread: ``params``, the entry whose hook missed its deadline; with
+        # fail_closed also ``failed`` (id -> (params, cause): the entries a hook failed on
+        # since the last gate call, which set ``gating``) and ``refused`` (the entry the
+        # gate last refused and reported). See _ask and _gate.
         self._missed = threading.local()
         self._child: _Child | None = None  # the current process, even while it is down
         self._conn: _Child | None = None  # the process calls go to; None while down
@@ -639,6 +683,8 @@ class GrpcPlugin:
                               "use batch=False")
         for name in self.hooks:  # only the described hooks exist, as instance attributes
             setattr(self, name, getattr(self, "_" + name))
+        if fail_closed:  # the gate is where an entry the plugin could not process stops
+            self.should_send = self._should_send
         if batch:
             self.dispatch_batch = self._dispatch_batch
         # A plugin process still running when the interpreter exits is stopped then.
@@ -688,36 +734,97 @@ class GrpcPlugin:
     # -- the hooks (bound as instance attributes when the child describes them) --------
 
     def _on_fields_called(self, fields: Any) -> Any:
-        if self._disabled:
+        if self._disabled and not self._fail_closed:
             return fields
+        # With fail_closed a disabled or closed plugin raises here, as a restarting one
+        # does, so the logger drops the with_fields call (fields nothing checked) and
+        # reports that: no entry is refused for it, so nothing else would report it.
         return self._decode(self._call("on_fields_called", pb.Value(json=wire.dumps(fields))))
 
     def _on_metadata_called(self, metadata: Any) -> Any:
         if self._disabled:
-            return metadata
+            # fail_closed: None drops the metadata; the entry's gate refuses the entry and
+            # reports that, so dropping it here adds no second report per entry
+            return None if self._fail_closed else metadata
         return self._decode(
             self._call("on_metadata_called", pb.Value(json=wire.dumps(metadata))))
 
     def _on_before_data_out(self, params: Any) -> Any:
-        if self._disabled:
-            return None
-        return self._decode(self._call("on_before_data_out", wire.encode_params(params), params))
+        return self._ask("on_before_data_out", params)
 
     def _on_before_message_out(self, params: Any) -> Any:
-        if self._disabled:
-            return None
-        return self._decode(
-            self._call("on_before_message_out", wire.encode_params(params), params))
+        return self._ask("on_before_message_out", params)
 
     def _transform_log_level(self, params: Any) -> int | None:
-        if self._disabled:
-            return None
-        return self._call("transform_log_level", wire.encode_params(params), params).level or None
+        return self._ask("transform_log_level", params)
 
     def _should_send(self, params: Any) -> bool:
+        if self._fail_closed:
+            return self._gate(params)
         if self._disabled:
             return True
         return self._call("should_send", wire.encode_params(params), params).send
+
+    def _ask(self, hook: str, params: Any) -> Any:
+        """A data, message or level hook's answer for the entry in ``params`` (None: no
+        change, as when the plugin is disabled); RemoteCallError when the call fails.
+
+        With fail_closed, a failure also marks the entry for the gate, which refuses it;
+        an answer the logger would reject counts as a failure (its fallback would send
+        the entry as it is); and the later hooks of a marked entry are skipped."""
+        if self._disabled:
+            return None
+        if not self._fail_closed:
+            return self._answer(hook, params)
+        # The marks of a round of hooks are dropped when the next round begins: a logger
+        # asks an entry's gates right after its hooks, a queue after its batch's hooks.
+        state = self._missed
+        failed = getattr(state, "failed", None)
+        if failed is None or state.gating:
+            failed = state.failed = {}
+            state.gating = False
+        elif id(params) in failed:  # the dict holds params: its id is not reused meanwhile
+            return None
+        try:
+            return _accepted(hook, self._answer(hook, params))
+        except Exception as exc:
+            failed[id(params)] = (params, exc)
+            raise
+
+    def _answer(self, hook: str, params: Any) -> Any:
+        """The child's answer to a data, message or level hook, decoded."""
+        answer = self._call(hook, wire.encode_params(params), params)
+        if hook == "transform_log_level":
+            return answer.level or None
+        return self._decode(answer)
+
+    def _gate(self, params: Any) -> bool:
+        """``should_send`` with fail_closed: False when the plugin is down, disabled or
+        closed, when one of its hooks failed on this entry, or when the child's own gate
+        fails (each refused entry reported once, for its first transport); otherwise
+        the child's gate's answer, or True when it has none."""
+        state = self._missed
+        state.gating = True
+        if getattr(state, "refused", None) is params:
+            return False  # refused, and reported, for an earlier transport
+        failed = getattr(state, "failed", None)
+        mark = failed.get(id(params)) if failed else None
+        cause: BaseException
+        if mark is not None:
+            cause = mark[1]
+        elif self._conn is None:
+            cause = self._unavailable()
+        elif "should_send" not in self.hooks:
+            return True
+        else:
+            try:
+                return self._call("should_send", wire.encode_params(params), params).send
+            except Exception as exc:
+                cause = exc
+        state.refused = params
+        self._report("should_send", RemoteCallError(
+            "refused", f"fail_closed: the entry was not sent ({describe(cause)})"))
+        return False
 
     def _dispatch_batch(self, entries: Iterable[Any],
                         transport_ids: Sequence[str] = ()) -> list[BatchOutcome]:
@@ -733,6 +840,12 @@ class GrpcPlugin:
         failed on one entry is reported under its own name. The deadline is ``timeout``
         plus 1 ms per entry.
 
+        With fail_closed, an entry that a hook failed on, and every entry when the call
+        fails or the plugin is disabled or closed, gets a refusal for every transport
+        (its ``send`` is all False; its other values are left as they were), and the
+        refusals are reported in one ``PluginError`` per batch. The refusal is in
+        ``send`` only: a caller must pass the transport IDs and honour the decisions.
+
         The plugin's data, message and level hooks run as one step per entry, so another
         plugin's hook sees all of this plugin's changes or none of them, where a logger
         interleaves them (every data hook, then every message hook...): that differs
@@ -741,7 +854,12 @@ class GrpcPlugin:
         """
         entries = list(entries)
         transport_ids = list(transport_ids)
-        if entries and not self._disabled:
+        if not entries:
+            return []
+        cause: BaseException
+        if self._disabled:
+            cause = self._unavailable()
+        else:
             try:
                 request = pb.Batch(entries=wire.encode_batch(entries),
                                    transport_ids=transport_ids)
@@ -749,15 +867,32 @@ class GrpcPlugin:
                     "dispatch_batch", request,
                     timeout=self._timeout + _BATCH_ENTRY_BUDGET * len(entries)).outcomes)
                 outcomes, failures = _apply_batch(entries, answer, len(transport_ids))
-            except RemoteCallError as exc:
-                self._report("dispatch_batch", exc)
+            except Exception as exc:  # RemoteCallError, or a bug: never into the caller
+                cause = exc
             else:
-                for failure in failures:
+                failed = set()
+                for index, failure in failures:
+                    failed.add(index)
                     self._report(str(failure.get("hook")),
                                  RemoteCallError("raised", str(failure.get("message"))))
+                if self._fail_closed and failed:
+                    refused = (False,) * len(transport_ids)
+                    for index in failed:
+                        outcomes[index] = outcomes[index]._replace(send=refused)
+                    self._report("dispatch_batch", RemoteCallError(
+                        "refused", f"fail_closed: {len(failed)} of {len(entries)} entries "
+                        "were not sent (a hook failed on them)"))
                 return outcomes
-        passed = (True,) * len(transport_ids)
-        return [BatchOutcome(e.level, e.messages, e.data, passed) for e in entries]
+        if self._fail_closed:
+            self._report("dispatch_batch", RemoteCallError(
+                "refused", f"fail_closed: {len(entries)} entries were not sent "
+                f"({describe(cause)})"))
+            send = (False,) * len(transport_ids)
+        else:
+            if not self._disabled:
+                self._report("dispatch_batch", cause)
+            send = (True,) * len(transport_ids)
+        return [BatchOutcome(e.level, e.messages, e.data, send) for e in entries]
 
     # -- calls -------------------------------------------------------------------------
 
@@ -766,8 +901,7 @@ class GrpcPlugin:
         """One RPC with a deadline; the answer, or RemoteCallError."""
         conn = self._conn
         if conn is None:
-            raise RemoteCallError("down", "the plugin process is not running (it is being "
-                                  "restarted)")
+            raise self._unavailable()
         if params is not None:
             missed = getattr(self._missed, "params", None)
             if missed is params:
@@ -791,6 +925,16 @@ class GrpcPlugin:
                 raise RemoteCallError("unavailable", "lost the connection to the plugin "
                                       f"process ({_rpc_text(exc)})") from None
             raise RemoteCallError("raised", exc.details() or code.name) from None
+
+    def _unavailable(self) -> RemoteCallError:
+        """Why no call can go to the child now (``_conn`` is None)."""
+        if self._closing.is_set():
+            return RemoteCallError("down", "the plugin is closed")
+        if self._disabled:
+            return RemoteCallError("down", "the plugin is disabled (the reason was reported "
+                                   "then)")
+        return RemoteCallError("down", "the plugin process is not running (it is being "
+                               "restarted)")
 
     @staticmethod
     def _decode(answer: Any) -> Any:
