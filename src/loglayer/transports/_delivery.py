@@ -322,6 +322,12 @@ class _DeliveryPipeline(_Pipeline):
         self.retried = 0
         self.unresolved = 0  # taken by the worker, not yet delivered or dropped
         self.given_up = 0  # entries a deadline stopped (dropped, or left in the spool)
+        # With a spool: entries given up on but kept on disk for the next start; once
+        # there are any, acknowledgements no longer move the spool's cursor (it moves
+        # in order: past a kept entry would lose it), so later deliveries are sent
+        # again at the next start (at least once).
+        self.left_in_spool = 0
+        self.spool_frozen = False
         self.last_reject_report = float("-inf")
         self.rejects_not_shown = 0
 
@@ -377,8 +383,12 @@ class _DeliveryPipeline(_Pipeline):
             else:
                 if not self.direct:
                     self._wake()
-                    if self._full(size) and not self._make_room(size):
-                        return
+                    try:
+                        if self._full(size) and not self._make_room(size):
+                            return
+                    except RuntimeError:  # closed while it waited: never queued
+                        self.dropped += 1
+                        raise
                 if not self.direct:
                     self.queue.append(item)
                     self.sizes.append(size)
@@ -458,8 +468,16 @@ class _DeliveryPipeline(_Pipeline):
     def _sending(self, count: int) -> None:
         self.unresolved += count
 
+    def _direct_failed(self) -> None:
+        self.unresolved -= 1
+        self.dropped += 1
+
     def _abandon(self, count: int) -> int:
-        return 0 if self.spool is not None else count  # a spool keeps them for later
+        if self.spool is None:
+            return count
+        self.left_in_spool += count  # kept for the next start
+        self.spool_frozen = True
+        return 0
 
     # -- resolving ---------------------------------------------------------------------
 
@@ -469,7 +487,7 @@ class _DeliveryPipeline(_Pipeline):
             self.unresolved -= delivered + dropped
             self.delivered += delivered
             self.rejected += dropped
-            if self.spool is not None:
+            if self.spool is not None and not self.spool_frozen:
                 self.spool.ack(delivered + dropped)
         if dropped:
             self._rejected(dropped, reason)
@@ -484,6 +502,8 @@ class _DeliveryPipeline(_Pipeline):
             return
         with self.lock:
             self.unresolved -= count
+            self.left_in_spool += count
+            self.spool_frozen = True
         self._rejected(0, reason)
 
     def count_retry(self, count: int, exc: Exception) -> None:
@@ -514,8 +534,9 @@ class _DeliveryPipeline(_Pipeline):
     def stats(self) -> dict[str, int]:
         with self.lock:
             spool = self.spool
-            # With a spool, what it still holds is exactly what is pending.
-            pending = spool.pending if spool is not None else len(self.queue) + self.unresolved
+            pending = len(self.queue) + self.unresolved + self.left_in_spool
+            if spool is not None:
+                pending += spool.unread
             stats = {"accepted": self.accepted, "delivered": self.delivered,
                      "dropped": self.dropped + self.rejected, "retried": self.retried,
                      "pending": pending, "buffered_bytes": self.buffered}

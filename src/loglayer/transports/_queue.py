@@ -509,8 +509,12 @@ class _Pipeline:
                 self.dispatch_lock.release()
             return
         with self.lock:
-            self.dropped += 1
+            self._direct_failed()
         self._report(final=True)
+
+    def _direct_failed(self) -> None:
+        """An entry ``_send_direct`` could not send in time. The caller holds the lock."""
+        self.dropped += 1
 
     def _ensure_worker(self) -> None:
         """Start a worker if none runs. The caller holds the lock."""
