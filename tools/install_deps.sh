@@ -13,6 +13,9 @@ packages=(
   protobuf-compiler
   clang
   lld
+  rsyslog
+  rsyslog-gnutls
+  rsyslog-relp
 )
 
 missing=()
