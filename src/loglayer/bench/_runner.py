@@ -25,6 +25,9 @@ How a scenario is measured, and why:
   queue), and cap its batches (S13: what a queue holds).
 * ``--instructions`` adds instruction counts under callgrind (``_instructions``): a
   figure that a busy machine does not move, for ratios that do not drift.
+* ``--shipping`` adds the shipping suite (``_shipping``): the OTLP and HTTP transports
+  against the OpenTelemetry SDK and the stdlib's handlers, delivering to a local
+  receiver; its table follows the scenarios'.
 """
 
 from __future__ import annotations
@@ -334,6 +337,7 @@ class Settings:
     png: bool
     instructions: tuple[int, int] | None = None
     config: str | None = None
+    shipping: tuple[int, int, int] | None = None  # calls, rounds, buffered
 
 
 def _verify(lib: Library, scenario: Scenario) -> tuple[str, str | None]:
@@ -830,10 +834,25 @@ libraries:
   beside the times. Needs valgrind (exit status 2 without it); S1-S5 for all
   libraries take a few minutes.
 
+--shipping
+  Also runs the shipping suite (loglayer.bench._shipping), after the scenarios:
+  LogLayer with OtlpTransport(protocol="http/protobuf") against the OpenTelemetry
+  SDK's LoggingHandler + BatchLogRecordProcessor + OTLPLogExporter (http/protobuf),
+  and LogLayer with HttpTransport(encoding="ndjson") against the stdlib's
+  QueueHandler + QueueListener + HTTPHandler, all sending to one local receiver (a
+  child process). Figures: the caller's cost per log call (the logging thread's CPU
+  time, and wall time) in bursts of --shipping-calls that every queue holds whole,
+  delivered records/s (first call until the receiver counted the last record, after
+  a flush), and memory per buffered entry (tracemalloc, --shipping-buffered entries
+  logged with the sender paused). One table, `figure | loglayer | peer | ratio |
+  target`, after the scenarios' tables; its figures go into latest.json under
+  "shipping". `--scenarios none` runs the suite alone; --dry-run skips it.
+
 output:
   A markdown table per scenario on stdout, a progress bar on stderr,
   DIR/latest.json (every figure, versions, machine) and DIR/latest.png (needs
-  matplotlib). Exit status 1 if a library's rendered output failed its check.
+  matplotlib). Exit status 1 if a library's rendered output failed its check, or a
+  shipping pipeline failed (its records were not all counted by the receiver).
 """
 
 
@@ -845,7 +864,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                     "interleaved rounds, into a null sink.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenarios", default="all",
-                        help="comma-separated scenario ids, e.g. S1,S3,S7 (default: all)")
+                        help="comma-separated scenario ids, e.g. S1,S3,S7 (default: all; "
+                             "none: no scenario, e.g. with --shipping)")
     parser.add_argument("--libraries", default="all",
                         help="comma-separated libraries, e.g. loglayer,stdlib "
                              "(default: all)")
@@ -870,11 +890,26 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="also count instructions per call under valgrind's callgrind")
     parser.add_argument("--instructions-n", default="300,900", metavar="N1,N2",
                         help="the two iteration counts of --instructions (default 300,900)")
+    parser.add_argument("--shipping", action="store_true",
+                        help="also run the shipping suite: OTLP and HTTP transports against "
+                             "the OTel SDK and the stdlib's handlers (see below)")
+    parser.add_argument("--shipping-calls", type=int, default=None, metavar="N",
+                        help="log calls per burst of the shipping suite (default 10,000; "
+                             "2,000 with --quick)")
+    parser.add_argument("--shipping-rounds", type=int, default=None, metavar="N",
+                        help="bursts per pipeline of the shipping suite (default 7; 3 with "
+                             "--quick)")
+    parser.add_argument("--shipping-buffered", type=int, default=None, metavar="N",
+                        help="entries buffered for the memory figure of the shipping suite "
+                             "(default 10,000; 2,000 with --quick)")
     args = parser.parse_args(argv)
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be at least 1")
     if args.batch_ms is not None and args.batch_ms <= 0:
         parser.error("--batch-ms must be positive")
+    for name in ("shipping_calls", "shipping_rounds", "shipping_buffered"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
     try:
         args.instructions_n = _parse_ns(args.instructions_n)
     except ValueError as exc:
@@ -896,6 +931,8 @@ def _parse_ns(spec: str) -> tuple[int, int]:
 def _select_scenarios(spec: str) -> list[Scenario]:
     if spec.strip().lower() == "all":
         return list(SCENARIOS)
+    if spec.strip().lower() == "none":  # e.g. the shipping suite alone
+        return []
     by_id = {s.id.lower(): s for s in SCENARIOS}
     wanted: list[Scenario] = []
     for token in filter(None, (t.strip().lower() for t in spec.split(","))):
@@ -954,7 +991,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         output=Path(args.output), show_samples=args.show_samples or args.dry_run,
         dry_run=args.dry_run, png=not args.no_png,
         instructions=args.instructions_n if args.instructions and not args.dry_run else None,
-        config=args.config)
+        config=args.config,
+        shipping=None if not args.shipping or args.dry_run else (
+            args.shipping_calls or (2_000 if args.quick else 10_000),
+            args.shipping_rounds or (3 if args.quick else 7),
+            args.shipping_buffered or (2_000 if args.quick else 10_000)))
+    if settings.shipping is not None:
+        from ._shipping import missing_requirements
+
+        missing = missing_requirements()
+        if missing:
+            print(f"python -m loglayer.bench: error: --shipping needs {missing}, which is "
+                  f"not installed (pip install 'loglayer[otlp]')", file=sys.stderr)
+            return 2
     valgrind = valgrind_path()
     if settings.instructions is not None and valgrind is None:
         print("python -m loglayer.bench: error: --instructions needs valgrind, which is not "
@@ -971,14 +1020,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         "settings": {"rounds": settings.rounds, "batch_ms": settings.batch_ms,
                      "quick": args.quick, "scenarios": [s.id for s in scenarios],
                      "libraries": [lib.name for lib in libraries],
-                     "instructions_n": settings.instructions},
+                     "instructions_n": settings.instructions,
+                     "shipping": None if settings.shipping is None else dict(zip(
+                         ("calls", "rounds", "buffered"), settings.shipping, strict=True))},
     }
     progress = Progress(len(scenarios) * len(libraries) * (settings.rounds + 1))
-    meta["loop_overhead_ns"] = 0.0 if settings.dry_run else loop_overhead_ns(settings.batch_ms)
+    meta["loop_overhead_ns"] = (0.0 if settings.dry_run or not scenarios
+                                else loop_overhead_ns(settings.batch_ms))
     results = [run_scenario(s, settings, progress) for s in scenarios]
-    progress.finish()
+    if scenarios:
+        progress.finish()
     if settings.instructions is not None and valgrind is not None:
         count_instructions(results, settings.instructions, settings.config, valgrind)
+    shipping = None
+    if settings.shipping is not None:
+        from ._shipping import run_shipping  # imports the shipping transports' clients
+
+        shipping = run_shipping(*settings.shipping)
 
     if settings.show_samples:
         print(samples_markdown(results))
@@ -986,14 +1044,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings.dry_run:
         return 1 if failed else 0
 
-    print(markdown(results, meta))
+    if scenarios:
+        print(markdown(results, meta))
     if settings.instructions is not None:
         print(instructions_markdown(results, settings.instructions))
+    report = to_json(results, meta)
+    if shipping is not None:
+        from ._shipping import shipping_json, shipping_markdown
+
+        print(shipping_markdown(shipping))
+        report["shipping"] = shipping_json(shipping)
+        failed = failed or any(side.problem is not None for side in shipping.sides)
     settings.output.mkdir(parents=True, exist_ok=True)
     json_path = settings.output / "latest.json"
-    json_path.write_text(json.dumps(to_json(results, meta), indent=2) + "\n", encoding="utf-8")
+    json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     written = [str(json_path)]
-    if settings.png:
+    if settings.png and scenarios:  # the shipping suite has no chart
         why_not = bar_chart(results, meta, settings.output / "latest.png")
         if why_not:
             print(f"note: {why_not}", file=sys.stderr)
