@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 $(VENV)/.ready:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
-	$(PIP) install "setuptools>=64" "Cython>=3.0" wheel build
+	$(PIP) install "setuptools>=77" "Cython>=3.0" wheel build
 	touch $@
 
 venv: $(VENV)/.ready

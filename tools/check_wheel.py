@@ -1,6 +1,6 @@
 """Fail unless each wheel holds the compiled kernel and renderers with their stubs, the
-Cloner, sampler and wasm fast paths and the guest header, and no Cython sources or
-generated C."""
+Cloner, sampler and wasm fast paths and the guest header, the license, and no Cython
+sources or generated C."""
 
 import sys
 import zipfile
@@ -25,6 +25,8 @@ def check(path: str) -> list[str]:
     problems += [f"ships source {n}" for n in names if n.endswith((".pyx", ".pxd", ".c"))]
     if "loglayer/py.typed" not in names:
         problems.append("no loglayer/py.typed")
+    if not any(n.endswith(".dist-info/licenses/LICENSE") for n in names):
+        problems.append("no LICENSE in the dist-info's licenses/")
     return problems
 
 
