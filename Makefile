@@ -27,10 +27,12 @@ otelcol:
 	tools/build_otelcol.sh
 
 # Build the wheel with the compiled core, prove it ships the .so and no .pyx/.c, install it.
+# LOGLAYER_REQUIRE_EXTENSIONS: a failed compile stops here instead of making a pure wheel.
 wheel: venv
 	rm -rf dist build
-	$(PY) -m build --wheel --no-isolation --outdir dist . > build.log 2>&1 || (cat build.log; exit 1)
-	grep "loglayer: building" build.log
+	LOGLAYER_REQUIRE_EXTENSIONS=1 $(PY) -m build --wheel --no-isolation --outdir dist . \
+		> build.log 2>&1 || (cat build.log; exit 1)
+	grep "loglayer: built" build.log
 	$(PY) tools/check_wheel.py dist/*.whl
 	$(PIP) install --force-reinstall --no-deps dist/*.whl
 	$(PIP) install "$$(ls dist/*.whl)[dev]"
