@@ -129,12 +129,16 @@ def extensions() -> list:
         say(f"building the pure-Python core only: the compiled core is for CPython, "
             f"not {platform.python_implementation()}")
         return []
+    # The wheels ship without debug information: it is most of an unstripped .so's size.
+    link_args = ["-s"] if sys.platform.startswith("linux") else []
     found = [Extension("loglayer._core", ["cext/_core.pyx"]),
              Extension("loglayer._render", ["cext/_render.pyx"]),
              Extension("loglayer.utils._clonefast", ["cext/_clonefast.pyx"]),
              Extension("loglayer.plugins._samplefast", ["cext/_samplefast.pyx"])]
     if sys.platform != "win32":  # the wasm fast path loads wasmtime's C API with dlopen
         found.append(Extension("loglayer.isolation._wasmfast", ["cext/_wasmfast.pyx"]))
+    for ext in found:
+        ext.extra_link_args = link_args
     return found
 
 
