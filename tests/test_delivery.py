@@ -539,3 +539,20 @@ def test_a_wire_adds_its_own_counters_but_cannot_replace_the_engines():
     stats = balanced(transport.stats())
     assert stats["truncated"] == 2 and stats["accepted"] == 0
     transport.close()
+
+
+def test_buffered_bytes_return_to_zero_whatever_the_caller_does_to_its_metadata(core):
+    wire = ScriptedWire()
+    wire.script = ["hang"]
+    transport = make(wire, max_batch_entries=1000)
+    log = core.LogLayer(transports=[transport])
+    log.info("first")
+    wait_for(lambda: wire.attempts == 1)
+    metadata = {"a": 1}
+    log.with_metadata(metadata).info("second")
+    assert transport.stats()["buffered_bytes"] > 0
+    metadata.update({f"k{i}": i for i in range(100)})  # the estimate must not change
+    wire.release.set()
+    assert transport.flush(WAIT)
+    assert balanced(transport.stats())["buffered_bytes"] == 0
+    transport.close()

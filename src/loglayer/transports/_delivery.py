@@ -25,7 +25,7 @@ The rest is here, on top of ``QueueTransport``'s queue and worker (``_queue._Pip
   ``block_timeout`` seconds, then counts the entry as dropped; ``"drop_newest"`` and
   ``"drop_oldest"`` drop without waiting. The buffer is bounded by ``max_buffer_entries``
   and by ``max_buffer_bytes`` of estimated entry size (a shallow estimate from the
-  entry's message and keys; with a spool, the exact size of its record).
+  entry's message and keys, made again when the entry leaves rather than stored).
 * ``spool_dir=``: a persistent spool (``_spool.Spool``): every accepted entry is written
   to it before it is queued, and removed once the backend acknowledged it. When the
   buffer is full, entries are written to the spool only and read back by the worker
@@ -175,9 +175,10 @@ def _spooled_entry(payload: bytes) -> Any:
                         {}, None, None, {}, {}, None, time.time_ns(), None, "err")
 
 
-def estimated_size(entry: Any) -> int:
+def estimated_size(entry: Any, metadata: Any) -> int:
     """A cheap estimate of the bytes an entry holds: its first message's length and a
-    flat amount per data and metadata key (nested values are not walked)."""
+    flat amount per data and metadata key (nested values are not walked). ``metadata``
+    is the queue's own copy, so the estimate is the same when it is made again."""
     size = 256
     messages = entry.messages
     if messages:
@@ -187,7 +188,6 @@ def estimated_size(entry: Any) -> int:
     data = entry.data
     if data:
         size += 64 * len(data)
-    metadata = entry.metadata
     if type(metadata) is dict:
         size += 64 * len(metadata)
     return size
@@ -304,7 +304,6 @@ class _DeliveryPipeline(_Pipeline):
         self.capture = capture
         self.spool = spool
         self.shipper = shipper
-        self.sizes: deque[int] = deque()
         super().__init__(owner, deque(), ((shipper, shipper.id, shipper.send,
                                            shipper.send_batch),), PluginSet(()),
                          max_entries, overflow, block_timeout, batch_size, flush_interval,
@@ -314,7 +313,6 @@ class _DeliveryPipeline(_Pipeline):
 
     def _fresh_state(self) -> None:
         super()._fresh_state()
-        self.sizes.clear()
         self.buffered = 0
         self.accepted = 0
         self.delivered = 0
@@ -353,7 +351,7 @@ class _DeliveryPipeline(_Pipeline):
         item = (entry, metadata, extra)
         spool = self.spool
         if spool is None:
-            size = estimated_size(entry)
+            size = estimated_size(entry, metadata)
             with self.lock:
                 queue = self.queue
                 # The common case: open, room, worker running and awake (or not due).
@@ -363,12 +361,11 @@ class _DeliveryPipeline(_Pipeline):
                         and (not self.sleeping or len(queue) + 1 < self.wake_at)):
                     self.accepted += 1
                     queue.append(item)
-                    self.sizes.append(size)
                     self.buffered += size
                     return
         else:
             record = entry_record(entry, extra)
-            size = len(record)
+            size = estimated_size(entry, metadata)
         with self.lock:
             if self.closed:
                 raise RuntimeError(f"{self.kind} {self.name!r} is closed; the entry was "
@@ -391,7 +388,6 @@ class _DeliveryPipeline(_Pipeline):
                         raise
                 if not self.direct:
                     self.queue.append(item)
-                    self.sizes.append(size)
                     self.buffered += size
                     return
             if not self.direct:
@@ -414,8 +410,7 @@ class _DeliveryPipeline(_Pipeline):
             return False
         if self.overflow == "drop_oldest":
             while self.queue and self._full(size):
-                self.queue.popleft()
-                self.buffered -= self.sizes.popleft()
+                self.buffered -= estimated_size(*self.queue.popleft()[:2])
                 self.taken += 1
                 self.dropped += 1
             return True
@@ -434,7 +429,6 @@ class _DeliveryPipeline(_Pipeline):
             return False
         if not spilled and not self.direct:
             self.queue.append(item)
-            self.sizes.append(size)
             self.buffered += size
         elif spilled and self.direct:
             return False  # left in the spool for the next start
@@ -445,9 +439,9 @@ class _DeliveryPipeline(_Pipeline):
         count = min(len(queue), limit)
         if count:
             popleft = queue.popleft
-            batch = [_normalized(popleft()) for _ in range(count)]
-            sizes = self.sizes.popleft
-            self.buffered -= sum(sizes() for _ in range(count))
+            items = [popleft() for _ in range(count)]
+            self.buffered -= sum(estimated_size(item[0], item[1]) for item in items)
+            batch = [_normalized(item) for item in items]
         elif self.spool is not None and self.spool.unread:
             batch = [_spooled_entry(payload) for payload in self.spool.read(limit)]
             count = len(batch)
@@ -458,7 +452,6 @@ class _DeliveryPipeline(_Pipeline):
         return batch
 
     def _clear(self) -> list:
-        self.sizes.clear()
         self.buffered = 0
         return [_normalized(item) for item in super()._clear()]
 
@@ -596,7 +589,6 @@ class _DeliveryPipeline(_Pipeline):
         shipper.stop = threading.Event()
         shipper.wire.after_fork_in_child()
         super().after_fork_in_child()
-        self.sizes.clear()
 
 
 def _metadata_snapshot(metadata: Any) -> Any:
