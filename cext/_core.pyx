@@ -54,6 +54,7 @@ from loglayer._common import (
     from_signal_handler,
     has_lazy,
     is_mapping,
+    kernel_loaded,
     lazy,
     merge_by_id,
     min_level_of,
@@ -1527,3 +1528,7 @@ _install(LogBuilder, b"error", <void*>_build_error, METH_FASTCALL,
 _install(LogBuilder, b"fatal", <void*>_build_fatal, METH_FASTCALL,
          b"fatal($self, /, *messages)\n--\n\n"
          b"Send the entry at FATAL and flush the transports. It never exits the process.")
+
+
+# Last: the assembly's setups (default transport, from_config, taps) run on this kernel.
+kernel_loaded(sys.modules[__name__])

@@ -22,7 +22,6 @@ import sys
 
 import orjson
 
-from loglayer import _render_py as _pure
 from loglayer._common import text_of
 from loglayer._multiline import Multiline
 from loglayer._validate import check_bool
@@ -30,6 +29,28 @@ from loglayer.levels import LogLevel
 from loglayer.utils._tomap import to_map
 
 __all__ = ["ConsoleFormat", "JsonFormat", "LineTransport"]
+
+
+# The pure renderers, the reference this module defers to for what is unusual (and
+# validates its formats with): imported when first needed, not with this module, so
+# ``import loglayer`` does not pay for the pure renderer and the pure kernel under it.
+cdef object _pure_module = None
+
+
+cdef object _pure():
+    global _pure_module
+    if _pure_module is None:
+        from loglayer import _render_py
+        _pure_module = _render_py
+    return _pure_module
+
+
+def _json_fallback(obj):
+    """orjson's ``default``: the pure renderer's, for values orjson does not take."""
+    return _pure()._default(obj)
+
+
+cdef object _json_default = _json_fallback
 
 
 # Level bit index (TRACE 0, DEBUG 1 ... FATAL 5) <-> LogLevel member, as in the kernel.
@@ -141,9 +162,8 @@ cdef class LineTransport(LineSink):
 #: What ConsoleFormat._data_pairs answers when another thread changed the dict.
 cdef object _CHANGED = object()
 cdef object _dumps = orjson.dumps
-cdef object _json_default = _pure._default
 cdef tuple _JSON_LEVEL_NAMES = tuple([level.name.lower() for level in _LEVELS])
-cdef tuple _MILLIS = _pure._MILLIS
+cdef tuple _MILLIS = tuple([f"{ms:03d}" for ms in range(1000)])  # as _render_py's
 cdef long long _NS_PER_SECOND = 1000000000
 cdef long long _NS_PER_MS = 1000000
 
@@ -167,7 +187,7 @@ cdef bint _needs_escape(str text):
 
 
 cdef inline str _escaped(str text):
-    return _pure._escape(text) if _needs_escape(text) else text
+    return _pure()._escape(text) if _needs_escape(text) else text
 
 
 cdef bint _is_bare(str text):
@@ -196,7 +216,7 @@ cdef inline str _as_text(object obj):
 cdef inline str _key_text(object key):
     """A console key: bare when it can be, else JSON-quoted (``_render_py._console_key``)."""
     cdef str text = _as_text(key)
-    return text if _is_bare(text) else _pure._json_text(text)
+    return text if _is_bare(text) else _pure()._json_text(text)
 
 
 cdef str _message_text(list messages, object prefix):
@@ -377,7 +397,7 @@ cdef class JsonFormat(_Format):
 
     def __init__(self, message_key="msg", level_key="level", time_key="time",
                  time_format="iso"):
-        reference = _pure.JsonFormat(message_key, level_key, time_key, time_format)
+        reference = _pure().JsonFormat(message_key, level_key, time_key, time_format)
         self._reference = reference
         self.binary = True
         self.message_key = reference.message_key
@@ -416,7 +436,7 @@ cdef class JsonFormat(_Format):
         if mode == 1:  # "YYYY-MM-DDTHH:MM:SS.mmmZ"
             seconds = time_ns // _NS_PER_SECOND
             if seconds != self._iso_second:
-                self._iso_head = (<str>_pure._iso_head(seconds)).encode("ascii")
+                self._iso_head = (<str>_pure()._iso_head(seconds)).encode("ascii")
                 self._iso_second = seconds
             out[0] = 34
             out = _put_bytes(out + 1, self._iso_head)
@@ -433,7 +453,7 @@ cdef class JsonFormat(_Format):
     cdef object _render(self, LogEntry entry):
         cdef int slot = entry._slot
         if slot < 0 or entry.time_ns < 0:
-            return _pure.render_json(entry, self._reference)
+            return _pure().render_json(entry, self._reference)
         cdef dict data = entry.data
         cdef object metadata = entry.metadata
         cdef object mapped = None
@@ -447,7 +467,7 @@ cdef class JsonFormat(_Format):
         try:
             if data:
                 if _holds_any(data, self._reserved):
-                    return _pure._render_json_exact(entry, self._reference)
+                    return _pure()._render_json_exact(entry, self._reference)
                 data_json = _dumps(data, _json_default)
             if metadata is not None:
                 mapped = metadata if type(metadata) is dict else to_map(metadata)
@@ -455,7 +475,7 @@ cdef class JsonFormat(_Format):
                 if mapped is None or metadata_key:
                     key = self._root_key(metadata_key or "metadata")
                     if data and PyDict_Contains(data, key):
-                        return _pure._render_json_exact(entry, self._reference)
+                        return _pure()._render_json_exact(entry, self._reference)
                     metadata_json = _dumps({key: metadata if mapped is None else mapped},
                                            _json_default)
                 elif mapped:
@@ -463,14 +483,14 @@ cdef class JsonFormat(_Format):
                         mapped = dict(mapped)
                     if _holds_any(<dict>mapped, self._reserved) or (
                             data and not _disjoint(data, <dict>mapped)):
-                        return _pure._render_json_exact(entry, self._reference)
+                        return _pure()._render_json_exact(entry, self._reference)
                     metadata_json = _dumps(mapped, _json_default)
             if not plain:
                 message_json = _dumps(text)
             if self._time_mode:
                 time_size = self._time_into(time_json, entry.time_ns)
         except Exception:  # a non-str key, a lone surrogate, a value orjson refuses...
-            return _pure._render_json_exact(entry, self._reference)
+            return _pure()._render_json_exact(entry, self._reference)
 
         cdef bytes level_part = <bytes>self._level_parts[slot]
         cdef Py_ssize_t text_size = PyUnicode_GET_LENGTH(text) + 2 if plain else \
@@ -514,7 +534,7 @@ cdef class JsonFormat(_Format):
             scan_from += text_size
         if loglayer_json_unsafe(<const unsigned char*>PyBytes_AS_STRING(line) + scan_from,
                                 size - scan_from):
-            return _pure._json_safe(line)
+            return _pure()._json_safe(line)
         return line
 
 
@@ -539,7 +559,7 @@ cdef class ConsoleFormat(_Format):
     cdef object _clock_head
 
     def __init__(self, colors, show_time, error_key=None):
-        reference = _pure.ConsoleFormat(colors, show_time, error_key)
+        reference = _pure().ConsoleFormat(colors, show_time, error_key)
         self._reference = reference
         self.binary = False
         self.colors = reference.colors
@@ -573,7 +593,7 @@ cdef class ConsoleFormat(_Format):
             return "false"
         elif type(value) is int and -9223372036854775808 <= value <= 18446744073709551615:
             return str(value)
-        return _pure._json_text(value)
+        return _pure()._json_text(value)
 
     cdef str _pair(self, object key, object value):
         return self._key_open + _key_text(key) + self._key_close + self._value(value)
@@ -589,7 +609,7 @@ cdef class ConsoleFormat(_Format):
             elif issubclass(type(message), Multiline):
                 # by its type: isinstance() would also ask the object's own __class__,
                 # which a hostile __getattribute__ makes raise
-                parts.append(_pure._multiline_text(message))
+                parts.append(_pure()._multiline_text(message))
             else:
                 parts.append(_escaped(text_of(message)))
         return " ".join(parts)
@@ -597,13 +617,13 @@ cdef class ConsoleFormat(_Format):
     cdef object _render(self, LogEntry entry):
         cdef int slot = entry._slot
         if slot < 0 or entry.time_ns < 0:
-            return _pure.render_console(entry, self._reference)
+            return _pure().render_console(entry, self._reference)
         cdef list parts = []
         cdef long long seconds
         if self.show_time:
             seconds = entry.time_ns // _NS_PER_SECOND
             if seconds != self._clock_second:
-                self._clock_head = self._time_open + _pure._clock_head(seconds)
+                self._clock_head = self._time_open + _pure()._clock_head(seconds)
                 self._clock_second = seconds
             parts.append(self._clock_head
                          + <str>_MILLIS[(entry.time_ns % _NS_PER_SECOND) // _NS_PER_MS]
@@ -617,13 +637,13 @@ cdef class ConsoleFormat(_Format):
         error_key = None
         if error is not None:
             error_key = self.error_key if self.error_key is not None else entry.error_key
-        shown = None  # the error's (value text, traceback text), see _pure._error_parts
+        shown = None  # the error's (value text, traceback text), see _render_py._error_parts
         if PyDict_GET_SIZE(entry.data):
             shown = self._data_pairs(parts, entry.data, error, error_key)
             if shown is _CHANGED:
-                return _pure.render_console(entry, self._reference)
+                return _pure().render_console(entry, self._reference)
         if error_key is not None and shown is None:  # not in the data (a hook removed it)
-            shown = _pure._error_parts(error, _pure._ABSENT)
+            shown = _pure()._error_parts(error, _pure()._ABSENT)
             parts.append(self._key_open + _key_text(error_key) + self._key_close
                          + <str>(<tuple>shown)[0])
         metadata = entry.metadata
@@ -633,12 +653,12 @@ cdef class ConsoleFormat(_Format):
                 parts.append(self._key_open + "metadata" + self._key_close
                              + self._value(metadata))
             elif type(mapped) is not dict:  # a subclass may override items()
-                parts.append(_pure._console_metadata(metadata, self._reference))
+                parts.append(_pure()._console_metadata(metadata, self._reference))
             elif self._metadata_pairs(parts, <dict>mapped):
-                return _pure.render_console(entry, self._reference)
+                return _pure().render_console(entry, self._reference)
         parts.append("\n")
         if shown is not None and (<tuple>shown)[1] is not None:
-            parts.append(_pure._indented((<tuple>shown)[1]))
+            parts.append(_pure()._indented((<tuple>shown)[1]))
         return "".join(parts)
 
     # The items are read with PyDict_Next, which stays safe while Python code that runs
@@ -659,7 +679,7 @@ cdef class ConsoleFormat(_Format):
             value = <object>value_ref
             key = _as_text(key)
             if error_key is not None and key == error_key:
-                shown = _pure._error_parts(error, value)
+                shown = _pure()._error_parts(error, value)
                 parts.append(self._key_open + _key_text(key) + self._key_close
                              + <str>(<tuple>shown)[0])
                 error_key = None

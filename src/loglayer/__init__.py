@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from . import registry
 from ._config import from_config, load_config
 from ._context import (
@@ -16,7 +18,7 @@ from ._context import (
     get_contextvars,
     unbind_contextvars,
 )
-from ._default import configure, log
+from ._default import configure
 from ._multiline import Multiline
 from ._select import COMPILED, HookParams, LogBuilder, LogEntry, LogLayer, Transport, lazy
 from ._version import __version__ as __version__
@@ -77,3 +79,17 @@ __all__ = [
     "send_gate",
     "unbind_contextvars",
 ]
+
+if TYPE_CHECKING:
+    from ._default import log
+else:
+    def __getattr__(name: str) -> Any:
+        """``log``, the ready logger, is built on first use (see ``loglayer._default``)."""
+        if name == "log":
+            from . import _default
+
+            return _default.log
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | {"log"})

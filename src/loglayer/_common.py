@@ -51,6 +51,43 @@ def enable_context_fields() -> None:
             switch()
 
 
+# -- what the assembly layer wires into each kernel ----------------------------------
+#
+# The assembly (the default transport, ``from_config``, the taps) configures the
+# kernels, which import nothing above them. The pure twin is imported only when
+# something needs it (it is the live kernel, or the pure renderers' reference code
+# runs), possibly long after the assembly has loaded; so the assembly registers a
+# setup here, and each kernel announces itself at the end of its import.
+
+_kernels: list = []
+_kernel_setups: list = []
+_kernel_lock = threading.RLock()
+
+
+def kernel_loaded(kernel) -> None:
+    """Called by each kernel module as its import ends: run every setup on it."""
+    with _kernel_lock:
+        _kernels.append(kernel)
+        setups = list(_kernel_setups)
+    for setup in setups:
+        setup(kernel)
+
+
+def on_kernel(setup) -> None:
+    """Run ``setup(kernel)`` on every kernel loaded so far, and on each one loaded later."""
+    with _kernel_lock:
+        _kernel_setups.append(setup)
+        kernels = list(_kernels)
+    for kernel in kernels:
+        setup(kernel)
+
+
+def loaded_kernels() -> tuple:
+    """The kernel modules imported so far: the live one, and the pure twin once loaded."""
+    with _kernel_lock:
+        return tuple(_kernels)
+
+
 # Characters that could end or forge a line of text, or drive a terminal: C0 controls,
 # DEL, the C1 controls (U+0085 ends a line for ``str.splitlines``, U+009B is an 8-bit CSI
 # for some terminals), the two Unicode line separators, and lone surrogates (which a

@@ -39,7 +39,6 @@ from __future__ import annotations
 import collections.abc
 import contextlib
 import enum
-import inspect
 import json
 import os
 import sys
@@ -47,9 +46,10 @@ import types
 import typing
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import _select, registry
+from . import registry
+from ._common import on_kernel
 from ._select import LogLayer
 from ._validate import (
     check_bool,
@@ -60,6 +60,9 @@ from ._validate import (
     type_name,
 )
 from .levels import LogLevel
+
+if TYPE_CHECKING:
+    import inspect
 
 __all__ = ["from_config", "load_config"]
 
@@ -146,6 +149,8 @@ def _signature_target(factory: Callable[..., Any]) -> tuple[Callable[..., Any], 
 
 def _signature(factory: Callable[..., Any]) -> tuple[inspect.Signature | None, dict[str, Any]]:
     """The factory's keyword parameters and resolved type hints; (None, {}) if unknown."""
+    import inspect  # here: only a configuration that names a factory needs it
+
     target, bound = _signature_target(factory)
     try:
         sig = inspect.signature(target)
@@ -509,5 +514,4 @@ def load_config(path: str | os.PathLike[str]) -> LogLayer:
 
 # ``LogLayer.from_config`` is this function: the kernels import no configuration, so
 # the assembly tells them.
-for _kernel in _select.KERNELS:
-    _kernel._set_config_builder(from_config)
+on_kernel(lambda kernel: kernel._set_config_builder(from_config))

@@ -34,6 +34,7 @@ from ._common import (
     from_signal_handler,
     has_lazy,
     is_mapping,
+    kernel_loaded,
     lazy,
     merge_by_id,
     min_level_of,
@@ -1055,3 +1056,7 @@ class LogBuilder:
     def fatal(self, *messages) -> None:
         if self._log._active & 0b100000 and not self._send(LogLevel.FATAL, messages):
             self._log.flush()
+
+
+# Last: the assembly's setups (default transport, from_config, taps) run on this kernel.
+kernel_loaded(sys.modules[__name__])

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
-from . import _core_py, _render_py, _select
-from ._common import plugin_list, transport_list
+from . import _select
+from ._common import on_kernel, plugin_list, transport_list
 from ._select import JsonFormat, LineTransport, LogLayer
 from ._validate import check_level
 from .levels import LogLevel
@@ -77,15 +78,20 @@ def _default_transport() -> Any:
 def _pure_console() -> Any:
     """The console transport of the pure renderers, for the pure kernel when the
     compiled one is live (a compiled transport takes compiled entries only)."""
+    from . import _render_py
+
     return _render_py.LineTransport(_render_py.ConsoleFormat(False, True),
                                     default_stream="stderr")
 
 
-# ``LogLayer()`` with no transports writes readable lines to sys.stderr: the kernels
-# import no transport, so the assembly tells them.
-_select.core._set_default_transport_factory(ConsoleTransport)
-if _core_py is not _select.core:
-    _core_py._set_default_transport_factory(_pure_console)
+def _wire(kernel: Any) -> None:
+    """``LogLayer()`` with no transports writes readable lines to sys.stderr: the
+    kernels import no transport, so the assembly tells each one as it loads."""
+    kernel._set_default_transport_factory(
+        ConsoleTransport if kernel is _select.core else _pure_console)
+
+
+on_kernel(_wire)
 
 
 def configure(*, transports: Any = None, plugins: Any = None, level: Any = None) -> LogLayer:
@@ -107,6 +113,7 @@ def configure(*, transports: Any = None, plugins: Any = None, level: Any = None)
     # Validate the lot on a scratch logger first, so a bad argument changes nothing.
     LogLayer(transports=new_transports or [BlankTransport(lambda entry: None)],
              plugins=new_plugins or ())
+    log = _ready()
     if new_transports is not None:
         log.set_transports(*new_transports)
     if new_plugins is not None:
@@ -118,5 +125,31 @@ def configure(*, transports: Any = None, plugins: Any = None, level: Any = None)
     return log
 
 
-#: The ready logger.
-log = LogLayer(transports=_default_transport(), level=_level_from_env())
+_ready_lock = threading.Lock()
+
+
+def _ready() -> LogLayer:
+    """The ready logger, built on first use: its format (and the environment's warnings)
+    cost nothing to a program that never logs through it."""
+    try:
+        return globals()["log"]
+    except KeyError:
+        pass
+    with _ready_lock:
+        ready = globals().get("log")
+        if ready is None:
+            ready = LogLayer(transports=_default_transport(), level=_level_from_env())
+            globals()["log"] = ready
+    return ready
+
+
+def __getattr__(name: str) -> Any:
+    """``log``, the ready logger, is built the first time it is asked for."""
+    if name == "log":
+        return _ready()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    #: The ready logger.
+    log: LogLayer

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import platform
+import sys
 from types import ModuleType
 
 __all__ = ["NO_EXTENSIONS", "compiled"]
 
 NO_EXTENSIONS = bool(os.environ.get("LOGLAYER_NO_EXTENSIONS")) or (
-    platform.python_implementation() != "CPython"
+    sys.implementation.name != "cpython"  # what platform.python_implementation() reads
 )
 
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from . import _core_py
 from ._native import compiled
 
 core: ModuleType
 render: ModuleType
 _compiled_core = compiled("_core")
 if _compiled_core is None:
+    # The pure twins only here: with the compiled core live, they are imported when
+    # the compiled renderers first need their reference code, if ever.
+    from . import _core_py as core
     from . import _render_py as render
 
-    core = _core_py
     COMPILED = False
 else:
     core = _compiled_core
@@ -30,11 +31,6 @@ else:
                           "reinstall loglayer, or set LOGLAYER_NO_EXTENSIONS=1")
     render = _compiled_render
     COMPILED = True
-
-#: Every kernel loaded in this process: the live one, and the pure twin, which the
-#: renderers' reference code imports even when the compiled kernel is live. What the
-#: assembly wires in (taps, ``from_config``) goes to each.
-KERNELS: tuple[ModuleType, ...] = (core,) if core is _core_py else (core, _core_py)
 
 if TYPE_CHECKING:  # the compiled API, as its stubs (_core.pyi, _render.pyi) describe it
     from ._core import (
@@ -71,7 +67,6 @@ __all__ = [
     "ConsoleFormat",
     "HookParams",
     "JsonFormat",
-    "KERNELS",
     "LineSink",
     "LineTransport",
     "LogBuilder",

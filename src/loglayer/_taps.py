@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from . import _select
+from ._common import loaded_kernels, on_kernel
 
 __all__ = ["add_tap", "remove_tap"]
 
@@ -20,8 +20,12 @@ _taps: tuple[Any, ...] = ()
 
 
 def _publish() -> None:
-    for kernel in _select.KERNELS:
+    for kernel in loaded_kernels():
         kernel._set_taps(_taps)
+
+
+# A kernel imported later (the pure twin, when first needed) gets the current taps too.
+on_kernel(lambda kernel: kernel._set_taps(_taps))
 
 
 def add_tap(transport: Any) -> None:

@@ -46,11 +46,13 @@ The registry is thread-safe; lookups of known names take no lock.
 
 from __future__ import annotations
 
-import importlib.metadata
 import re
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 __all__ = [
     "PLUGIN_GROUP",
@@ -117,6 +119,8 @@ def _installed_entry_points(
     malformed: here that distribution is set aside, named, and the others still count.
     As in ``importlib.metadata``, the first distribution of a name on ``sys.path`` wins.
     """
+    import importlib.metadata  # here, not at import: it costs more than loglayer itself
+
     found: list[tuple[importlib.metadata.EntryPoint, str | None]] = []
     unreadable: list[str] = []
     seen: set[str] = set()
@@ -172,6 +176,8 @@ class _Registry:
         if entries is None:
             with self._lock:
                 if self._entries is None:
+                    import importlib.metadata
+
                     self._entries = {
                         name: _Entry(f"loglayer (built-in, {ref})",
                                      entry_point=importlib.metadata.EntryPoint(

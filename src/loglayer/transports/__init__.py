@@ -6,14 +6,32 @@ libraries (extras ``otlp``, ``http``) only when one is made."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._blank import BlankTransport
 from ._console import ConsoleTransport
 from ._file import FileTransport
-from ._http import HttpTransport
-from ._otlp import OtlpTransport
 from ._queue import QueueTransport
 from ._stdlib import StdlibTransport
 from ._structured import StructuredTransport
+
+if TYPE_CHECKING:
+    from ._http import HttpTransport
+    from ._otlp import OtlpTransport
+else:
+    # The shipping transports (and their delivery engine, HTTP and retry machinery)
+    # load when first named, so ``import loglayer`` does not pay for them.
+    _LAZY = {"HttpTransport": "._http", "OtlpTransport": "._otlp"}
+
+    def __getattr__(name: str) -> Any:
+        if name in _LAZY:
+            import importlib
+
+            return getattr(importlib.import_module(_LAZY[name], __name__), name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "BlankTransport",

@@ -8,7 +8,6 @@ import threading
 from typing import Any
 
 from .._common import text_of
-from .._render_py import _ABSENT, _as_written, _error_parts, _message_text
 from .._select import Transport
 from ..levels import LogLevel
 from ..utils import to_map
@@ -79,8 +78,11 @@ class StdlibTransport(Transport):
         exc_info = exc_text = None
         if error is not None:
             exc_info, exc_text = _exception_of(entry, error)
+        # the pure renderer's text rules, imported on first use: not with loglayer
+        from .. import _render_py as pure
+
         record = target.makeRecord(target.name, levelno, "(unknown file)", 0,
-                                   _message_text(entry.messages, entry.prefix), (), exc_info,
+                                   pure._message_text(entry.messages, entry.prefix), (), exc_info,
                                    "(unknown function)", _record_extra(entry), None)
         if exc_text is not None:
             record.exc_text = exc_text
@@ -107,20 +109,22 @@ def _exception_of(entry: Any, error: BaseException) -> tuple[Any, str | None]:
     entry's data (redact censoring it), no ``exc_info`` and the ``exc_text`` a
     ``Formatter`` prints instead: the traceback as the data holds it (or its summary
     line), so handlers never see what was censored. See ``_render_py._error_parts``."""
+    from .. import _render_py as pure
+
     data = entry.data
-    serialized = _ABSENT
+    serialized = pure._ABSENT
     if data:
         try:
-            serialized = data.get(getattr(entry, "error_key", "err"), _ABSENT)
+            serialized = data.get(getattr(entry, "error_key", "err"), pure._ABSENT)
         except Exception:
-            serialized = _ABSENT
-    if serialized is _ABSENT or _as_written(error, serialized):
+            serialized = pure._ABSENT
+    if serialized is pure._ABSENT or pure._as_written(error, serialized):
         try:
             traceback = error.__traceback__
         except Exception:  # a hostile __getattribute__
             traceback = None
         return (type(error), error, traceback), None
-    summary, traceback_text = _error_parts(error, serialized)
+    summary, traceback_text = pure._error_parts(error, serialized)
     return None, traceback_text.rstrip("\n") if traceback_text else summary
 
 
