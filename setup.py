@@ -85,7 +85,7 @@ class OptionalBuildExt(build_ext):
         )
         # The C sources go into the extensions finalize_options prepared (a fresh
         # Extension would lack what setuptools set on them there).
-        for ext, compiled_from in zip(self.extensions, generated):
+        for ext, compiled_from in zip(self.extensions, generated, strict=True):
             ext.sources = compiled_from.sources
         try:
             super().run()
