@@ -1,4 +1,5 @@
-# cython: language_level=3
+# cython: language_level=3, binding=True
+# cython: embedsignature=True, embedsignature.format=clinic
 """The compiled kernel of loglayer (``loglayer._core``): the emission pipeline.
 
 It keeps the behaviour of ``loglayer._core_py`` line for line, with the hot state in
@@ -55,6 +56,7 @@ from loglayer._common import (
     has_lazy,
     is_mapping,
     kernel_loaded,
+    keywords_refused,
     lazy,
     merge_by_id,
     min_level_of,
@@ -123,7 +125,6 @@ cdef int[6] _LEVEL_NUMBERS = [5, 10, 20, 30, 40, 50]
 cdef tuple _LEVELS = tuple([LogLevel.parse(n) for n in (5, 10, 20, 30, 40, 50)])
 cdef int _ALL_LEVELS = 0b111111
 
-cdef object _OMITTED = object()
 cdef object _mutation_lock = threading.RLock()
 # What this thread is doing: NULL nothing; _DISPATCHING an entry; _DEFERRED an entry,
 # and signal handlers logged meanwhile (_deferred.entries holds theirs); _DELIVERING
@@ -204,8 +205,14 @@ def _slot_id(_TransportSlot slot):
     return slot.id
 
 
+# A cdef class's __init__ is a slot wrapper, which has no signature; so each public
+# class's docstring starts with its signature and "--", the form CPython turns into
+# __text_signature__ (what inspect.signature and help() read) and leaves out of __doc__.
 cdef class Transport:
-    """Convenient base class for transports.
+    """Transport(id='', *, level=None, enabled=True)
+--
+
+Convenient base class for transports.
 
     Subclasses implement ``send(entry)``; ``flush()`` and ``close()`` are no-ops
     here. ``enabled`` and ``level`` are read at every emission, so they may be
@@ -236,6 +243,7 @@ cdef class Transport:
             self._min_level = <int>self._level
 
     def send(self, entry):
+        """Deliver one entry; subclasses implement it."""
         raise NotImplementedError(f"{type(self).__name__} must implement send(entry)")
 
     def flush(self):
@@ -268,6 +276,7 @@ cdef class LineSink(Transport):
         raise NotImplementedError(f"{type(self).__name__} must implement _write_line")
 
     def send(self, LogEntry entry not None):
+        """Render the entry and write the line (``write_line``)."""
         line = self._render(entry)
         if getattr(type(self), "write_line") is _SINK_WRITE_LINE:
             self._write_line(line)
@@ -282,7 +291,10 @@ cdef class LineSink(Transport):
 @cython.final
 @cython.freelist(64)
 cdef class LogEntry:
-    """What a transport receives: one log event, never reused after ``send`` returns.
+    """LogEntry(level, messages, data, metadata, error, fields, ctx, prefix, time_ns, metadata_key, error_key='err')
+--
+
+What a transport receives: one log event, never reused after ``send`` returns.
 
     Transports must not mutate ``data``: the same dict goes to every transport.
     ``error_key`` is the logger's: the key of ``data`` that holds the serialized error.
@@ -311,7 +323,10 @@ cdef class LogEntry:
 @cython.final
 @cython.freelist(16)
 cdef class HookParams:
-    """What the dispatch hooks receive. Valid only during the hook call.
+    """HookParams(level, messages, data, metadata, error, fields, ctx, prefix)
+--
+
+What the dispatch hooks receive. Valid only during the hook call.
 
     ``transport_id`` is set for ``should_send`` only. A data, message or level hook may
     set ``prefix``: the entry carries the prefix it set (redact censors it that way).
@@ -347,7 +362,10 @@ cdef class _Hook:
 
 @cython.final
 cdef class PluginSet:
-    """An immutable snapshot of plugins, indexed per hook: a logger's, or the one a
+    """PluginSet(plugins=(), *, on_error=None)
+--
+
+An immutable snapshot of plugins, indexed per hook: a logger's, or the one a
     queue or a served plugin runs with ``run_hooks`` and ``allows``.
 
     ``PluginSet(plugins)`` looks each plugin's hooks up once; ``on_error``, when given,
@@ -620,8 +638,8 @@ cdef class _TransportSlot:
     and ``line`` when it is a ``LineSink`` whose rendering and writing run in C."""
 
 
-cdef _TransportSlot _transport_slot(object transport):
-    transport, tid, send = transport_slot(transport)
+cdef _TransportSlot _transport_slot(object transport, str where=""):
+    transport, tid, send = transport_slot(transport, where)
     cdef _TransportSlot slot = _TransportSlot.__new__(_TransportSlot)
     slot.transport = transport
     slot.id = tid
@@ -684,7 +702,10 @@ cdef object _run_metadata_hooks(tuple hooks, object metadata):
 
 @cython.freelist(16)
 cdef class LogLayer:
-    """A structured logger: fields, metadata and errors through plugins to transports.
+    """LogLayer(transports=None, plugins=(), level=LogLevel.TRACE, enabled=True, prefix=None, fields=None, fields_key=None, metadata_key=None, error_key='err', error_serializer=None, copy_msg_on_only_error=False, mute_fields=False, mute_metadata=False, on_transport_error=None)
+--
+
+A structured logger: fields, metadata and errors through plugins to transports.
 
     Fluent methods (``with_fields``, ``child``, ``with_prefix``, ``with_context``)
     return a new logger and leave the receiver unchanged; mutators (levels, mutes,
@@ -706,7 +727,7 @@ cdef class LogLayer:
     cdef tuple _transports
     cdef object __weakref__
 
-    def __init__(self, transports=_OMITTED, plugins=(), level=LogLevel.TRACE, enabled=True,
+    def __init__(self, transports=None, plugins=(), level=LogLevel.TRACE, enabled=True,
                  prefix=None, fields=None, fields_key=None, metadata_key=None, error_key="err",
                  error_serializer=None, copy_msg_on_only_error=False, mute_fields=False,
                  mute_metadata=False, on_transport_error=None):
@@ -733,7 +754,7 @@ cdef class LogLayer:
             raise TypeError(f"prefix must be a str or None, got {type(prefix).__name__}")
         field_map = {} if fields is None else check_mapping("fields", fields)
         records = [PluginRecord(p) for p in plugin_list(plugins)]
-        if transports is _OMITTED:
+        if transports is None:  # the default: what the assembly set (a console)
             if _default_transport_factory is None:
                 raise ValueError("transports: no default transport is available; pass one")
             transport_items = [_default_transport_factory()]
@@ -836,10 +857,12 @@ cdef class LogLayer:
         self._active = self._levels if self._enabled else 0
 
     def enable_level(self, level):
+        """Enable ``level`` alone; the other levels keep their state."""
         self._levels |= 1 << _index_of(LogLevel.parse(level))
         self._active = self._levels if self._enabled else 0
 
     def disable_level(self, level):
+        """Disable ``level`` alone; the other levels keep their state."""
         self._levels &= ~(1 << _index_of(LogLevel.parse(level)))
         self._active = self._levels if self._enabled else 0
 
@@ -858,15 +881,19 @@ cdef class LogLayer:
         return bool(self._active & (1 << _index_of(LogLevel.parse(level))))
 
     def mute_fields(self):
+        """Leave the persistent fields out of entries until ``unmute_fields()``."""
         self._mute_fields = True
 
     def unmute_fields(self):
+        """Put the persistent fields back into entries."""
         self._mute_fields = False
 
     def mute_metadata(self):
+        """Drop metadata from entries until ``unmute_metadata()``."""
         self._mute_metadata = True
 
     def unmute_metadata(self):
+        """Keep metadata in entries again."""
         self._mute_metadata = False
 
     # -- plugins and transports ----------------------------------------------------
@@ -878,6 +905,7 @@ cdef class LogLayer:
             self._plugins = _plugin_set(merge_by_id(self._plugins.records, records, _record_id))
 
     def remove_plugin(self, id):
+        """Remove the plugin with this ID; False when there was none."""
         with _mutation_lock:
             current = self._plugins.records
             kept = tuple([r for r in current if r.id != id])
@@ -887,12 +915,14 @@ cdef class LogLayer:
             return True
 
     def get_plugin(self, id):
+        """The plugin with this ID, or None."""
         for record in self._plugins.records:
             if record.id == id:
                 return record.plugin
         return None
 
     def plugin_count(self):
+        """How many plugins this logger runs."""
         return len(self._plugins.records)
 
     def plugin_ids(self):
@@ -901,11 +931,12 @@ cdef class LogLayer:
 
     def add_transport(self, *transports):
         """Add transports; one whose ID is present replaces it (and is not closed)."""
-        slots = [_transport_slot(t) for t in transports]
+        slots = [_transport_slot(t, "add_transport()") for t in transports]
         with _mutation_lock:
             self._transports = merge_by_id(self._transports, slots, _slot_id)
 
     def remove_transport(self, id):
+        """Remove the transport with this ID (not closed); False when there was none."""
         cdef _TransportSlot slot
         with _mutation_lock:
             kept = tuple([slot for slot in self._transports if slot.id != id])
@@ -916,7 +947,7 @@ cdef class LogLayer:
 
     def set_transports(self, *transports):
         """Replace the whole transport set (the old transports are not closed)."""
-        slots = [_transport_slot(t) for t in transports]
+        slots = [_transport_slot(t, "set_transports()") for t in transports]
         with _mutation_lock:
             self._transports = merge_by_id((), slots, _slot_id)
 
@@ -952,17 +983,16 @@ cdef class LogLayer:
                 transport_failed(self._config.on_transport_error, slot.id, exc)
 
     def __enter__(self):
+        """The logger itself, for ``with LogLayer(...) as log:``."""
         return self
 
     def __exit__(self, *exc_info):
+        """Close the transports (``close()``) at the end of the ``with`` block."""
         self.close()
 
     # -- emission ------------------------------------------------------------------
 
-    def exception(self, *messages):
-        """Inside ``except``: log the exception being handled at ERROR."""
-        if self._active & 0b10000:
-            self._emit(4, list(messages), None, sys.exc_info()[1], self._ctx, None)
+    # exception(): a C function installed below, as the level methods are
 
     @cython.binding(False)
     def with_metadata(self, metadata):
@@ -1249,7 +1279,10 @@ cdef int _deliver_deferred() except -1:
 @cython.final
 @cython.freelist(16)
 cdef class LogBuilder:
-    """One entry under construction: metadata, an error, a context, then a level call."""
+    """LogBuilder(log)
+--
+
+One entry under construction: metadata, an error, a context, then a level call."""
 
     cdef LogLayer _log
     cdef object _metadata
@@ -1257,8 +1290,10 @@ cdef class LogBuilder:
     cdef object _ctx
     cdef bint _has_ctx
 
-    def __init__(self, LogLayer log not None):
-        self._log = log
+    def __init__(self, log):
+        if not isinstance(log, LogLayer):
+            raise TypeError(f"LogBuilder() needs a LogLayer, got {type(log).__name__}")
+        self._log = <LogLayer>log
 
     cdef int _add_metadata(self, object metadata) except -1:
         cdef LogLayer log = self._log
@@ -1311,7 +1346,8 @@ cdef class LogBuilder:
 # ``with_fields`` are therefore C functions installed into the type's dict as
 # METH_FASTCALL method descriptors. A disabled call is one bit test; an enabled one
 # builds the message list straight from the argument array, and ``with_fields`` reads
-# keyword names without building a kwargs dict.
+# keyword names without building a kwargs dict. The level methods take keyword names
+# too, only to refuse them with a message that says where they go (``keywords_refused``).
 
 cdef inline list _list_from(PyObject** args, Py_ssize_t count):
     cdef list out = PyList_New(count)
@@ -1327,10 +1363,20 @@ cdef inline PyObject* _return_none():
     return <PyObject*>None
 
 
+cdef tuple _METHOD_NAMES = ("trace", "debug", "info", "warn", "error", "fatal")
+
+
+cdef int _refuse_keywords(int index, PyObject* kwnames) except -1:
+    """Raise the error that says where keyword arguments to a level method go."""
+    raise keywords_refused(_METHOD_NAMES[index], <tuple><object>kwnames)
+
+
 cdef inline PyObject* _log_at(PyObject* self, PyObject** args, Py_ssize_t nargs,
-                              int index) except NULL:
+                              PyObject* kwnames, int index) except NULL:
     cdef LogLayer log = <LogLayer>self
     cdef int deferred
+    if kwnames != NULL and PyTuple_GET_SIZE(<tuple><object>kwnames):
+        _refuse_keywords(index, kwnames)
     if log._active & (1 << index):
         deferred = log._emit(index, _list_from(args, nargs), None, None, log._ctx, None)
         if index == 5 and not deferred:
@@ -1339,10 +1385,12 @@ cdef inline PyObject* _log_at(PyObject* self, PyObject** args, Py_ssize_t nargs,
 
 
 cdef inline PyObject* _build_at(PyObject* self, PyObject** args, Py_ssize_t nargs,
-                                int index) except NULL:
+                                PyObject* kwnames, int index) except NULL:
     cdef LogBuilder builder = <LogBuilder>self
     cdef LogLayer log = builder._log
     cdef int deferred
+    if kwnames != NULL and PyTuple_GET_SIZE(<tuple><object>kwnames):
+        _refuse_keywords(index, kwnames)
     if log._active & (1 << index):
         deferred = log._emit(index, _list_from(args, nargs), builder._metadata,
                              builder._error, builder._ctx if builder._has_ctx else log._ctx,
@@ -1352,41 +1400,62 @@ cdef inline PyObject* _build_at(PyObject* self, PyObject** args, Py_ssize_t narg
     return _return_none()
 
 
-cdef PyObject* _log_trace(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
-    return _log_at(s, a, n, 0)
+cdef PyObject* _log_trace(PyObject* s, PyObject** a, Py_ssize_t n,
+                          PyObject* k) except NULL:
+    return _log_at(s, a, n, k, 0)
 
-cdef PyObject* _log_debug(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
-    return _log_at(s, a, n, 1)
+cdef PyObject* _log_debug(PyObject* s, PyObject** a, Py_ssize_t n,
+                          PyObject* k) except NULL:
+    return _log_at(s, a, n, k, 1)
 
-cdef PyObject* _log_info(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
-    return _log_at(s, a, n, 2)
+cdef PyObject* _log_info(PyObject* s, PyObject** a, Py_ssize_t n,
+                          PyObject* k) except NULL:
+    return _log_at(s, a, n, k, 2)
 
-cdef PyObject* _log_warn(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
-    return _log_at(s, a, n, 3)
+cdef PyObject* _log_warn(PyObject* s, PyObject** a, Py_ssize_t n,
+                          PyObject* k) except NULL:
+    return _log_at(s, a, n, k, 3)
 
-cdef PyObject* _log_error(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
-    return _log_at(s, a, n, 4)
+cdef PyObject* _log_error(PyObject* s, PyObject** a, Py_ssize_t n,
+                          PyObject* k) except NULL:
+    return _log_at(s, a, n, k, 4)
 
-cdef PyObject* _log_fatal(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
-    return _log_at(s, a, n, 5)
+cdef PyObject* _log_fatal(PyObject* s, PyObject** a, Py_ssize_t n,
+                          PyObject* k) except NULL:
+    return _log_at(s, a, n, k, 5)
 
-cdef PyObject* _build_trace(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
-    return _build_at(s, a, n, 0)
+cdef PyObject* _log_exception(PyObject* s, PyObject** a, Py_ssize_t n,
+                              PyObject* k) except NULL:
+    cdef LogLayer log = <LogLayer>s
+    if k != NULL and PyTuple_GET_SIZE(<tuple><object>k):
+        raise keywords_refused("exception", <tuple><object>k)
+    if log._active & 0b10000:
+        log._emit(4, _list_from(a, n), None, sys.exc_info()[1], log._ctx, None)
+    return _return_none()
 
-cdef PyObject* _build_debug(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
-    return _build_at(s, a, n, 1)
+cdef PyObject* _build_trace(PyObject* s, PyObject** a, Py_ssize_t n,
+                          PyObject* k) except NULL:
+    return _build_at(s, a, n, k, 0)
 
-cdef PyObject* _build_info(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
-    return _build_at(s, a, n, 2)
+cdef PyObject* _build_debug(PyObject* s, PyObject** a, Py_ssize_t n,
+                          PyObject* k) except NULL:
+    return _build_at(s, a, n, k, 1)
 
-cdef PyObject* _build_warn(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
-    return _build_at(s, a, n, 3)
+cdef PyObject* _build_info(PyObject* s, PyObject** a, Py_ssize_t n,
+                          PyObject* k) except NULL:
+    return _build_at(s, a, n, k, 2)
 
-cdef PyObject* _build_error(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
-    return _build_at(s, a, n, 4)
+cdef PyObject* _build_warn(PyObject* s, PyObject** a, Py_ssize_t n,
+                          PyObject* k) except NULL:
+    return _build_at(s, a, n, k, 3)
 
-cdef PyObject* _build_fatal(PyObject* s, PyObject** a, Py_ssize_t n) except NULL:
-    return _build_at(s, a, n, 5)
+cdef PyObject* _build_error(PyObject* s, PyObject** a, Py_ssize_t n,
+                          PyObject* k) except NULL:
+    return _build_at(s, a, n, k, 4)
+
+cdef PyObject* _build_fatal(PyObject* s, PyObject** a, Py_ssize_t n,
+                          PyObject* k) except NULL:
+    return _build_at(s, a, n, k, 5)
 
 
 cdef bint _values_have_lazy(dict values):
@@ -1416,7 +1485,9 @@ cdef LogLayer _with_fields(LogLayer log, PyObject** args, Py_ssize_t nargs, PyOb
     cdef _Hook hook
     cdef LogLayer new
     if nargs > 1:
-        raise TypeError(f"with_fields() takes at most 1 positional argument ({nargs} given)")
+        # worded as the interpreter words it for the pure core's method
+        raise TypeError(f"LogLayer.with_fields() takes from 1 to 2 positional arguments but "
+                        f"{nargs + 1} were given")
     if nargs == 1:
         mapping = <object>args[0]
         if mapping is not None and type(mapping) is not dict and not isinstance(mapping, Mapping):
@@ -1475,7 +1546,7 @@ cdef LogLayer _with_fields(LogLayer log, PyObject** args, Py_ssize_t nargs, PyOb
     return new
 
 
-cdef PyMethodDef[16] _fast_methods
+cdef PyMethodDef[24] _fast_methods
 cdef int _fast_method_count = 0
 
 
@@ -1493,39 +1564,42 @@ cdef _install(type cls, const char* name, void* function, int flags, const char*
     PyType_Modified(cls)
 
 
-_install(LogLayer, b"trace", <void*>_log_trace, METH_FASTCALL,
+_install(LogLayer, b"trace", <void*>_log_trace, METH_FASTCALL | METH_KEYWORDS,
          b"trace($self, /, *messages)\n--\n\nLog the messages at TRACE.")
-_install(LogLayer, b"debug", <void*>_log_debug, METH_FASTCALL,
+_install(LogLayer, b"debug", <void*>_log_debug, METH_FASTCALL | METH_KEYWORDS,
          b"debug($self, /, *messages)\n--\n\nLog the messages at DEBUG.")
-_install(LogLayer, b"info", <void*>_log_info, METH_FASTCALL,
+_install(LogLayer, b"info", <void*>_log_info, METH_FASTCALL | METH_KEYWORDS,
          b"info($self, /, *messages)\n--\n\nLog the messages at INFO.")
-_install(LogLayer, b"warn", <void*>_log_warn, METH_FASTCALL,
+_install(LogLayer, b"warn", <void*>_log_warn, METH_FASTCALL | METH_KEYWORDS,
          b"warn($self, /, *messages)\n--\n\nLog the messages at WARN.")
-_install(LogLayer, b"warning", <void*>_log_warn, METH_FASTCALL,
-         b"warning($self, /, *messages)\n--\n\nAlias of warn.")
-_install(LogLayer, b"error", <void*>_log_error, METH_FASTCALL,
+_install(LogLayer, b"warning", <void*>_log_warn, METH_FASTCALL | METH_KEYWORDS,
+         b"warning($self, /, *messages)\n--\n\nLog the messages at WARN.")
+_install(LogLayer, b"error", <void*>_log_error, METH_FASTCALL | METH_KEYWORDS,
          b"error($self, /, *messages)\n--\n\nLog the messages at ERROR.")
-_install(LogLayer, b"fatal", <void*>_log_fatal, METH_FASTCALL,
+_install(LogLayer, b"fatal", <void*>_log_fatal, METH_FASTCALL | METH_KEYWORDS,
          b"fatal($self, /, *messages)\n--\n\n"
          b"Log at FATAL and flush the transports. It never exits the process.")
+_install(LogLayer, b"exception", <void*>_log_exception, METH_FASTCALL | METH_KEYWORDS,
+         b"exception($self, /, *messages)\n--\n\n"
+         b"Inside ``except``: log the exception being handled at ERROR.")
 _install(LogLayer, b"with_fields", <void*>_log_with_fields, METH_FASTCALL | METH_KEYWORDS,
          b"with_fields($self, mapping=None, /, **fields)\n--\n\n"
          b"A new logger with these fields merged over the current ones.\n\n"
          b"The fields hooks see the new fields first; one returning None drops the call\n"
          b"(the new logger keeps the existing fields).")
-_install(LogBuilder, b"trace", <void*>_build_trace, METH_FASTCALL,
+_install(LogBuilder, b"trace", <void*>_build_trace, METH_FASTCALL | METH_KEYWORDS,
          b"trace($self, /, *messages)\n--\n\nSend the entry at TRACE.")
-_install(LogBuilder, b"debug", <void*>_build_debug, METH_FASTCALL,
+_install(LogBuilder, b"debug", <void*>_build_debug, METH_FASTCALL | METH_KEYWORDS,
          b"debug($self, /, *messages)\n--\n\nSend the entry at DEBUG.")
-_install(LogBuilder, b"info", <void*>_build_info, METH_FASTCALL,
+_install(LogBuilder, b"info", <void*>_build_info, METH_FASTCALL | METH_KEYWORDS,
          b"info($self, /, *messages)\n--\n\nSend the entry at INFO.")
-_install(LogBuilder, b"warn", <void*>_build_warn, METH_FASTCALL,
+_install(LogBuilder, b"warn", <void*>_build_warn, METH_FASTCALL | METH_KEYWORDS,
          b"warn($self, /, *messages)\n--\n\nSend the entry at WARN.")
-_install(LogBuilder, b"warning", <void*>_build_warn, METH_FASTCALL,
-         b"warning($self, /, *messages)\n--\n\nAlias of warn.")
-_install(LogBuilder, b"error", <void*>_build_error, METH_FASTCALL,
+_install(LogBuilder, b"warning", <void*>_build_warn, METH_FASTCALL | METH_KEYWORDS,
+         b"warning($self, /, *messages)\n--\n\nSend the entry at WARN.")
+_install(LogBuilder, b"error", <void*>_build_error, METH_FASTCALL | METH_KEYWORDS,
          b"error($self, /, *messages)\n--\n\nSend the entry at ERROR.")
-_install(LogBuilder, b"fatal", <void*>_build_fatal, METH_FASTCALL,
+_install(LogBuilder, b"fatal", <void*>_build_fatal, METH_FASTCALL | METH_KEYWORDS,
          b"fatal($self, /, *messages)\n--\n\n"
          b"Send the entry at FATAL and flush the transports. It never exits the process.")
 

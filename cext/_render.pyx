@@ -1,4 +1,5 @@
-# cython: language_level=3
+# cython: language_level=3, binding=True
+# cython: embedsignature=True, embedsignature.format=clinic
 """The compiled renderers and the line transport (``loglayer._render``).
 
 The hot paths of ``loglayer._render_py`` in C: the common shapes (str keys, str
@@ -73,8 +74,14 @@ cdef class _Format:
         return self._render(entry)
 
 
+# A cdef class's __init__ is a slot wrapper, which has no signature; so each public
+# class's docstring starts with its signature and "--", the form CPython turns into
+# __text_signature__ (what inspect.signature and help() read) and leaves out of __doc__.
 cdef class LineTransport(LineSink):
-    """A transport that writes one rendered line per entry to a stream.
+    """LineTransport(format, stream=None, *, binary=False, default_stream='stdout', id='', level=None, enabled=True)
+--
+
+A transport that writes one rendered line per entry to a stream.
 
     ``format`` is an object with ``render(entry)`` returning the whole line (``bytes``
     or ``str``, as its ``binary`` attribute says). The line is converted to what the
@@ -366,7 +373,10 @@ cdef inline Py_ssize_t _inner_size(bytes document):
 
 @cython.final
 cdef class JsonFormat(_Format):
-    """How a JSON line names its three fixed keys and writes the time.
+    """JsonFormat(message_key='msg', level_key='level', time_key='time', time_format='iso')
+--
+
+How a JSON line names its three fixed keys and writes the time.
 
     The compiled twin of ``loglayer._render_py.JsonFormat``; it is validated by it, and
     renders the same bytes. The line is written into one bytes object: the head it owns
@@ -540,7 +550,10 @@ cdef class JsonFormat(_Format):
 
 @cython.final
 cdef class ConsoleFormat(_Format):
-    """How a console line is laid out: colours, the time column, the error key.
+    """ConsoleFormat(colors, show_time, error_key=None)
+--
+
+How a console line is laid out: colours, the time column, the error key.
 
     The compiled twin of ``loglayer._render_py.ConsoleFormat``; it is validated by it,
     and renders the same text.

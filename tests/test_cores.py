@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.machinery
+import inspect
 import os
 import platform
 import subprocess
@@ -107,3 +108,48 @@ def test_cores_agree_on_a_full_scenario():
     compiled, pure = (_run_scenario(core) for core in cores)
     assert pure == compiled
     assert len(compiled[0]) == 6
+
+
+_PUBLIC_CLASSES = ("LogLayer", "LogBuilder", "Transport", "LineSink", "LogEntry", "HookParams",
+                   "PluginSet")
+
+
+def _public_methods(cls: type) -> list[str]:
+    return sorted(name for name in dir(cls) if not name.startswith("_")
+                  and callable(getattr(cls, name)) and not isinstance(getattr(cls, name), type))
+
+
+def _parameters(obj) -> list[tuple[str, str]]:
+    """(name, kind) of each parameter but ``self``, which the compiled methods declare
+    positional-only."""
+    params = list(inspect.signature(obj).parameters.values())
+    if params and params[0].name == "self":
+        params = params[1:]
+    return [(p.name, p.kind.name) for p in params]
+
+
+def test_the_compiled_core_has_the_signatures_and_docstrings_of_the_pure_core():
+    """help(), IDEs and inspect.signature see the same API on both cores: every public
+    class and method has a signature, with the pure core's parameters and docstring."""
+    cores = available_cores()
+    if len(cores) < 2:
+        pytest.skip("only the pure core exists on this interpreter: nothing to compare")
+    compiled, pure = cores
+    for name in _PUBLIC_CLASSES:
+        ccls, pcls = getattr(compiled, name), getattr(pure, name)
+        assert _parameters(ccls) == _parameters(pcls), name
+        if name != "LineSink":  # how to subclass it differs: C methods vs Python ones
+            assert inspect.getdoc(ccls) == inspect.getdoc(pcls), name
+        assert _public_methods(ccls) == _public_methods(pcls), name
+        for method in _public_methods(pcls):
+            cm, pm = getattr(ccls, method), getattr(pcls, method)
+            assert _parameters(cm) == _parameters(pm), f"{name}.{method}"
+            assert inspect.getdoc(cm) == inspect.getdoc(pm), f"{name}.{method}"
+
+
+def test_defaults_in_the_signatures_are_the_real_ones():
+    for core in available_cores():
+        params = inspect.signature(core.LogLayer).parameters
+        assert params["transports"].default is None
+        assert params["level"].default is loglayer.LogLevel.TRACE
+        assert params["error_key"].default == "err"

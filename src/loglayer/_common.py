@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Mapping
-from types import CodeType, FrameType, FunctionType
+from types import BuiltinFunctionType, CodeType, FrameType, FunctionType, MethodType
 from typing import Any
 
 from ._errorfmt import serialize_error
@@ -348,19 +348,9 @@ class PluginRecord:
     __slots__ = ("plugin", "id", "on_error", "hooks")
 
     def __init__(self, plugin, on_error=None) -> None:
-        if plugin is None:
-            raise TypeError("add_plugin() got None instead of a plugin")
+        if plugin is None or isinstance(plugin, type) or _named_plugin(plugin):
+            raise not_a_plugin(plugin)
         pid = getattr(plugin, "id", None)
-        if pid is None or pid == "":
-            pid = f"plugin-{next_id()}"
-            try:
-                plugin.id = pid
-            except Exception as exc:
-                raise TypeError(
-                    f"plugin {plugin!r} has no id and one could not be assigned: {exc}"
-                ) from None
-        elif not isinstance(pid, str):
-            raise TypeError(f"plugin id must be a str, got {type(pid).__name__}")
         hooks = {}
         for name in HOOK_NAMES:
             fn = getattr(plugin, name, None)
@@ -370,6 +360,17 @@ class PluginRecord:
                 raise TypeError(f"plugin {pid!r}: {name} must be callable, "
                                 f"got {type(fn).__name__}")
             hooks[name] = fn
+        if not hooks and isinstance(plugin, _FUNCTIONS):
+            raise not_a_plugin(plugin)  # a hook function given as a plugin
+        if pid is None or pid == "":
+            pid = f"plugin-{next_id()}"
+            try:
+                plugin.id = pid
+            except Exception:
+                raise not_a_plugin(plugin, ", which has no id and cannot be given one"
+                                   ) from None
+        elif not isinstance(pid, str):
+            raise TypeError(f"plugin id must be a str, got {type(pid).__name__}")
         if on_error is None:
             on_error = getattr(plugin, "on_error", None)
         self.plugin = plugin
@@ -378,16 +379,15 @@ class PluginRecord:
         self.hooks = hooks
 
 
-def transport_slot(transport) -> tuple:
-    """(transport, id, bound send), validated; an empty id is generated."""
-    if transport is None:
-        raise TypeError("transport must not be None")
-    if _named(transport):
-        raise TypeError(f"a transport must be an object with a send(entry) method, got "
-                        f"{_shown(transport)}{_BY_NAME}")
-    send = getattr(transport, "send", None)
+def transport_slot(transport, where: str = "") -> tuple:
+    """(transport, id, bound send), validated; an empty id is generated. ``where`` names
+    the call the transport was given to (``"add_transport()"``), for the message."""
+    send = None if transport is None or _named(transport) else getattr(transport, "send", None)
     if not callable(send):
-        raise TypeError(f"transport {transport!r} has no callable send(entry) method")
+        raise not_a_transport(f"{where} takes transports (objects with a send(entry) "
+                              f"method)" if where else "a transport must be an object "
+                              "with a send(entry) method",
+                              transport)
     tid = getattr(transport, "id", None)
     if tid is None or tid == "":
         tid = f"transport-{next_id()}"
@@ -427,16 +427,86 @@ def _shown(value) -> str:
     return f"a {type(value).__name__}"
 
 
+#: What a transport is, in messages.
+_TRANSPORT = "a transport (an object with a send(entry) method)"
+
+#: What a plugin is, in messages.
+_PLUGIN = ("a plugin is an object with an id (a str; an empty one is generated) and any of "
+           f"the hook methods {', '.join(HOOK_NAMES)}: subclass loglayer.Plugin, or make "
+           "one from a function with loglayer.data_hook('my-id', fn) (or fields_hook, "
+           "metadata_hook, message_hook, level_hook, send_gate)")
+
+#: Functions and other plain callables, which a plugin is not (its hooks are methods).
+_FUNCTIONS = (FunctionType, BuiltinFunctionType, MethodType, functools.partial)
+
+
+def _named_plugin(value) -> bool:
+    """Whether ``value`` is a name or a config entry given where a plugin goes."""
+    return isinstance(value, (str, bytes)) or (isinstance(value, Mapping) and not any(
+        hasattr(value, name) for name in HOOK_NAMES))
+
+
+def _got(value) -> str:
+    """``value`` in a message: None, a str or bytes with its value, a function or class
+    by name, anything else by its type's name."""
+    if value is None:
+        return "None"
+    if isinstance(value, (str, bytes)):
+        return f"the {type(value).__name__} {value!r}"
+    if isinstance(value, type):
+        return f"the class {value.__name__}"
+    if isinstance(value, _FUNCTIONS):
+        return f"the function {getattr(value, '__name__', type(value).__name__)}"
+    return type(value).__name__
+
+
+def not_a_transport(expected: str, value) -> TypeError:
+    """The error for ``value`` given where ``expected`` (which says what a transport is)
+    was; a name or config entry also gets how to build transports by name."""
+    return TypeError(f"{expected}, got {_got(value)}{_BY_NAME if _named(value) else ''}")
+
+
+def not_a_plugin(value, why: str = "") -> TypeError:
+    """The error for ``value`` given as a plugin: what a plugin is, and what to do
+    instead with a name, a function or a class."""
+    message = f"{_PLUGIN}; got {_got(value)}{why}"
+    if _named_plugin(value):
+        message += ("; to build a plugin by name, use "
+                    "loglayer.registry.get_plugin(name, **options)")
+    elif isinstance(value, type):
+        message += f"; pass an instance, {value.__name__}(...), not the class"
+    return TypeError(message)
+
+
+def keywords_refused(method: str, names) -> TypeError:
+    """The error for keyword arguments given to a level method (``log.info("x", a=1)``):
+    where such values go instead."""
+    names = [str(name) for name in names]
+    return TypeError(
+        f"{method}() takes messages only, not keyword arguments "
+        f"({', '.join(name + '=' for name in names)}): for this entry, use "
+        f"log.with_metadata({{{', '.join(repr(name) + ': ...' for name in names)}}})"
+        f".{method}(...); for every entry of a logger, "
+        f"log.with_fields({', '.join(name + '=...' for name in names)})")
+
+
 def transport_list(name: str, transports) -> list:
-    """One transport or a non-empty sequence of them, as a list."""
+    """One transport or a non-empty sequence of them, as a list; each is checked to have
+    a ``send`` method, and a message names the argument (and the item) that does not."""
     if _named(transports):  # iterating it would give characters or config keys
         raise TypeError(f"{name} must be a transport or a sequence of transports, got "
                         f"{_shown(transports)}{_BY_NAME}")
-    if hasattr(transports, "send") or not hasattr(transports, "__iter__"):
+    if hasattr(transports, "send"):
         return [transports]
+    if transports is None or not hasattr(transports, "__iter__"):
+        raise not_a_transport(f"{name} must be {_TRANSPORT} or a sequence of transports",
+                              transports)
     items = list(transports)
     if not items:
         raise ValueError(f"{name} must be a transport or a non-empty sequence of them")
+    for index, item in enumerate(items):
+        if item is None or _named(item) or not callable(getattr(item, "send", None)):
+            raise not_a_transport(f"{name}[{index}] must be {_TRANSPORT}", item)
     return items
 
 

@@ -17,6 +17,7 @@ under a lock and swap the reference, so the emission path never locks.
 from __future__ import annotations
 
 import contextvars
+import inspect
 import operator
 import sys
 import threading
@@ -35,6 +36,7 @@ from ._common import (
     has_lazy,
     is_mapping,
     kernel_loaded,
+    keywords_refused,
     lazy,
     merge_by_id,
     min_level_of,
@@ -82,7 +84,6 @@ def _mask_from(level: int) -> int:
     return _ALL_LEVELS & ~(_bit(level) - 1)
 
 
-_OMITTED = object()
 _mutation_lock = threading.RLock()
 _IDLE = 0
 _DISPATCHING = 1
@@ -135,6 +136,16 @@ def _set_taps(taps) -> None:
     _taps = tuple(taps)
 
 
+def _messages_only(method: Callable[..., None]) -> Callable[..., None]:
+    """Show a level method as ``(self, *messages)``: its ``**refused`` is there only to
+    answer keyword arguments with where they go (``keywords_refused``), as the compiled
+    core's methods do, not to take any."""
+    signature = inspect.signature(method)
+    method.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD])
+    return method
+
+
 class Transport:
     """Convenient base class for transports.
 
@@ -162,6 +173,7 @@ class Transport:
         self._level = None if value is None else LogLevel.parse(value)
 
     def send(self, entry) -> None:
+        """Deliver one entry; subclasses implement it."""
         raise NotImplementedError(f"{type(self).__name__} must implement send(entry)")
 
     def flush(self) -> None:
@@ -196,6 +208,7 @@ class LineSink(Transport):
         raise NotImplementedError(f"{type(self).__name__} must implement _write_line")
 
     def send(self, entry) -> None:
+        """Render the entry and write the line (``write_line``)."""
         self.write_line(self._render(entry))
 
     def write_line(self, line) -> None:
@@ -271,13 +284,13 @@ class HookParams:
 
 class PluginSet:
     """An immutable snapshot of plugins, indexed per hook: a logger's, or the one a
-    queue or a served plugin runs with ``run_hooks`` and ``allows``. Per hook, a tuple
-    of (function, plugin id, on_error).
+    queue or a served plugin runs with ``run_hooks`` and ``allows``.
 
     ``PluginSet(plugins)`` looks each plugin's hooks up once; ``on_error``, when given,
     receives every hook failure instead of the plugins' own ``on_error``.
     """
 
+    # Per hook, a tuple of (function, plugin id, on_error).
     __slots__ = ("records", "fields", "metadata", "data", "message", "level", "send",
                  "has_dispatch")
 
@@ -411,11 +424,11 @@ _record_id = operator.attrgetter("id")
 _slot_id = operator.itemgetter(1)
 
 
-def _slot(transport) -> tuple:
+def _slot(transport, where: str = "") -> tuple:
     """(transport, id, send, line): ``line`` is the transport when it is a ``LineSink``
     that overrides neither ``send`` nor ``write_line``, so the dispatcher can share one
     rendering between transports of the same format."""
-    transport, tid, send = transport_slot(transport)
+    transport, tid, send = transport_slot(transport, where)
     cls = type(transport)
     line = transport if (isinstance(transport, LineSink)
                          and cls.send is LineSink.send
@@ -462,7 +475,7 @@ class LogLayer:
                  "_prefix", "_fields", "_has_lazy", "_ctx", "_plugins", "_transports",
                  "__weakref__")
 
-    def __init__(self, transports=_OMITTED, plugins=(), level=LogLevel.TRACE, enabled=True,
+    def __init__(self, transports=None, plugins=(), level=LogLevel.TRACE, enabled=True,
                  prefix=None, fields=None, fields_key=None, metadata_key=None, error_key="err",
                  error_serializer=None, copy_msg_on_only_error=False, mute_fields=False,
                  mute_metadata=False, on_transport_error=None) -> None:
@@ -489,7 +502,7 @@ class LogLayer:
             raise TypeError(f"prefix must be a str or None, got {type(prefix).__name__}")
         field_map = {} if fields is None else check_mapping("fields", fields)
         records = [PluginRecord(p) for p in plugin_list(plugins)]
-        if transports is _OMITTED:
+        if transports is None:  # the default: what the assembly set (a console)
             if _default_transport_factory is None:
                 raise ValueError("transports: no default transport is available; pass one")
             transport_items = [_default_transport_factory()]
@@ -634,10 +647,12 @@ class LogLayer:
         self._active = self._levels if self._enabled else 0
 
     def enable_level(self, level) -> None:
+        """Enable ``level`` alone; the other levels keep their state."""
         self._levels |= _bit(LogLevel.parse(level))
         self._active = self._levels if self._enabled else 0
 
     def disable_level(self, level) -> None:
+        """Disable ``level`` alone; the other levels keep their state."""
         self._levels &= ~_bit(LogLevel.parse(level))
         self._active = self._levels if self._enabled else 0
 
@@ -656,15 +671,19 @@ class LogLayer:
         return bool(self._active & _bit(LogLevel.parse(level)))
 
     def mute_fields(self) -> None:
+        """Leave the persistent fields out of entries until ``unmute_fields()``."""
         self._mute_fields = True
 
     def unmute_fields(self) -> None:
+        """Put the persistent fields back into entries."""
         self._mute_fields = False
 
     def mute_metadata(self) -> None:
+        """Drop metadata from entries until ``unmute_metadata()``."""
         self._mute_metadata = True
 
     def unmute_metadata(self) -> None:
+        """Keep metadata in entries again."""
         self._mute_metadata = False
 
     # -- plugins and transports ----------------------------------------------------
@@ -676,6 +695,7 @@ class LogLayer:
             self._plugins = PluginSet._of(merge_by_id(self._plugins.records, records, _record_id))
 
     def remove_plugin(self, id: str) -> bool:
+        """Remove the plugin with this ID; False when there was none."""
         with _mutation_lock:
             current = self._plugins.records
             kept = tuple(r for r in current if r.id != id)
@@ -685,12 +705,14 @@ class LogLayer:
             return True
 
     def get_plugin(self, id: str):
+        """The plugin with this ID, or None."""
         for record in self._plugins.records:
             if record.id == id:
                 return record.plugin
         return None
 
     def plugin_count(self) -> int:
+        """How many plugins this logger runs."""
         return len(self._plugins.records)
 
     def plugin_ids(self) -> list:
@@ -699,11 +721,12 @@ class LogLayer:
 
     def add_transport(self, *transports) -> None:
         """Add transports; one whose ID is present replaces it (and is not closed)."""
-        slots = [_slot(t) for t in transports]
+        slots = [_slot(t, "add_transport()") for t in transports]
         with _mutation_lock:
             self._transports = merge_by_id(self._transports, slots, _slot_id)
 
     def remove_transport(self, id: str) -> bool:
+        """Remove the transport with this ID (not closed); False when there was none."""
         with _mutation_lock:
             kept = tuple(s for s in self._transports if s[1] != id)
             if len(kept) == len(self._transports):
@@ -713,7 +736,7 @@ class LogLayer:
 
     def set_transports(self, *transports) -> None:
         """Replace the whole transport set (the old transports are not closed)."""
-        slots = [_slot(t) for t in transports]
+        slots = [_slot(t, "set_transports()") for t in transports]
         with _mutation_lock:
             self._transports = merge_by_id((), slots, _slot_id)
 
@@ -746,43 +769,71 @@ class LogLayer:
                 transport_failed(self._config.on_transport_error, tid, exc)
 
     def __enter__(self) -> LogLayer:
+        """The logger itself, for ``with LogLayer(...) as log:``."""
         return self
 
     def __exit__(self, *exc_info) -> None:
+        """Close the transports (``close()``) at the end of the ``with`` block."""
         self.close()
 
     # -- emission ------------------------------------------------------------------
 
-    def trace(self, *messages) -> None:
+    @_messages_only
+    def trace(self, *messages, **refused) -> None:
+        """Log the messages at TRACE."""
+        if refused:
+            raise keywords_refused("trace", refused)
         if self._active & 0b1:
             self._emit(LogLevel.TRACE, messages, None, None, self._ctx)
 
-    def debug(self, *messages) -> None:
+    @_messages_only
+    def debug(self, *messages, **refused) -> None:
+        """Log the messages at DEBUG."""
+        if refused:
+            raise keywords_refused("debug", refused)
         if self._active & 0b10:
             self._emit(LogLevel.DEBUG, messages, None, None, self._ctx)
 
-    def info(self, *messages) -> None:
+    @_messages_only
+    def info(self, *messages, **refused) -> None:
+        """Log the messages at INFO."""
+        if refused:
+            raise keywords_refused("info", refused)
         if self._active & 0b100:
             self._emit(LogLevel.INFO, messages, None, None, self._ctx)
 
-    def warn(self, *messages) -> None:
+    @_messages_only
+    def warn(self, *messages, **refused) -> None:
+        """Log the messages at WARN."""
+        if refused:
+            raise keywords_refused("warn", refused)
         if self._active & 0b1000:
             self._emit(LogLevel.WARN, messages, None, None, self._ctx)
 
     warning = warn
 
-    def error(self, *messages) -> None:
+    @_messages_only
+    def error(self, *messages, **refused) -> None:
+        """Log the messages at ERROR."""
+        if refused:
+            raise keywords_refused("error", refused)
         if self._active & 0b10000:
             self._emit(LogLevel.ERROR, messages, None, None, self._ctx)
 
-    def fatal(self, *messages) -> None:
+    @_messages_only
+    def fatal(self, *messages, **refused) -> None:
         """Log at FATAL and flush the transports. It never exits the process."""
+        if refused:
+            raise keywords_refused("fatal", refused)
         if self._active & 0b100000 and not self._emit(LogLevel.FATAL, messages, None, None,
                                                       self._ctx):
             self.flush()
 
-    def exception(self, *messages) -> None:
+    @_messages_only
+    def exception(self, *messages, **refused) -> None:
         """Inside ``except``: log the exception being handled at ERROR."""
+        if refused:
+            raise keywords_refused("exception", refused)
         if self._active & 0b10000:
             self._emit(LogLevel.ERROR, messages, None, sys.exc_info()[1], self._ctx)
 
@@ -1031,29 +1082,53 @@ class LogBuilder:
         return log._emit(level, messages, self._metadata, self._error,
                          self._ctx if self._has_ctx else log._ctx)
 
-    def trace(self, *messages) -> None:
+    @_messages_only
+    def trace(self, *messages, **refused) -> None:
+        """Send the entry at TRACE."""
+        if refused:
+            raise keywords_refused("trace", refused)
         if self._log._active & 0b1:
             self._send(LogLevel.TRACE, messages)
 
-    def debug(self, *messages) -> None:
+    @_messages_only
+    def debug(self, *messages, **refused) -> None:
+        """Send the entry at DEBUG."""
+        if refused:
+            raise keywords_refused("debug", refused)
         if self._log._active & 0b10:
             self._send(LogLevel.DEBUG, messages)
 
-    def info(self, *messages) -> None:
+    @_messages_only
+    def info(self, *messages, **refused) -> None:
+        """Send the entry at INFO."""
+        if refused:
+            raise keywords_refused("info", refused)
         if self._log._active & 0b100:
             self._send(LogLevel.INFO, messages)
 
-    def warn(self, *messages) -> None:
+    @_messages_only
+    def warn(self, *messages, **refused) -> None:
+        """Send the entry at WARN."""
+        if refused:
+            raise keywords_refused("warn", refused)
         if self._log._active & 0b1000:
             self._send(LogLevel.WARN, messages)
 
     warning = warn
 
-    def error(self, *messages) -> None:
+    @_messages_only
+    def error(self, *messages, **refused) -> None:
+        """Send the entry at ERROR."""
+        if refused:
+            raise keywords_refused("error", refused)
         if self._log._active & 0b10000:
             self._send(LogLevel.ERROR, messages)
 
-    def fatal(self, *messages) -> None:
+    @_messages_only
+    def fatal(self, *messages, **refused) -> None:
+        """Send the entry at FATAL and flush the transports. It never exits the process."""
+        if refused:
+            raise keywords_refused("fatal", refused)
         if self._log._active & 0b100000 and not self._send(LogLevel.FATAL, messages):
             self._log.flush()
 
