@@ -39,6 +39,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import loglayer
 from _journald import Journald, parse_datagram, value_bytes
 from loglayer import LogLevel, TransportError
 from loglayer.plugins import redact
@@ -500,6 +501,14 @@ def test_the_default_identifier_is_the_programs_name(monkeypatch, short_dir):
     assert identifier([]) == interpreter
     assert JournaldTransport(absent, identifier="given",
                              fallback=TestTransport()).identifier == "given"
+
+
+def test_the_transport_is_built_by_name(receiver):
+    log = loglayer.from_config({"transports": [{"name": "journald", "options": {
+        "socket_path": receiver.getsockname(), "identifier": "cfg"}}]})
+    log.info("by name")
+    assert receive(receiver) == (b"SYSLOG_IDENTIFIER=cfg\nPRIORITY=6\nMESSAGE=by name\n", None)
+    log.close()
 
 
 # -- a real systemd-journald ---------------------------------------------------------------------

@@ -24,7 +24,7 @@ How names are found, and why:
 * The built-ins (plugins ``redact``, ``sprintf``, ``filter``, ``otel_trace``,
   ``sampling.fixed_rate``, ``sampling.per_level``, ``sampling.burst``; transports
   ``structured``, ``console``, ``blank``, ``stdlib``, ``file``, ``queue``, ``otlp``,
-  ``http``) are listed as ``"module:attr"`` references and
+  ``http``, ``journald``) are listed as ``"module:attr"`` references and
   imported only when their name is first looked up, so ``import loglayer`` pays nothing
   for them and an optional dependency that is missing fails only its own name.
 * Installed entry points are read once, the first time a name is not already known (or
@@ -95,6 +95,7 @@ _BUILTIN_TRANSPORTS: Mapping[str, str] = {
     "queue": "loglayer.transports:QueueTransport",
     "otlp": "loglayer.transports:OtlpTransport",
     "http": "loglayer.transports:HttpTransport",
+    "journald": "loglayer.transports:JournaldTransport",
 }
 
 
