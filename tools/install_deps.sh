@@ -2,7 +2,9 @@
 # Installs the Debian packages the test suite builds with, and nothing when they are
 # already there: Go with HashiCorp's go-plugin (the cross-language gRPC tests build a
 # Go plugin and a Go host offline), protoc, and clang/lld (the WebAssembly guests are
-# compiled from C source). CI runs on a fresh machine, so the project installs them.
+# compiled from C source). The journald tests run systemd's own systemd-journald and
+# journalctl (package systemd; no systemd as PID 1 needed). CI runs on a fresh machine,
+# so the project installs them.
 set -euo pipefail
 
 packages=(
@@ -16,6 +18,7 @@ packages=(
   rsyslog
   rsyslog-gnutls
   rsyslog-relp
+  systemd
 )
 
 missing=()
