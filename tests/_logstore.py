@@ -193,9 +193,21 @@ class LogStore:
             self._open.discard(connection)
 
     def _record(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> _Reply:
-        body = gzip.decompress(raw) if headers.get("content-encoding") == "gzip" else raw
+        """Record the request and return the script's reply to it; a body that says it
+        is gzip and is not is recorded as sent and answered 400 (as a server would),
+        leaving the script as it was, rather than failing the handler unrecorded."""
+        invalid = None
+        body = raw
+        if headers.get("content-encoding") == "gzip":
+            try:
+                body = gzip.decompress(raw)
+            except (OSError, EOFError) as exc:
+                invalid = _reply(400, f"the body is not valid gzip: {exc}", None, 0.0)
         with self._lock:
-            reply = self._script.pop(0) if self._script else self._default
+            if invalid is not None:
+                reply = invalid
+            else:
+                reply = self._script.pop(0) if self._script else self._default
             self._requests.append(Request(method, path, headers, raw, body,
                                           None if reply.drop else reply.status))
         return reply

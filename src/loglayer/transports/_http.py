@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import gzip
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,6 +27,8 @@ _MiB = 1 << 20
 _COMPRESSIONS = ("gzip", "none")
 #: Statuses worth sending again: a timeout, a rate limit, a server that is unwell.
 _TRANSIENT = frozenset([408, 429])
+#: RFC 9110's token: what a header name and a method are made of.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def retry_after(value: str | None) -> float | None:
@@ -53,6 +56,41 @@ def _urllib3() -> Any:
     return urllib3
 
 
+def _check_url(urllib3: Any, url: Any) -> None:
+    """``url`` must be an http(s) URL with a host: checked here because urllib3 would
+    refuse it at every request, which the engine takes for an outage and retries."""
+    check_type("url", url, str, "a str")
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"url must start with http:// or https://, got {url!r}")
+    try:
+        host = urllib3.util.parse_url(url).host
+    except urllib3.exceptions.LocationParseError as exc:
+        raise ValueError(f"url is not a valid URL ({exc}), got {url!r}") from None
+    if not host:
+        raise ValueError(f"url must name a host, got {url!r}")
+
+
+def _checked_headers(headers: Any) -> dict[str, str]:
+    """``headers`` as a dict of names that are tokens and values on one line of
+    Latin-1 text: what the HTTP client sends. Checked here because the client would
+    refuse another header at every request, which drops every batch."""
+    checked = {}
+    for name, value in check_mapping("headers", headers).items():
+        check_type("headers keys", name, str, "a str")
+        check_type(f"headers[{name!r}]", value, str, "a str")
+        if _TOKEN.fullmatch(name) is None:
+            raise ValueError(f"headers keys must be HTTP header names (tokens), got {name!r}")
+        if "\r" in value or "\n" in value or "\0" in value:
+            raise ValueError(f"headers[{name!r}] must hold no CR, LF or NUL, got {value!r}")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(f"headers[{name!r}] must be Latin-1 text (HTTP sends header "
+                             f"values as such), got {value!r}") from None
+        checked[name] = value
+    return checked
+
+
 class HttpWire:
     """One HTTP endpoint as a delivery-engine wire: ``encode`` turns entries into a
     (compressed) body with ``encoder``, ``send`` POSTs it over a kept-alive connection.
@@ -67,15 +105,13 @@ class HttpWire:
                  method: str = "POST", headers: Mapping[str, str] | None = None,
                  compression: str = "gzip",
                  check: Callable[[int, bytes], tuple[int, str]] | None = None) -> None:
-        check_type("url", url, str, "a str")
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"url must start with http:// or https://, got {url!r}")
+        self._urllib3 = _urllib3()
+        _check_url(self._urllib3, url)
         check_type("method", method, str, "a str")
+        if _TOKEN.fullmatch(method) is None:
+            raise ValueError(f"method must be an HTTP method name (a token), got {method!r}")
         check_choice("compression", compression, _COMPRESSIONS)
-        extra = {} if headers is None else dict(check_mapping("headers", headers))
-        for key, value in extra.items():
-            if not isinstance(key, str) or not isinstance(value, str):
-                raise TypeError(f"headers must map str to str, got {key!r}: {value!r}")
+        extra = {} if headers is None else _checked_headers(headers)
         self.url = url
         self.method = method.upper()
         self.encoder = encoder
@@ -84,7 +120,6 @@ class HttpWire:
         self.headers = {"Content-Type": content_type, **extra}
         if compression == "gzip":
             self.headers["Content-Encoding"] = "gzip"
-        self._urllib3 = _urllib3()
         self._pool: Any = None
 
     def encode(self, entries: list) -> bytes:
