@@ -503,6 +503,8 @@ def _connected_socket(path: str | bytes, timeout: float | None) -> socket.socket
     without the path being looked up again for every entry. The wait for room in
     journald's queue is the kernel's ``SO_SNDTIMEO``: the socket stays blocking, one
     system call per entry."""
+    if not hasattr(socket, "AF_UNIX"):  # Windows: no journal there either
+        raise OSError(errno.EAFNOSUPPORT, "this platform has no Unix sockets")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         if timeout is not None:
