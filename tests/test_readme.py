@@ -23,5 +23,7 @@ SLOW_BLOCK = re.compile(r"\b(?:GrpcPlugin|WasmPlugin|subprocess)\b")
     pytest.param(i, marks=pytest.mark.slow) if SLOW_BLOCK.search(block) else i
     for i, block in enumerate(BLOCKS)
 ])
-def test_readme_block_runs(index):
+def test_readme_block_runs(index, monkeypatch):
+    # Paths in the blocks (examples/...) are the repository's, wherever pytest started.
+    monkeypatch.chdir(README.parent)
     exec(compile(BLOCKS[index], f"README.md block {index}", "exec"), {"__name__": "readme"})

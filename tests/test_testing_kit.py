@@ -8,8 +8,6 @@ import re
 import textwrap
 import threading
 
-import attrs
-import pydantic
 import pytest
 
 import loglayer
@@ -22,6 +20,25 @@ from loglayer.testing import (
     install,
     new_mock,
 )
+
+# The dev extra installs attrs and pydantic; without them only their cases are skipped.
+try:
+    import attrs
+except ImportError:
+    attrs = None
+try:
+    import pydantic
+except ImportError:
+    pydantic = None
+
+
+def optional(module, name: str, make, arity: int = 1):
+    """The parametrize case ``make()`` builds, or a skipped one without ``module``."""
+    if module is None:
+        return pytest.param(*[None] * arity,
+                            marks=pytest.mark.skip(reason=f"{name} is not installed"))
+    return pytest.param(*make()) if arity > 1 else pytest.param(make())
+
 
 # -- install -----------------------------------------------------------------------------------
 
@@ -95,15 +112,17 @@ class Point:
     tags: list
 
 
-class User(pydantic.BaseModel):
-    name: str
-    roles: list[str] = []
+if pydantic is not None:
+    class User(pydantic.BaseModel):
+        name: str
+        roles: list[str] = []
 
 
-@attrs.define
-class Account:
-    owner: str
-    limits: dict
+if attrs is not None:
+    @attrs.define
+    class Account:
+        owner: str
+        limits: dict
 
 
 def copying_hook(value):
@@ -116,7 +135,8 @@ def copying_hook(value):
     "text", 3, None, {1, 2}, b"bytes",
     Box({"k": [1, 2]}), Slotted({"a": 1}), Point(1, ["t"]),
     ValueError("message"), LogLevel.INFO, loglayer.Plugin, print,
-    User(name="ada", roles=["admin"]), Account("ada", {"daily": 10}),
+    optional(pydantic, "pydantic", lambda: User(name="ada", roles=["admin"])),
+    optional(attrs, "attrs", lambda: Account("ada", {"daily": 10})),
 ])
 def test_no_mutation_passes_and_returns_the_result(value):
     assert assert_no_mutation(copying_hook, value) == {"copied": value}
@@ -151,9 +171,12 @@ def test_mutation_of_a_nested_dict_shows_a_diff():
     (Point(1, []), lambda v: v.tags.append("t"), None, "+value.tags[0]: 't'"),
     (ValueError("a"), lambda v: setattr(v, "args", ("b",)), "-value.args[0]: 'a'",
      "+value.args[0]: 'b'"),
-    (User(name="ada"), lambda v: v.roles.append("root"), None, "+value.roles[0]: 'root'"),
-    (Account("ada", {"daily": 10}), lambda v: v.limits.update(daily=0),
-     "-value.limits['daily']: 10", "+value.limits['daily']: 0"),
+    optional(pydantic, "pydantic", lambda: (
+        User(name="ada"), lambda v: v.roles.append("root"), None, "+value.roles[0]: 'root'"),
+        arity=4),
+    optional(attrs, "attrs", lambda: (
+        Account("ada", {"daily": 10}), lambda v: v.limits.update(daily=0),
+        "-value.limits['daily']: 10", "+value.limits['daily']: 0"), arity=4),
 ])
 def test_mutations_are_caught(value, mutate, removed, added):
     with pytest.raises(AssertionError) as info:
