@@ -37,10 +37,13 @@ wheel: venv
 	$(PIP) install --force-reinstall --no-deps dist/*.whl
 	$(PIP) install "$$(ls dist/*.whl)[dev]"
 
-# ruff (pycodestyle, pyflakes, isort, bugbear, pyupgrade, simplify) and mypy on src/.
+# ruff (pycodestyle, pyflakes, isort, bugbear, pyupgrade, simplify), mypy on src/, and the
+# workflows and Dependabot config against the schemas check-jsonschema vendors (offline).
 lint: wheel
-	$(PY) -m ruff check src tests bench tools
+	$(PY) -m ruff check src tests bench tools setup.py
 	$(PY) -m mypy
+	$(PY) -m check_jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(PY) -m check_jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
 # The whole suite, once per core: compiled, then the pure-Python twin.
 test: deps wheel lint
