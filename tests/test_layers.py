@@ -2,7 +2,8 @@
 
 Read from the sources (``src/loglayer`` and the Cython modules in ``cext/``), so it
 holds whichever core is live. Only module-level imports count: an import inside a
-function runs when it is called, after every module has loaded.
+function runs when it is called, after every module has loaded, and one under
+``if TYPE_CHECKING:`` never runs.
 
 The layers, from the bottom: helpers that import nothing of the package above them
 (``base``); the kernel and its twin; the renderers and ``_select``, which picks a
@@ -51,6 +52,7 @@ LAYERS = {
     "loglayer._errorfmt": BASE,
     "loglayer._multiline": BASE,
     "loglayer._context": BASE,
+    "loglayer.typing": BASE,
     "loglayer._hookabi": BASE,
     "loglayer.utils": BASE,
     "loglayer._core": KERNEL,
@@ -115,6 +117,9 @@ def _python_imports(module: str, path: pathlib.Path, modules: set[str]) -> set[s
                 else:
                     origin = node.module or ""
                 names = _from_import(origin, [alias.name for alias in node.names], modules)
+            elif isinstance(node, ast.If) and _type_checking_only(node):
+                visit(node.orelse)  # what a type checker imports never runs
+                continue
             elif isinstance(node, (ast.If, ast.Try)):
                 visit(node.body)
                 visit(getattr(node, "orelse", []))
@@ -131,6 +136,13 @@ def _python_imports(module: str, path: pathlib.Path, modules: set[str]) -> set[s
 
     visit(ast.parse(path.read_text("utf-8")).body)
     return found
+
+
+def _type_checking_only(node: ast.If) -> bool:
+    """Whether ``node`` is ``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``)."""
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def _from_import(origin: str, names: list[str], modules: set[str]) -> list[str]:

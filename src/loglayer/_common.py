@@ -14,7 +14,7 @@ import itertools
 import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import BuiltinFunctionType, CodeType, FrameType, FunctionType, MethodType
 from typing import Any
 
@@ -310,7 +310,9 @@ class lazy:
 
     __slots__ = ("fn",)
 
-    def __init__(self, fn) -> None:
+    fn: Callable[[], object]
+
+    def __init__(self, fn: Callable[[], object]) -> None:
         if not callable(fn):
             raise TypeError(f"lazy() needs a callable, got {type(fn).__name__}")
         self.fn = fn

@@ -22,8 +22,8 @@ import operator
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ._common import (
     MAX_DEFERRED,
@@ -57,6 +57,11 @@ from ._common import (
 from ._validate import check_bool, check_key, check_level, check_mapping
 from .errors import TransportError
 from .levels import LogLevel
+
+if TYPE_CHECKING:
+    from .typing import LevelLike
+    from .typing import Plugin as PluginLike
+    from .typing import Transport as TransportLike
 
 __all__ = [
     "HookParams",
@@ -154,7 +159,8 @@ class Transport:
     changed at run time. An empty ``id`` is replaced by a generated one.
     """
 
-    def __init__(self, id: str = "", *, level=None, enabled: bool = True) -> None:
+    def __init__(self, id: str = "", *, level: LevelLike | None = None,
+                 enabled: bool = True) -> None:
         if not isinstance(id, str):
             raise TypeError(f"id must be a str, got {type(id).__name__}")
         if not isinstance(enabled, bool):
@@ -164,15 +170,15 @@ class Transport:
         self.level = level
 
     @property
-    def level(self):
+    def level(self) -> LogLevel | None:
         """The minimum level this transport takes, or None for no minimum."""
         return self._level
 
     @level.setter
-    def level(self, value) -> None:
+    def level(self, value: LevelLike | None) -> None:
         self._level = None if value is None else LogLevel.parse(value)
 
-    def send(self, entry) -> None:
+    def send(self, entry: LogEntry) -> None:
         """Deliver one entry; subclasses implement it."""
         raise NotImplementedError(f"{type(self).__name__} must implement send(entry)")
 
@@ -182,7 +188,7 @@ class Transport:
     def close(self) -> None:
         """Release resources. The base class holds none."""
 
-    def get_logger_instance(self):
+    def get_logger_instance(self) -> Any:
         """The underlying library object; the base class returns the transport itself."""
         return self
 
@@ -475,10 +481,15 @@ class LogLayer:
                  "_prefix", "_fields", "_has_lazy", "_ctx", "_plugins", "_transports",
                  "__weakref__")
 
-    def __init__(self, transports=None, plugins=(), level=LogLevel.TRACE, enabled=True,
-                 prefix=None, fields=None, fields_key=None, metadata_key=None, error_key="err",
-                 error_serializer=None, copy_msg_on_only_error=False, mute_fields=False,
-                 mute_metadata=False, on_transport_error=None) -> None:
+    def __init__(self, transports: TransportLike | Sequence[TransportLike] | None = None,
+                 plugins: Iterable[PluginLike] = (), level: LevelLike = LogLevel.TRACE,
+                 enabled: bool = True, prefix: str | None = None,
+                 fields: Mapping[str, object] | None = None, fields_key: str | None = None,
+                 metadata_key: str | None = None, error_key: str = "err",
+                 error_serializer: Callable[[BaseException], Any] | None = None,
+                 copy_msg_on_only_error: bool = False, mute_fields: bool = False,
+                 mute_metadata: bool = False,
+                 on_transport_error: Callable[[TransportError], Any] | None = None) -> None:
         # Validate everything before building anything.
         config = _Config()
         config.fields_key = check_key("fields_key", fields_key)
@@ -519,7 +530,7 @@ class LogLayer:
         self._prefix = prefix
         self._fields = field_map
         self._has_lazy = has_lazy(field_map)
-        self._ctx = None
+        self._ctx: object = None
         self._plugins = PluginSet._of(merge_by_id((), records, _record_id))
         self._transports = merge_by_id((), slots, _slot_id)
 
@@ -528,7 +539,7 @@ class LogLayer:
                 f"plugins={len(self._plugins.records)} transports={len(self._transports)}>")
 
     @staticmethod
-    def from_config(config):
+    def from_config(config: Mapping[str, Any]) -> LogLayer:
         """A new logger built from plain data: ``loglayer.from_config(config)``."""
         if _config_builder is None:
             raise RuntimeError("from_config: import loglayer to build loggers from data")
@@ -563,7 +574,7 @@ class LogLayer:
         """A new logger with the same state, sharing plugins and transports copy-on-write."""
         return self._derive()
 
-    def with_prefix(self, prefix) -> LogLayer:
+    def with_prefix(self, prefix: str | None) -> LogLayer:
         """A new logger whose prefix is ``prefix`` (replacing any prefix)."""
         if prefix is not None and not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str or None, got {type(prefix).__name__}")
@@ -571,13 +582,14 @@ class LogLayer:
         new._prefix = prefix
         return new
 
-    def with_context(self, ctx) -> LogLayer:
+    def with_context(self, ctx: object) -> LogLayer:
         """A new logger bound to a request context; dispatch hooks see it as ``ctx``."""
         new = self._derive()
         new._ctx = ctx
         return new
 
-    def with_fields(self, mapping=None, /, **fields) -> LogLayer:
+    def with_fields(self, mapping: Mapping[str, object] | None = None, /,
+                    **fields: object) -> LogLayer:
         """A new logger with these fields merged over the current ones.
 
         The fields hooks see the new fields first; one returning None drops the call
@@ -624,7 +636,7 @@ class LogLayer:
             new._has_lazy = self._has_lazy or has_lazy(new_fields)
         return new
 
-    def without_fields(self, *keys) -> LogLayer:
+    def without_fields(self, *keys: str) -> LogLayer:
         """A new logger without the named fields (without any when no key is given)."""
         new = self._derive()
         if keys:
@@ -635,23 +647,23 @@ class LogLayer:
         new._has_lazy = has_lazy(new._fields)
         return new
 
-    def get_fields(self) -> dict:
+    def get_fields(self) -> dict[str, Any]:
         """A shallow copy of the persistent fields."""
         return dict(self._fields)
 
     # -- levels and mutes ----------------------------------------------------------
 
-    def set_level(self, level) -> None:
+    def set_level(self, level: LevelLike) -> None:
         """Enable ``level`` and every level above it; disable those below."""
         self._levels = _mask_from(LogLevel.parse(level))
         self._active = self._levels if self._enabled else 0
 
-    def enable_level(self, level) -> None:
+    def enable_level(self, level: LevelLike) -> None:
         """Enable ``level`` alone; the other levels keep their state."""
         self._levels |= _bit(LogLevel.parse(level))
         self._active = self._levels if self._enabled else 0
 
-    def disable_level(self, level) -> None:
+    def disable_level(self, level: LevelLike) -> None:
         """Disable ``level`` alone; the other levels keep their state."""
         self._levels &= ~_bit(LogLevel.parse(level))
         self._active = self._levels if self._enabled else 0
@@ -666,7 +678,7 @@ class LogLayer:
         self._enabled = False
         self._active = 0
 
-    def is_level_enabled(self, level) -> bool:
+    def is_level_enabled(self, level: LevelLike) -> bool:
         """True when logging is enabled and ``level`` is."""
         return bool(self._active & _bit(LogLevel.parse(level)))
 
@@ -688,7 +700,7 @@ class LogLayer:
 
     # -- plugins and transports ----------------------------------------------------
 
-    def add_plugin(self, *plugins) -> None:
+    def add_plugin(self, *plugins: PluginLike) -> None:
         """Add plugins, run after the current ones; one whose ID is present replaces it."""
         records = [PluginRecord(p) for p in plugins]
         with _mutation_lock:
@@ -704,7 +716,7 @@ class LogLayer:
             self._plugins = PluginSet._of(kept)
             return True
 
-    def get_plugin(self, id: str):
+    def get_plugin(self, id: str) -> PluginLike | None:
         """The plugin with this ID, or None."""
         for record in self._plugins.records:
             if record.id == id:
@@ -715,11 +727,11 @@ class LogLayer:
         """How many plugins this logger runs."""
         return len(self._plugins.records)
 
-    def plugin_ids(self) -> list:
+    def plugin_ids(self) -> list[str]:
         """The IDs of the plugins, in the order they run."""
         return [record.id for record in self._plugins.records]
 
-    def add_transport(self, *transports) -> None:
+    def add_transport(self, *transports: TransportLike) -> None:
         """Add transports; one whose ID is present replaces it (and is not closed)."""
         slots = [_slot(t, "add_transport()") for t in transports]
         with _mutation_lock:
@@ -734,13 +746,13 @@ class LogLayer:
             self._transports = kept
             return True
 
-    def set_transports(self, *transports) -> None:
+    def set_transports(self, *transports: TransportLike) -> None:
         """Replace the whole transport set (the old transports are not closed)."""
         slots = [_slot(t, "set_transports()") for t in transports]
         with _mutation_lock:
             self._transports = merge_by_id((), slots, _slot_id)
 
-    def get_logger_instance(self, id: str):
+    def get_logger_instance(self, id: str) -> Any:
         """The transport's underlying logger (``get_logger_instance()``), or None."""
         for transport, tid, _, _ in self._transports:
             if tid == id:
@@ -772,14 +784,14 @@ class LogLayer:
         """The logger itself, for ``with LogLayer(...) as log:``."""
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         """Close the transports (``close()``) at the end of the ``with`` block."""
         self.close()
 
     # -- emission ------------------------------------------------------------------
 
     @_messages_only
-    def trace(self, *messages, **refused) -> None:
+    def trace(self, *messages: object, **refused: object) -> None:
         """Log the messages at TRACE."""
         if refused:
             raise keywords_refused("trace", refused)
@@ -787,7 +799,7 @@ class LogLayer:
             self._emit(LogLevel.TRACE, messages, None, None, self._ctx)
 
     @_messages_only
-    def debug(self, *messages, **refused) -> None:
+    def debug(self, *messages: object, **refused: object) -> None:
         """Log the messages at DEBUG."""
         if refused:
             raise keywords_refused("debug", refused)
@@ -795,7 +807,7 @@ class LogLayer:
             self._emit(LogLevel.DEBUG, messages, None, None, self._ctx)
 
     @_messages_only
-    def info(self, *messages, **refused) -> None:
+    def info(self, *messages: object, **refused: object) -> None:
         """Log the messages at INFO."""
         if refused:
             raise keywords_refused("info", refused)
@@ -803,7 +815,7 @@ class LogLayer:
             self._emit(LogLevel.INFO, messages, None, None, self._ctx)
 
     @_messages_only
-    def warn(self, *messages, **refused) -> None:
+    def warn(self, *messages: object, **refused: object) -> None:
         """Log the messages at WARN."""
         if refused:
             raise keywords_refused("warn", refused)
@@ -813,7 +825,7 @@ class LogLayer:
     warning = warn
 
     @_messages_only
-    def error(self, *messages, **refused) -> None:
+    def error(self, *messages: object, **refused: object) -> None:
         """Log the messages at ERROR."""
         if refused:
             raise keywords_refused("error", refused)
@@ -821,7 +833,7 @@ class LogLayer:
             self._emit(LogLevel.ERROR, messages, None, None, self._ctx)
 
     @_messages_only
-    def fatal(self, *messages, **refused) -> None:
+    def fatal(self, *messages: object, **refused: object) -> None:
         """Log at FATAL and flush the transports. It never exits the process."""
         if refused:
             raise keywords_refused("fatal", refused)
@@ -830,22 +842,23 @@ class LogLayer:
             self.flush()
 
     @_messages_only
-    def exception(self, *messages, **refused) -> None:
+    def exception(self, *messages: object, **refused: object) -> None:
         """Inside ``except``: log the exception being handled at ERROR."""
         if refused:
             raise keywords_refused("exception", refused)
         if self._active & 0b10000:
             self._emit(LogLevel.ERROR, messages, None, sys.exc_info()[1], self._ctx)
 
-    def with_metadata(self, metadata) -> LogBuilder:
+    def with_metadata(self, metadata: object) -> LogBuilder:
         """A builder carrying ``metadata`` (any object) for one entry."""
         return LogBuilder(self).with_metadata(metadata)
 
-    def with_error(self, error) -> LogBuilder:
+    def with_error(self, error: BaseException | None) -> LogBuilder:
         """A builder carrying ``error`` for one entry."""
         return LogBuilder(self).with_error(error)
 
-    def error_only(self, error, *, level=LogLevel.ERROR, copy_msg=None) -> None:
+    def error_only(self, error: BaseException, *, level: LevelLike = LogLevel.ERROR,
+                   copy_msg: bool | None = None) -> None:
         """Log just an error; with ``copy_msg`` its ``str()`` becomes the message."""
         if not isinstance(error, BaseException):
             raise TypeError(f"error must be an exception, got {type(error).__name__}")
@@ -864,7 +877,7 @@ class LogLayer:
             messages = ()
         self._emit(level, messages, None, error, self._ctx)
 
-    def metadata_only(self, metadata, level=LogLevel.INFO) -> None:
+    def metadata_only(self, metadata: object, level: LevelLike = LogLevel.INFO) -> None:
         """Log just metadata; nothing is sent when metadata is muted or a hook drops it."""
         level = LogLevel.parse(level)
         if not self._active & _bit(level) or self._mute_metadata or metadata is None:
@@ -876,7 +889,9 @@ class LogLayer:
                 return
         self._emit(level, (), metadata, None, self._ctx)
 
-    def raw(self, level, messages, *, metadata=None, error=None, fields=None, ctx=None) -> None:
+    def raw(self, level: LevelLike, messages: Sequence[object] | object, *,
+            metadata: object = None, error: BaseException | None = None,
+            fields: Mapping[str, object] | None = None, ctx: object = None) -> None:
         """Emit with full control, through the whole pipeline.
 
         Metadata hooks run; fields hooks do not. ``fields`` replaces the logger's
@@ -1037,12 +1052,12 @@ class LogBuilder:
         if not isinstance(log, LogLayer):
             raise TypeError(f"LogBuilder() needs a LogLayer, got {type(log).__name__}")
         self._log = log
-        self._metadata = None
+        self._metadata: object = None
         self._error: BaseException | None = None
-        self._ctx = None
+        self._ctx: object = None
         self._has_ctx = False
 
-    def with_metadata(self, metadata) -> LogBuilder:
+    def with_metadata(self, metadata: object) -> LogBuilder:
         """Attach metadata; a second call merges when both are dicts, else replaces.
 
         The metadata hooks run now; a hook returning None drops this metadata and
@@ -1064,14 +1079,14 @@ class LogBuilder:
         self._metadata = metadata
         return self
 
-    def with_error(self, error) -> LogBuilder:
+    def with_error(self, error: BaseException | None) -> LogBuilder:
         """Attach an exception; it is serialized under the logger's ``error_key``."""
         if error is not None and not isinstance(error, BaseException):
             raise TypeError(f"with_error() needs an exception, got {type(error).__name__}")
         self._error = error
         return self
 
-    def with_context(self, ctx) -> LogBuilder:
+    def with_context(self, ctx: object) -> LogBuilder:
         """Use ``ctx`` as this entry's request context (None included)."""
         self._ctx = ctx
         self._has_ctx = True
@@ -1083,7 +1098,7 @@ class LogBuilder:
                          self._ctx if self._has_ctx else log._ctx)
 
     @_messages_only
-    def trace(self, *messages, **refused) -> None:
+    def trace(self, *messages: object, **refused: object) -> None:
         """Send the entry at TRACE."""
         if refused:
             raise keywords_refused("trace", refused)
@@ -1091,7 +1106,7 @@ class LogBuilder:
             self._send(LogLevel.TRACE, messages)
 
     @_messages_only
-    def debug(self, *messages, **refused) -> None:
+    def debug(self, *messages: object, **refused: object) -> None:
         """Send the entry at DEBUG."""
         if refused:
             raise keywords_refused("debug", refused)
@@ -1099,7 +1114,7 @@ class LogBuilder:
             self._send(LogLevel.DEBUG, messages)
 
     @_messages_only
-    def info(self, *messages, **refused) -> None:
+    def info(self, *messages: object, **refused: object) -> None:
         """Send the entry at INFO."""
         if refused:
             raise keywords_refused("info", refused)
@@ -1107,7 +1122,7 @@ class LogBuilder:
             self._send(LogLevel.INFO, messages)
 
     @_messages_only
-    def warn(self, *messages, **refused) -> None:
+    def warn(self, *messages: object, **refused: object) -> None:
         """Send the entry at WARN."""
         if refused:
             raise keywords_refused("warn", refused)
@@ -1117,7 +1132,7 @@ class LogBuilder:
     warning = warn
 
     @_messages_only
-    def error(self, *messages, **refused) -> None:
+    def error(self, *messages: object, **refused: object) -> None:
         """Send the entry at ERROR."""
         if refused:
             raise keywords_refused("error", refused)
@@ -1125,7 +1140,7 @@ class LogBuilder:
             self._send(LogLevel.ERROR, messages)
 
     @_messages_only
-    def fatal(self, *messages, **refused) -> None:
+    def fatal(self, *messages: object, **refused: object) -> None:
         """Send the entry at FATAL and flush the transports. It never exits the process."""
         if refused:
             raise keywords_refused("fatal", refused)

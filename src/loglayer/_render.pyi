@@ -4,7 +4,7 @@
 from typing import Any, TextIO
 
 from ._core import LineSink, LogEntry
-from .levels import LogLevel
+from .typing import LevelLike
 
 __all__ = ["ConsoleFormat", "JsonFormat", "LineTransport"]
 
@@ -44,7 +44,7 @@ class LineTransport(LineSink):
 
     def __init__(self, format: Any, stream: TextIO | Any | None = None, *,
                  binary: bool = False, default_stream: str = "stdout", id: str = "",
-                 level: LogLevel | int | str | None = None, enabled: bool = True) -> None: ...
+                 level: LevelLike | None = None, enabled: bool = True) -> None: ...
     @property
     def format(self) -> Any: ...
     @property

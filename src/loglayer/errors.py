@@ -20,7 +20,8 @@ class PluginError(LogLayerError):
         self.hook = hook
         super().__init__(message or f"plugin {plugin_id!r} failed in {hook}")
 
-    def __reduce__(self):  # keep pickling working despite the custom __init__
+    def __reduce__(self) -> tuple[type[PluginError], tuple[str, str, str]]:
+        # keep pickling working despite the custom __init__
         return (type(self), (self.plugin_id, self.hook, str(self)))
 
 
@@ -31,5 +32,5 @@ class TransportError(LogLayerError):
         self.transport_id = transport_id
         super().__init__(message or f"transport {transport_id!r} failed")
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[TransportError], tuple[str, str]]:
         return (type(self), (self.transport_id, str(self)))

@@ -55,6 +55,7 @@ from typing import Any
 
 from ._select import LogEntry, LogLayer, Transport
 from .errors import PluginError
+from .typing import LevelLike
 
 __all__ = [
     "TestTransport",
@@ -75,7 +76,8 @@ class TestTransport(Transport):
 
     __test__ = False  # not a pytest test class, despite the name
 
-    def __init__(self, id: str = "", *, level=None, enabled: bool = True) -> None:
+    def __init__(self, id: str = "", *, level: LevelLike | None = None,
+                 enabled: bool = True) -> None:
         super().__init__(id, level=level, enabled=enabled)
         self._lock = threading.Lock()
         self._lines: list[LogEntry] = []

@@ -7,6 +7,7 @@ from typing import Any
 
 from .._select import Transport
 from .._validate import check_callable
+from ..typing import LevelLike
 
 __all__ = ["BlankTransport"]
 
@@ -19,7 +20,7 @@ class BlankTransport(Transport):
     exception it raises is reported by the logger as a ``TransportError``.
     """
 
-    def __init__(self, fn: Callable[[Any], Any], *, id: str = "", level=None,
+    def __init__(self, fn: Callable[[Any], Any], *, id: str = "", level: LevelLike | None = None,
                  enabled: bool = True) -> None:
         super().__init__(id, level=level, enabled=enabled)
         self._fn = check_callable("fn", fn)

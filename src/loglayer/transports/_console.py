@@ -8,6 +8,7 @@ from typing import Any, TextIO
 
 from .._select import ConsoleFormat, LineTransport
 from .._validate import check_bool, type_name
+from ..typing import LevelLike
 
 __all__ = ["ConsoleTransport"]
 
@@ -46,13 +47,15 @@ class ConsoleTransport(LineTransport):
     overrides the key for every entry.
     """
 
-    def __new__(cls, stream: Any = None, *, colors: bool | None = None, **options: Any):
+    def __new__(cls, stream: Any = None, *, colors: bool | None = None,
+                **options: Any) -> ConsoleTransport:
         if cls is ConsoleTransport and stream is None and colors is None:
             cls = _AutoColorConsoleTransport
         return super().__new__(cls)
 
     def __init__(self, stream: TextIO | None = None, *, colors: bool | None = None,
-                 show_time: bool = True, error_key: str | None = None, id: str = "", level=None,
+                 show_time: bool = True, error_key: str | None = None, id: str = "",
+                 level: LevelLike | None = None,
                  enabled: bool = True) -> None:
         if stream is not None and not callable(getattr(stream, "write", None)):
             raise TypeError(f"stream must be None or have a write() method, "
@@ -68,7 +71,8 @@ class _AutoColorConsoleTransport(ConsoleTransport):
     """A ConsoleTransport on ``sys.stderr`` that re-decides colours when it changes."""
 
     def __init__(self, stream: TextIO | None = None, *, colors: bool | None = None,
-                 show_time: bool = True, error_key: str | None = None, id: str = "", level=None,
+                 show_time: bool = True, error_key: str | None = None, id: str = "",
+                 level: LevelLike | None = None,
                  enabled: bool = True) -> None:
         super().__init__(None, colors=False, show_time=show_time, error_key=error_key, id=id,
                          level=level, enabled=enabled)

@@ -57,6 +57,7 @@ from .._validate import (
     check_type,
     type_name,
 )
+from ..typing import LevelLike
 
 try:
     import fcntl
@@ -252,8 +253,9 @@ class FileTransport(Transport):
 
     def __init__(self, path: str | os.PathLike[str], *, format: Any = "json",
                  rotate_bytes: int | None = None, rotate_when: str | float | None = None,
-                 backups: int = 5, compress: bool = False, id: str = "", level: Any = None,
-                 enabled: bool = True, time_format: str | None = "iso") -> None:
+                 backups: int = 5, compress: bool = False, id: str = "",
+                 level: LevelLike | None = None, enabled: bool = True,
+                 time_format: str | None = "iso") -> None:
         super().__init__(id, level=level, enabled=enabled)
         check_type("path", path, (str, os.PathLike), "a str or os.PathLike")
         path = check_key("path", os.fspath(path), allow_none=False)

@@ -48,7 +48,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .. import _lifecycle
@@ -65,6 +65,9 @@ from .._common import (
 from .._lifecycle import EXIT_TIMEOUT  # noqa: F401 - re-exported for the tests
 from .._select import HookParams, LogEntry, PluginSet, Transport, allows, run_hooks
 from .._validate import check_callable, check_choice, check_int, check_number
+from ..typing import LevelLike
+from ..typing import Plugin as PluginLike
+from ..typing import Transport as TransportLike
 
 __all__ = ["QueueTransport"]
 
@@ -145,12 +148,13 @@ class QueueTransport(Transport):
 
     __slots__ = ("_queue", "_soft", "_pipeline", "_finalizer")
 
-    def __init__(self, inner: Any, *, max_size: int = 10_000, overflow: str = "block",
+    def __init__(self, inner: TransportLike | Sequence[TransportLike], *,
+                 max_size: int = 10_000, overflow: str = "block",
                  block_timeout: float = 5.0, batch_size: int = 256,
-                 flush_interval: float = 0.5, plugins: Iterable[Any] = (),
+                 flush_interval: float = 0.5, plugins: Iterable[PluginLike] = (),
                  on_drop: Callable[[int], Any] | None = None,
                  on_error: Callable[[Exception], Any] | None = None, id: str = "",
-                 level: Any = None, enabled: bool = True) -> None:
+                 level: LevelLike | None = None, enabled: bool = True) -> None:
         super().__init__(id, level=level, enabled=enabled)
         check_int("max_size", max_size, minimum=1)
         check_choice("overflow", overflow, _OVERFLOW_POLICIES)

@@ -10,6 +10,7 @@ from typing import Any
 from .._common import text_of
 from .._select import Transport
 from ..levels import LogLevel
+from ..typing import LevelLike
 from ..utils import to_map
 
 __all__ = ["StdlibTransport"]
@@ -56,7 +57,7 @@ class StdlibTransport(Transport):
     """
 
     def __init__(self, logger: logging.Logger | str | None = None, *, id: str = "",
-                 level: Any = None, enabled: bool = True) -> None:
+                 level: LevelLike | None = None, enabled: bool = True) -> None:
         if logger is None or isinstance(logger, str):
             logger = logging.getLogger(logger)
         elif not isinstance(logger, logging.Logger):

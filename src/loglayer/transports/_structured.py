@@ -13,6 +13,7 @@ from .. import _lifecycle
 from .._common import describe
 from .._select import JsonFormat, LineTransport
 from .._validate import check_type, type_name
+from ..typing import LevelLike
 from ._file import append_lines, ends_mid_line
 
 __all__ = ["StructuredTransport"]
@@ -155,12 +156,13 @@ class StructuredTransport(LineTransport):
     a log call fail: it is written as text.
     """
 
-    def __new__(cls, stream: Any = None, **options: Any):
+    def __new__(cls, stream: Any = None, **options: Any) -> StructuredTransport:
         if cls is StructuredTransport and isinstance(stream, (str, os.PathLike)):
             cls = _FileStructuredTransport
         return super().__new__(cls)
 
-    def __init__(self, stream: Any = None, *, id: str = "", level=None, enabled: bool = True,
+    def __init__(self, stream: Any = None, *, id: str = "", level: LevelLike | None = None,
+                 enabled: bool = True,
                  message_key: str = "msg", level_key: str = "level", time_key: str = "time",
                  time_format: str | None = "iso") -> None:
         fmt = JsonFormat(message_key, level_key, time_key, time_format)
@@ -186,7 +188,8 @@ class StructuredTransport(LineTransport):
 class _FileStructuredTransport(StructuredTransport):
     """A StructuredTransport writing to a file it opened from a path, in batches."""
 
-    def __init__(self, stream: Any = None, *, id: str = "", level=None, enabled: bool = True,
+    def __init__(self, stream: Any = None, *, id: str = "", level: LevelLike | None = None,
+                 enabled: bool = True,
                  message_key: str = "msg", level_key: str = "level", time_key: str = "time",
                  time_format: str | None = "iso") -> None:
         path = check_type("stream path", os.fspath(stream), str, "a str path")

@@ -216,10 +216,10 @@ class Cloner:
             if regex.search(censor):
                 raise ValueError(f"match_value: the regex {regex.pattern!r} matches the "
                                  f"censor {censor!r} itself")
-        self.censor = censor
-        self.max_depth = max_depth
-        self.strict = strict
-        self.on_error = on_error
+        self.censor: str = censor
+        self.max_depth: int = max_depth
+        self.strict: bool = strict
+        self.on_error: Callable[[Exception], object] | None = on_error
         self._key_exact = key_exact
         self._key_tests = tuple([regex.search for regex in key_regexes]) + key_tests
         self._value_exact = value_exact

@@ -16,7 +16,7 @@ from .._records import ITEMS, MAPPING, NOT_RECORD, kind_of, rendered
 __all__ = ["to_map"]
 
 
-def to_map(value: Any) -> dict | None:
+def to_map(value: Any) -> dict[Any, Any] | None:
     """Return ``value`` as a dict of its fields, or None when it is not record-like.
 
     A ``dict`` is returned as is (not copied); another ``Mapping`` becomes
@@ -38,7 +38,7 @@ def to_map(value: Any) -> dict | None:
         return None
 
 
-def _convert(value: Any) -> dict | None:
+def _convert(value: Any) -> dict[Any, Any] | None:
     if isinstance(value, dict):
         return value
     kind = kind_of(type(value))
