@@ -26,6 +26,7 @@ import errno
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -568,7 +569,7 @@ def test_a_compression_that_fails_keeps_the_lines_and_leaves_no_partial_file(
         target.write(b"partial output")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(_file.shutil, "copyfileobj", disk_full)
+    monkeypatch.setattr(shutil, "copyfileobj", disk_full)  # _file imports it to compress
     path = tmp_path / "app.log"
     transport = FileTransport(path, time_format=None, rotate_bytes=200, compress=True,
                               id="f")
