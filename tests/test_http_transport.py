@@ -329,11 +329,6 @@ def test_a_retry_after_beyond_the_backoff_is_waited_for_until_close(core, store,
     assert [request.status for request in store.requests] == [503, 200]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "_delivery._Shipper._ship passes the server's Retry-After to threading.Event.wait "
-    "unbounded: a value above threading.TIMEOUT_MAX (~292 years) raises OverflowError "
-    "out of the retry loop, the batch is never resolved (pending forever, flush() even "
-    "returns True) and close() cannot deliver or drop it"))
 def test_an_absurd_retry_after_does_not_strand_the_batch(core, store, ship):
     store.respond(429, headers={"Retry-After": "99999999999"})
     errors: list[Exception] = []
@@ -582,8 +577,7 @@ def test_the_spool_keeps_an_outage_for_the_next_transport(core, store, ship, tmp
     transport on the directory sends everything, in order, once the store is back.
 
     The first transport runs in a process of its own, as a service restarted after an
-    outage would: in this process, a ``close()`` that returns just before its worker
-    ends leaves the directory locked (see the xfail test below)."""
+    outage would."""
     spool = tmp_path / "spool"
     count = 40
     store.stop()
@@ -613,12 +607,6 @@ def test_the_spool_keeps_an_outage_for_the_next_transport(core, store, ship, tmp
     assert second.close() is True
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "_DeliveryPipeline.close closes the spool only when the worker ended within the "
-    "timeout (`if self.spool is not None and done`); when close() returns first (a "
-    "request in flight past the deadline, or the deadline's last attempt finishing a "
-    "few ms late), nothing closes it later, so its lock is held for the life of the "
-    "process and a new transport on the directory raises 'is in use'"))
 def test_a_spool_closed_while_a_request_hung_can_be_opened_again(core, store, ship,
                                                                 tmp_path):
     store.respond(200, delay=WAIT)
@@ -720,12 +708,6 @@ def test_close_ends_by_its_deadline_while_a_request_hangs(core, store, ship):
     assert balanced(transport.stats())["delivered"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "_queue._Pipeline.close joins the worker for the same `timeout` that "
-    "_DeliveryPipeline.close sets as the retry deadline, so when the deadline passes "
-    "with many batches queued the join ends first: close() returns and writes its "
-    "line while entries are still pending (without a spool), and the worker drops "
-    "them afterwards; the counts close() reported were not final"))
 def test_close_gives_up_every_batch_before_it_returns(core, store, ship):
     store.stop()
     transport = ship(store.url + "/ingest", max_batch_entries=10)

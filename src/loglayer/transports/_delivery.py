@@ -78,6 +78,16 @@ __all__ = ["DeliveryTransport", "Reject", "Retry", "Wire"]
 
 _MiB = 1 << 20
 
+#: The longest wait a server's ``Retry-After`` (or gRPC ``RetryInfo``) gets: an hour.
+#: Longer, negative or NaN values are taken as this or as no wait; a close() or the exit
+#: drain cuts any wait short anyway.
+RETRY_AFTER_LIMIT = 3600.0
+
+#: After close()'s deadline, how long it still waits for the worker to finish the batch
+#: it is sending: an attempt started before the deadline has its timeout cut to it, so
+#: this is slack for the thread to be scheduled, not for I/O.
+_CLOSE_GRACE = 0.25
+
 
 class Retry(Exception):  # noqa: N818 - a verdict, raised by a wire
     """A transient failure: the batch is sent again later. ``retry_after`` is the
@@ -244,7 +254,11 @@ class _Shipper:
             timeout = self.timeout
             deadline = self.deadline
             if deadline is not None:
-                timeout = min(timeout, max(deadline - time.monotonic(), 0.001))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:  # close() or the exit drain ran out of time
+                    pipeline.give_up(count, "not delivered by the deadline")
+                    return
+                timeout = min(timeout, remaining)
             try:
                 refused, reason = self.wire.send(payload, count, timeout)
             except Retry as exc:
@@ -252,6 +266,8 @@ class _Shipper:
                 if delay is None:  # full jitter over the exponential bound
                     delay = random.uniform(0, min(self.retry_max,
                                                   self.retry_initial * 2 ** min(attempt, 60)))
+                elif not 0 <= delay <= RETRY_AFTER_LIMIT:  # NaN, negative or absurd
+                    delay = RETRY_AFTER_LIMIT if delay > 0 else 0.0
                 attempt += 1
                 deadline = self.deadline
                 remaining = float("inf") if deadline is None else deadline - time.monotonic()
@@ -499,6 +515,31 @@ class _DeliveryPipeline(_Pipeline):
             self.spool_frozen = True
         self._rejected(0, reason)
 
+    def _give_up_queued(self) -> None:
+        """close() ran out of time: the entries still in the buffer are given up (left
+        in the spool for the next start when there is one) without being attempted."""
+        with self.lock:
+            count = len(self.queue)
+            if not count:
+                return
+            self.queue.clear()
+            self.taken += count
+            self.buffered = 0
+            self.given_up += count
+            lost = self._abandon(count)
+            self.dropped += lost
+            self.not_full.notify_all()
+        self._rejected(lost, f"{count} entries not sent by the deadline")
+
+    def _close_inners(self) -> None:
+        """The wire is closed, then the spool: by whoever ends the pipeline (the worker
+        when it finishes, however late after close() returned), so that the directory
+        is released in every case."""
+        super()._close_inners()
+        spool = self.spool  # no lock: abandon() may run this from a finalizer
+        if spool is not None:
+            spool.close()
+
     def count_retry(self, count: int, exc: Exception) -> None:
         with self.lock:
             self.retried += count
@@ -558,8 +599,15 @@ class _DeliveryPipeline(_Pipeline):
         if timeout is not None:
             self.set_deadline(time.monotonic() + timeout)
         done = super().close(timeout)
-        if self.spool is not None and done:
-            self.spool.close()
+        worker = self.worker
+        if not done and timeout is not None and worker is not None \
+                and worker.ident != threading.get_ident():
+            # The deadline has passed: what is still queued will not be attempted, and
+            # the batch in flight ends by the deadline; settle both, so that the line
+            # and the counts close() reports are final.
+            self._give_up_queued()
+            worker.join(_CLOSE_GRACE)
+            done = not worker.is_alive()
         self._final_line("closed")
         with self.lock:
             return done and self.given_up == given_up and not self.unresolved
