@@ -11,7 +11,10 @@ is 31 bytes long.
 
 from __future__ import annotations
 
+import ast
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -194,8 +197,9 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
-def test_host_memory_stays_bounded_across_10000_hostile_calls():
+def hostile_calls_growth() -> tuple[int, int, list]:
+    """RSS growth over 10,000 hostile calls after a warm-up, the plugin's pool size
+    after them, and the messages of the last two entries (a gate saying no, then yes)."""
     log, tt, errors, plugin = hostile(fuel=20_000, timeout=5.0)
     cycle = ["k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9", "fine"]
     for i in range(500):
@@ -209,11 +213,25 @@ def test_host_memory_stays_bounded_across_10000_hostile_calls():
             tt.clear()
             errors.clear()
     grown = _rss() - before
-    assert grown < 64 * MIB, f"host memory grew by {grown / MIB:.1f} MiB"
-    assert len(plugin._current.gen.pool) == 1
     log.info("no")
     log.info("fine")
-    assert [e.messages for e in tt.lines][-1] == ["fine"]
+    return grown, len(plugin._current.gen.pool), [e.messages for e in tt.lines][-1:]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
+def test_host_memory_stays_bounded_across_10000_hostile_calls():
+    # In a fresh interpreter: in the suite's own process, threads other tests left
+    # running (queue workers finishing, servers) allocate meanwhile and their memory
+    # counted as the plugin's.
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); "
+              "import test_wasm_hostile as t; print(repr(t.hostile_calls_growth()))")
+    done = subprocess.run([sys.executable, "-c", script, os.path.dirname(__file__)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    grown, pool, last = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    assert grown < 64 * MIB, f"host memory grew by {grown / MIB:.1f} MiB"
+    assert pool == 1
+    assert last == [["fine"]]
 
 
 @pytest.mark.parametrize("name, signature", [
