@@ -33,13 +33,37 @@ def _codec() -> Any:
 
 def _pairs(items: list) -> list:
     """The queue's items as ``(entry, trace)`` pairs (an item without a capture is an
-    entry alone)."""
-    return [item if type(item) is tuple else (item, None) for item in items]
+    entry alone), the trace as the ints ``build_request`` takes."""
+    return [(item[0], _trace_of(item[1])) if type(item) is tuple else (item, None)
+            for item in items]
 
 
 def _capture(entry: Any) -> Any:
-    """The active span's ids at the log call, as the queue keeps them (None: no span)."""
-    return _codec().capture_trace_context(entry.ctx)
+    """The active span's ids at the log call, as the queue keeps them (None: no span).
+
+    The IDs are kept as hex text, not ints: with a spool the capture is written to disk
+    as JSON, whose encoder holds no int beyond 64 bits, and a 128-bit trace ID came back
+    from it as decimal text the encoder could not use (the whole record was lost).
+    """
+    trace = _codec().capture_trace_context(entry.ctx)
+    if trace is None:
+        return None
+    trace_id, span_id, flags = trace
+    return (f"{trace_id:032x}", f"{span_id:016x}", flags)
+
+
+def _trace_of(captured: Any) -> Any:
+    """What ``_capture`` kept (in memory, or read back from the spool) as the
+    ``(trace_id, span_id, flags)`` ints of ``_otlp_codec.TraceContext``; None (the
+    record is sent without it) when it is not that shape, as a spool written by
+    another version could hold: one bad capture must not cost the batch."""
+    if type(captured) is not tuple or len(captured) != 3:
+        return None
+    trace_id, span_id, flags = captured
+    try:
+        return (int(trace_id, 16), int(span_id, 16), int(flags))
+    except (TypeError, ValueError):
+        return None
 
 
 class _GrpcWire:
