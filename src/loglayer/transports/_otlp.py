@@ -9,7 +9,7 @@ data model and the ``OTEL_*`` settings are in ``_otlp_codec``.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._delivery import DeliveryTransport, Reject, Retry
@@ -38,22 +38,28 @@ def _pairs(items: list) -> list:
             for item in items]
 
 
-def _capture(entry: Any) -> Any:
-    """The active span's ids at the log call, as the queue keeps them (None: no span).
+def _capturer(capture_trace_context: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The ``capture`` of the engine: the active span's IDs at the log call, as the
+    queue keeps them (None: no span). ``capture_trace_context`` is the codec's, looked
+    up once when the transport is made: this runs on the caller's thread at every call.
 
     The IDs are kept as hex text, not ints: with a spool the capture is written to disk
     as JSON, whose encoder holds no int beyond 64 bits, and a 128-bit trace ID came back
     from it as decimal text the encoder could not use (the whole record was lost).
     """
-    trace = _codec().capture_trace_context(entry.ctx)
-    if trace is None:
-        return None
-    trace_id, span_id, flags = trace
-    return (f"{trace_id:032x}", f"{span_id:016x}", flags)
+
+    def capture(entry: Any) -> Any:
+        trace = capture_trace_context(entry.ctx)
+        if trace is None:
+            return None
+        trace_id, span_id, flags = trace
+        return (f"{trace_id:032x}", f"{span_id:016x}", flags)
+
+    return capture
 
 
 def _trace_of(captured: Any) -> Any:
-    """What ``_capture`` kept (in memory, or read back from the spool) as the
+    """What ``capture`` kept (in memory, or read back from the spool) as the
     ``(trace_id, span_id, flags)`` ints of ``_otlp_codec.TraceContext``; None (the
     record is sent without it) when it is not that shape, as a spool written by
     another version could hold: one bad capture must not cost the batch."""
@@ -196,7 +202,8 @@ class OtlpTransport(DeliveryTransport):
                             check=check)
         options = {"max_batch_entries": 512, "max_batch_bytes": 4 * _MiB,
                    "timeout": settings.timeout, **delivery_options}
-        super().__init__(wire, id=id, level=level, capture=_capture, **options)
+        super().__init__(wire, id=id, level=level,
+                         capture=_capturer(codec.capture_trace_context), **options)
 
     def __repr__(self) -> str:
         return (f"<OtlpTransport id={self.id!r} endpoint={self.settings.endpoint!r} "
