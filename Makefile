@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: test test-fast lint bench bench-micro deps wheel venv clean
+.PHONY: test test-fast lint docs bench bench-micro deps wheel venv clean
 
 $(VENV)/.ready:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ wheel: venv
 	grep "loglayer: built" build.log
 	$(PY) tools/check_wheel.py dist/*.whl
 	$(PIP) install --force-reinstall --no-deps dist/*.whl
-	$(PIP) install "$$(ls dist/*.whl)[dev]"
+	$(PIP) install "$$(ls dist/*.whl)[dev,docs]"
 
 # ruff (pycodestyle, pyflakes, isort, bugbear, pyupgrade, simplify), mypy on src/, and the
 # workflows and Dependabot config against the schemas check-jsonschema vendors (offline).
@@ -45,8 +45,13 @@ lint: wheel
 	$(PY) -m check_jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(PY) -m check_jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
+# The documentation site (mkdocs.yml, pages in docs/): warnings are errors, the API
+# reference is read from src/, and nothing is downloaded. Output in site/ (ignored by git).
+docs: wheel
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
+
 # The whole suite, once per core: compiled, then the pure-Python twin.
-test: deps wheel lint
+test: deps wheel lint docs
 	@echo "== compiled core =="
 	$(PY) -m pytest -q -p no:cacheprovider
 	@echo "== pure-Python core (LOGLAYER_NO_EXTENSIONS=1) =="
@@ -67,6 +72,6 @@ bench-micro: wheel
 		--benchmark-sort=name --benchmark-min-rounds=20
 
 clean:
-	rm -rf $(VENV) dist build build.log cext/*.c cext/*.html src/*.egg-info src/loglayer/*.so \
+	rm -rf $(VENV) dist build build.log site cext/*.c cext/*.html src/*.egg-info src/loglayer/*.so \
 		src/loglayer/isolation/*.so src/loglayer/utils/*.so \
 		src/loglayer/plugins/*.so
