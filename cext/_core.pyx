@@ -990,6 +990,17 @@ A structured logger: fields, metadata and errors through plugins to transports.
         """Close the transports (``close()``) at the end of the ``with`` block."""
         self.close()
 
+    def writer(self, level=LogLevel.INFO):
+        """A write-only text file that logs each line written to it at ``level``.
+
+        For ``print(file=...)``, ``contextlib.redirect_stdout`` or a thread copying a
+        subprocess's output: one entry per line, a partial line kept until its newline
+        or ``flush()``, blank lines skipped. Closing it leaves the logger open.
+        """
+        from loglayer._writer import LogWriter
+
+        return LogWriter(self, level)
+
     # -- emission ------------------------------------------------------------------
 
     # exception(): a C function installed below, as the level methods are

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from ._common import (
     MAX_DEFERRED,
@@ -787,6 +787,17 @@ class LogLayer:
     def __exit__(self, *exc_info: object) -> None:
         """Close the transports (``close()``) at the end of the ``with`` block."""
         self.close()
+
+    def writer(self, level: LevelLike = LogLevel.INFO) -> TextIO:
+        """A write-only text file that logs each line written to it at ``level``.
+
+        For ``print(file=...)``, ``contextlib.redirect_stdout`` or a thread copying a
+        subprocess's output: one entry per line, a partial line kept until its newline
+        or ``flush()``, blank lines skipped. Closing it leaves the logger open.
+        """
+        from ._writer import LogWriter
+
+        return cast("TextIO", LogWriter(self, level))
 
     # -- emission ------------------------------------------------------------------
 
