@@ -14,12 +14,14 @@ $(VENV)/.ready:
 
 venv: $(VENV)/.ready
 
-# Debian packages the tests build with (Go + go-plugin, protoc, clang/lld), then the
-# minimal OpenTelemetry Collector the OTLP tests run, built once into a cache outside the
-# clone (~/.cache/loglayer); both idempotent, and quick when nothing changed.
+# Debian packages the tests use (protoc, clang/lld, rsyslog, systemd), the minimal
+# OpenTelemetry Collector the OTLP tests run, built once into a cache outside the clone
+# (~/.cache/loglayer), and the Go go-plugin examples (.cache/go); all idempotent, and
+# quick when nothing changed. Go (1.26+) comes with the machine.
 deps:
 	tools/install_deps.sh
 	tools/build_otelcol.sh
+	examples/grpc/build.sh
 
 # Only the collector (tools/otelcol): builds it unless the cached binary is up to date.
 .PHONY: otelcol

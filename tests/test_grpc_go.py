@@ -1,10 +1,11 @@
 """The proof with real peers: HashiCorp's go-plugin on the other side, in both directions.
 
-``examples/grpc/build.sh`` builds, offline against Debian's Go packages, a redaction plugin
+``examples/grpc/build.sh`` builds, with the Go module proxy, a redaction plugin
 (``redact-plugin``), its variant that panics on demand (``panic-plugin``) and a go-plugin
-host (``loglayer-host``) into ``.cache/go/bin``; a second build with nothing changed is a
+host (``loglayer-host``) into ``.cache/go``; a second build with nothing changed is a
 no-op. The Go plugins call ``plugin.Serve`` with ``plugin.DefaultGRPCServer``; the host
-uses ``plugin.NewClient`` with ``plugin.ProtocolGRPC``.
+uses ``plugin.NewClient`` with ``plugin.ProtocolGRPC``. The version of go-plugin tested is
+the one ``examples/grpc/go/loglayerexample/go.mod`` pins (``GO_PLUGIN_VERSION`` below).
 """
 
 from __future__ import annotations
@@ -35,12 +36,20 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 BUILD = ROOT / "examples" / "grpc" / "build.sh"
 OUT = ROOT / ".cache" / "go"
 TIMEOUT = 1.0
+GO_PLUGIN_VERSION = "v1.8.0"
+
+
+def test_the_go_examples_pin_the_tested_go_plugin_release():
+    go_mod = (ROOT / "examples" / "grpc" / "go" / "loglayerexample" / "go.mod").read_text()
+    assert f"github.com/hashicorp/go-plugin {GO_PLUGIN_VERSION}\n" in go_mod
 
 
 @pytest.fixture(scope="session")
 def go_bin() -> pathlib.Path:
     """The built Go binaries (built now unless they are up to date)."""
-    done = subprocess.run(["sh", str(BUILD), str(OUT)], capture_output=True, text=True,
+    if shutil.which("protoc") is None:
+        pytest.fail("protoc is not installed (`make deps` installs protobuf-compiler)")
+    done = subprocess.run(["bash", str(BUILD), str(OUT)], capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 0, f"the Go build failed:\n{done.stdout}\n{done.stderr}"
     return OUT / "bin"
@@ -136,3 +145,48 @@ def test_go_host_launches_a_python_plugin(go_bin):
     # go-plugin's Kill asked for Shutdown, and the Python plugin exited in time
     assert "failed to exit gracefully" not in done.stderr
     assert "error closing client" not in done.stderr
+
+
+def test_go_plugin_stdout_and_stderr_reach_the_hosts_output(go_bin):
+    """Lines a Go plugin prints travel over go-plugin's GRPCStdio stream (Serve redirects
+    os.Stdout and os.Stderr into it) and become entries of the host's ``output``."""
+    out = TestTransport("out")
+    with GrpcPlugin(go_bin / "redact-plugin", timeout=TIMEOUT, output=out) as plugin:
+        log = LogLayer(transports=TestTransport("t"), plugins=[plugin])
+        log.info("print!")
+
+        def printed() -> dict:
+            return {e.messages[0]: e for e in out.lines
+                    if e.messages and str(e.messages[0]).startswith("redact: plain")}
+        wait_for(lambda: len(printed()) == 2)
+        lines = printed()
+        stdout, stderr = lines["redact: plain stdout line"], lines["redact: plain stderr line"]
+        assert (stdout.level, stdout.data["stream"]) == (LogLevel.INFO, "stdout")
+        assert (stderr.level, stderr.data["stream"]) == (LogLevel.WARN, "stderr")
+        assert stdout.data["plugin"] == "redact-go" and stdout.data["pid"] == plugin.pid
+
+
+def test_the_python_host_stops_a_go_plugin_through_its_controller(go_bin):
+    """close() asks go-plugin's GRPCController for Shutdown: the Go plugin exits by
+    itself with status 0, not killed (a kill would show as -9)."""
+    with GrpcPlugin(go_bin / "redact-plugin", timeout=TIMEOUT, output=TestTransport("out"),
+                    shutdown_timeout=30.0) as plugin:
+        LogLayer(transports=TestTransport("t"), plugins=[plugin]).info("x")
+        child = plugin._child
+    assert child.proc.returncode == 0
+
+
+def test_a_python_plugins_prints_reach_the_go_host_over_grpc_stdio(go_bin):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "tests" / "grpc_plugins"), *filter(None, [env.get("PYTHONPATH")])])
+    done = subprocess.run([str(go_bin / "loglayer-host"), "-message", "print",
+                           sys.executable, "-m", "loglayer.isolation.serve", "sample:Faulty"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    answers = json.loads(done.stdout)
+    assert answers["on_before_data_out"] == {"faulty": "ok"}
+    # on_before_data_out saw "print" (the batch's entries have messages of their own)
+    assert answers["plugin_stdout"] == "hello from the plugin\n"
+    assert answers["plugin_stderr"] == "to stderr\n"
+    assert "failed to exit gracefully" not in done.stderr

@@ -1,17 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite builds with, and nothing when they are
-# already there: Go with HashiCorp's go-plugin (the cross-language gRPC tests build a
-# Go plugin and a Go host offline), protoc, and clang/lld (the WebAssembly guests are
-# compiled from C source). The journald tests run systemd's own systemd-journald and
+# already there: protoc (the cross-language gRPC tests generate Go stubs; Go itself,
+# 1.26 or newer, comes with the machine and fetches go-plugin through the module proxy),
+# and clang/lld (the WebAssembly guests are compiled from C source). The journald tests run systemd's own systemd-journald and
 # journalctl (package systemd; no systemd as PID 1 needed). CI runs on a fresh machine,
 # so the project installs them.
 set -euo pipefail
 
 packages=(
-  golang-go
-  golang-github-hashicorp-go-plugin-dev
-  golang-google-grpc-dev
-  golang-goprotobuf-dev
   protobuf-compiler
   clang
   lld

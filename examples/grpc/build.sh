@@ -1,42 +1,75 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # Build the Go examples: the redaction plugin, its panicking variant and the Go host.
 #
 #   examples/grpc/build.sh [OUTDIR]        (default: .cache/go at the repository root)
 #
-# Offline, against Debian's packages (golang-go, golang-github-hashicorp-go-plugin-dev,
-# golang-google-grpc-dev, golang-goprotobuf-dev, protobuf-compiler), in GOPATH mode:
-# OUTDIR/gopath/src holds the Go stubs generated from the package's loglayer_plugin.proto
-# (import path "loglayerpb") and a copy of go/, and the binaries land in OUTDIR/bin. A
-# stamp of every input (sources, proto, this script, the Go version) makes a second run
-# with nothing changed a no-op.
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
+# A Go module (go/loglayerexample: go.mod and go.sum pin HashiCorp's go-plugin, gRPC and
+# protobuf, and the two protoc plugins as `tool` dependencies), built with the Go module
+# proxy into Go's own module cache. OUTDIR/src is a copy of the module with the Go stubs
+# generated from the package's loglayer_plugin.proto (package loglayerexample/loglayerpb),
+# OUTDIR/tools holds protoc-gen-go and protoc-gen-go-grpc, and the binaries land in
+# OUTDIR/bin. A stamp of every input (sources, go.mod, go.sum, proto, this script, the Go
+# and protoc versions) makes a second run with nothing changed a no-op.
+#
+# Needs Go >= the `go` line of go.mod (the `go` on PATH when new enough, else
+# /usr/local/go/bin/go, or $GO) and protoc (Debian's protobuf-compiler).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=${1:-$root/.cache/go}
+module=$here/go/loglayerexample
 proto_dir=$root/src/loglayer/isolation/proto
-binaries="redact-plugin panic-plugin loglayer-host"
+binaries=(redact-plugin panic-plugin loglayer-host)
 
-stamp=$( (cat "$0" "$proto_dir/loglayer_plugin.proto"
-          find "$here/go" -type f -name '*.go' | LC_ALL=C sort | xargs cat
-          go version; protoc --version) | sha256sum | cut -d' ' -f1)
+say() { echo "grpc examples: $*" >&2; }
+
+need_go=$(awk '$1 == "go" { print $2; exit }' "$module/go.mod")
+go_new_enough() {
+    local have
+    have=$("$1" env GOVERSION 2>/dev/null) || return 1
+    have=${have#go}
+    [ "$(printf '%s\n%s\n' "$need_go" "$have" | sort -V | head -n1)" = "$need_go" ]
+}
+gobin=
+for candidate in "${GO:-}" "$(command -v go || true)" /usr/local/go/bin/go; do
+    if [ -n "$candidate" ] && [ -x "$candidate" ] && go_new_enough "$candidate"; then
+        gobin=$candidate
+        break
+    fi
+done
+[ -n "$gobin" ] || { say "needs Go >= $need_go ($module/go.mod); none found"; exit 1; }
+
+# The module graph exactly as go.mod/go.sum say, no go.work from above, no toolchain
+# download, no VCS stamp.
+export GOWORK=off GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false"
+export GOCACHE=$out/gocache
+
+stamp=$( { cat "${BASH_SOURCE[0]}" "$proto_dir/loglayer_plugin.proto" "$module/go.mod" \
+               "$module/go.sum"
+           (cd "$module" && find . -type f -name '*.go' | LC_ALL=C sort | xargs cat)
+           "$gobin" version; protoc --version; } | sha256sum | cut -d' ' -f1)
 fresh=yes
-for binary in $binaries; do
+for binary in "${binaries[@]}"; do
     [ -x "$out/bin/$binary" ] || fresh=no
 done
 if [ "$fresh" = yes ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ]; then
     exit 0
 fi
 
-rm -rf "$out/gopath" "$out/stamp"
-mkdir -p "$out/gopath/src/loglayerpb" "$out/bin"
-cp -R "$here/go/." "$out/gopath/src/"
-protoc -I "$proto_dir" \
-    --go_out="plugins=grpc,Mloglayer_plugin.proto=loglayerpb:$out/gopath/src/loglayerpb" \
+rm -rf "$out/src" "$out/stamp"
+mkdir -p "$out/src" "$out/bin" "$out/tools"
+cp -R "$module/." "$out/src/"
+cd "$out/src"
+"$gobin" build -trimpath -o "$out/tools/" google.golang.org/protobuf/cmd/protoc-gen-go \
+    google.golang.org/grpc/cmd/protoc-gen-go-grpc
+mkdir -p loglayerpb
+import_path=Mloglayer_plugin.proto=loglayerexample/loglayerpb
+PATH="$out/tools:$PATH" protoc -I "$proto_dir" \
+    --go_out=loglayerpb --go_opt=paths=source_relative --go_opt="$import_path" \
+    --go-grpc_out=loglayerpb --go-grpc_opt=paths=source_relative --go-grpc_opt="$import_path" \
     "$proto_dir/loglayer_plugin.proto"
-GO111MODULE=off GOPATH="$out/gopath:/usr/share/gocode" GOCACHE="$out/gocache" GOFLAGS= \
-    GOPROXY=off
-export GO111MODULE GOPATH GOCACHE GOFLAGS GOPROXY
-for binary in $binaries; do
-    go build -o "$out/bin/$binary" "loglayerexample/$binary"
+for binary in "${binaries[@]}"; do
+    "$gobin" build -trimpath -o "$out/bin/$binary" "./$binary"
 done
 echo "$stamp" > "$out/stamp"

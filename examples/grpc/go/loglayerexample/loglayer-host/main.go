@@ -1,24 +1,31 @@
 // Command loglayer-host is a go-plugin host: it launches a loglayer plugin (any
 // program, such as "python -m loglayer.isolation.serve module:factory"), completes
 // go-plugin's handshake, checks the plugin's health, calls Describe and then each hook
-// the plugin described once, and prints the answers as one JSON object on stdout.
+// the plugin described once, stops the plugin (go-plugin's Kill: the controller's
+// Shutdown first), and prints the answers, with what the plugin wrote to its stdout and
+// stderr (go-plugin's GRPCStdio stream), as one JSON object on stdout.
 //
-//	loglayer-host PROGRAM [ARG...]
+//	loglayer-host [-message TEXT] PROGRAM [ARG...]
+//
+// -message replaces the message of the entry the hooks are called with.
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
 
+	pb "loglayerexample/loglayerpb"
 	"loglayerexample/shared"
-	pb "loglayerpb"
 )
 
 func fail(step string, err error) {
@@ -34,17 +41,46 @@ func raw(data []byte) json.RawMessage {
 	return json.RawMessage(data)
 }
 
+// syncBuffer collects what go-plugin copies from the plugin's GRPCStdio stream, which it
+// does on goroutines of its own.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loglayer-host PROGRAM [ARG...]")
+	message := flag.String("message", "login password=hunter2 escalate",
+		"the message of the entry the hooks are called with")
+	flag.Parse()
+	if flag.NArg() < 1 {
+		fmt.Fprintln(os.Stderr, "usage: loglayer-host [-message TEXT] PROGRAM [ARG...]")
 		os.Exit(2)
 	}
+	messages, err := json.Marshal([]string{*message})
+	if err != nil {
+		fail("message", err)
+	}
+	var stdout, stderr syncBuffer
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  shared.Handshake,
 		Plugins:          map[string]plugin.Plugin{shared.PluginName: &shared.LogLayerPlugin{}},
-		Cmd:              exec.Command(os.Args[1], os.Args[2:]...),
+		Cmd:              exec.Command(flag.Arg(0), flag.Args()[1:]...),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           hclog.New(&hclog.LoggerOptions{Name: "loglayer-host", Output: os.Stderr, Level: hclog.Info}),
+		SyncStdout:       &stdout,
+		SyncStderr:       &stderr,
 	})
 	defer client.Kill()
 
@@ -69,7 +105,7 @@ func main() {
 	}
 	params := &pb.Params{
 		Level:       20,
-		Messages:    []byte(`["login password=hunter2 escalate"]`),
+		Messages:    messages,
 		Data:        []byte(`{"user":"ada","password":"hunter2"}`),
 		Fields:      []byte(`{"user":"ada"}`),
 		Prefix:      "[go]",
@@ -129,6 +165,9 @@ func main() {
 		}
 		answers["dispatch_batch"] = raw(out.Outcomes)
 	}
+	client.Kill() // waits for the plugin to exit, its GRPCStdio stream copied to the end
+	answers["plugin_stdout"] = stdout.String()
+	answers["plugin_stderr"] = stderr.String()
 	if err := json.NewEncoder(os.Stdout).Encode(answers); err != nil {
 		fail("output", err)
 	}

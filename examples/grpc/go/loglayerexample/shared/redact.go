@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 
-	pb "loglayerpb"
+	pb "loglayerexample/loglayerpb"
 )
 
 // Redactor is a loglayer plugin that hides secrets: the values of secret keys in the
@@ -21,6 +22,10 @@ type Redactor struct {
 	// PanicOn, when not empty, makes the message hook panic on a message equal to it:
 	// the crash that a host must survive.
 	PanicOn string
+	// PrintOn, when not empty, makes the message hook write a plain line to stdout and
+	// one to stderr on a message equal to it: go-plugin carries both to the host over
+	// its GRPCStdio stream, and hosts use it to prove they read that stream.
+	PrintOn string
 }
 
 const redacted = "[REDACTED]"
@@ -139,6 +144,10 @@ func (r *Redactor) messageChanges(raw []byte) ([]byte, error) {
 		}
 		if r.PanicOn != "" && text == r.PanicOn {
 			panic("redact: asked to panic by message " + text)
+		}
+		if r.PrintOn != "" && text == r.PrintOn {
+			fmt.Fprintln(os.Stdout, "redact: plain stdout line")
+			fmt.Fprintln(os.Stderr, "redact: plain stderr line")
 		}
 		if clean := secretPairs.ReplaceAllString(text, "$1="+redacted); clean != text {
 			messages[i] = clean

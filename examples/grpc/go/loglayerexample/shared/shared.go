@@ -8,7 +8,7 @@ import (
 	plugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	pb "loglayerpb"
+	pb "loglayerexample/loglayerpb"
 )
 
 // Handshake holds the values of loglayer/isolation/_grpc_wire.py: the protocol version
