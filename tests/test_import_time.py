@@ -20,7 +20,10 @@ import loglayer
 #: Never imported by ``import loglayer``, whichever core is live.
 NEVER = ("importlib.metadata", "urllib3", "opentelemetry", "grpc", "wasmtime",
          "loglayer.transports._delivery", "loglayer.transports._http",
-         "loglayer.transports._otlp", "loglayer.utils._cloner")
+         "loglayer.transports._otlp", "loglayer.utils._cloner",
+         # the web frameworks and the middleware for them, and log.writer()'s class
+         "loglayer.integrations", "starlette", "flask", "werkzeug", "django", "asgiref",
+         "loglayer._writer")
 #: Not imported by ``import loglayer`` while the compiled core is live.
 NOT_WITH_COMPILED = ("loglayer._core_py", "loglayer._render_py")
 
@@ -74,3 +77,11 @@ def test_a_kernel_loaded_late_is_wired_like_the_live_one():
             "pure.LogLayer(transports=TestTransport('t')).info('x')\n"
             "assert [e.messages for e in tap.lines] == [['x']]\n")
     _modules_after(code)
+
+
+@pytest.mark.slow
+def test_the_asgi_and_wsgi_middleware_import_no_framework():
+    """They speak the protocols only; Django's middleware imports Django's helpers."""
+    loaded = _modules_after("import loglayer.integrations.asgi, loglayer.integrations.wsgi")
+    assert sorted(loaded & {"starlette", "flask", "werkzeug", "django", "asgiref"}) == []
+    assert "django" in _modules_after("import loglayer.integrations.django")

@@ -178,6 +178,7 @@ def _print_from_threads(core, tt) -> None:
         assert mine == [f"thread {n} line {i}" for i in range(lines)]
 
 
+@pytest.mark.slow  # starts a process
 def test_a_thread_pumps_a_subprocess_output_into_it(core, tt):
     program = ("import sys\n"
                "for i in range(500): print('out', i)\n"
