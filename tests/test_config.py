@@ -12,7 +12,7 @@ import pytest
 
 import loglayer
 from loglayer import LogLevel, registry
-from loglayer._config import _matches, _signature, from_config, load_config
+from loglayer._config import _describe, _matches, _signature, from_config, load_config
 from loglayer.testing import TestTransport
 
 
@@ -330,6 +330,30 @@ def test_a_broken_installed_plugin_is_an_import_error_with_the_path(monkeypatch)
 ])
 def test_matches(value, hint, ok):
     assert _matches(value, hint) is ok
+
+
+@pytest.mark.parametrize(("hint", "text"), [
+    # one rendering on every version, however the union is spelled: on 3.10,
+    # get_type_hints turns `x: bool | None = None` into Optional[bool]
+    (bool | None, "bool | None"), (typing.Optional[bool], "bool | None"),  # noqa: UP045
+    (typing.Union[int, str], "int | str"), (int | str | None, "int | str | None"),  # noqa: UP007
+    # on 3.10 `list[str]` passes isinstance(..., type)
+    (list[str], "list[str]"), (list[str] | None, "list[str] | None"),
+    (typing.Literal["a", "b"], "Literal['a', 'b']"), (LogLevel, "LogLevel"),
+    (typing.TextIO | None, "a stream (an object with a write method) or None"),
+])
+def test_describe(hint, text):
+    assert _describe(hint) == text
+
+
+def test_an_implicitly_optional_hint_reads_the_same_on_every_version():
+    def factory(flag: bool | None = None):
+        return loglayer.noop_plugin("f")
+
+    registry.register_plugin("implicit", factory)
+    with pytest.raises(TypeError, match=r"^plugins\[0\]\.options\.flag: must be "
+                                        r"bool \| None, got str$"):
+        from_config({"plugins": [{"name": "implicit", "options": {"flag": "yes"}}]})
 
 
 class Unsigned:

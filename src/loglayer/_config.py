@@ -210,16 +210,23 @@ _STREAM_HINTS = (typing.IO, typing.TextIO, typing.BinaryIO)
 
 
 def _describe(hint: Any) -> str:
+    """``hint`` as an error message names it, the same on every Python version.
+
+    A union reads ``bool | None`` however it was spelled (``Optional[bool]``,
+    ``Union[bool, None]``), and whatever the version made of it: on 3.10,
+    ``get_type_hints`` turns ``colors: bool | None = None`` into ``Optional[bool]``.
+    """
     origin = typing.get_origin(hint)
-    if (origin is typing.Union or origin is types.UnionType) and any(
-            arg in _STREAM_HINTS or typing.get_origin(arg) is typing.IO
-            for arg in typing.get_args(hint)):
-        return " or ".join(_describe(arg) for arg in typing.get_args(hint))
+    if origin is typing.Union or origin is types.UnionType:
+        args = typing.get_args(hint)
+        streams = any(arg in _STREAM_HINTS or typing.get_origin(arg) is typing.IO
+                      for arg in args)
+        return (" or " if streams else " | ").join(_describe(arg) for arg in args)
     if hint in _STREAM_HINTS or origin is typing.IO:
         return "a stream (an object with a write method)"
     if hint is type(None):
         return "None"
-    if isinstance(hint, type):
+    if isinstance(hint, type) and origin is None:  # on 3.10 ``list[str]`` passes for a type
         return hint.__name__
     return str(hint).replace("typing.", "")
 
