@@ -50,14 +50,16 @@ class LogWriter(io.TextIOBase):
     """
 
     def __init__(self, log: Any, level: Any = LogLevel.INFO) -> None:
+        # What close() reads comes first: a writer whose level is refused below still
+        # exists, and IOBase's finalizer closes it (3.13 reports what that raises).
+        self._lock = threading.Lock()
+        self._pending: dict[int, str] = {}
         level = LogLevel.parse(level)
         self._log = log
         self._level = level
         # The logger's own level method: the level filter, hooks and transports apply
         # exactly as for ``log.info(line)``, and nothing is parsed again per line.
         self._emit = getattr(log, level.name.lower())
-        self._lock = threading.Lock()
-        self._pending: dict[int, str] = {}
 
     @property
     def level(self) -> LogLevel:
@@ -126,7 +128,8 @@ class LogWriter(io.TextIOBase):
         with self._lock:
             partial = list(self._pending.values())
             self._pending.clear()
-        self._log_lines(partial)
+        if partial:
+            self._log_lines(partial)
 
     # close(), closed, __enter__ and __exit__ are io.IOBase's: close() calls flush()
     # once, then marks the stream closed.
