@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: test test-fast lint docs bench bench-micro deps wheel venv clean
+.PHONY: test test-fast test-versions lint docs bench bench-micro deps wheel venv clean
 
 $(VENV)/.ready:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,16 @@ test: deps wheel lint docs
 	@echo "== pure-Python core (LOGLAYER_NO_EXTENSIONS=1) =="
 	LOGLAYER_NO_EXTENSIONS=1 $(PY) -m pytest -q -p no:cacheprovider
 
+# The whole suite, both cores, on each supported CPython (pyenv's interpreters, or
+# python3.X on PATH); `make test` keeps to the default one. Each version gets a venv
+# cached in .versions/ and a copy of the working tree there, in which its wheel is built
+# and checked, so .venv and the clone's build/ stay as they are. Every run goes through;
+# the target fails if any failed. VERSIONS="3.12 3.13" picks some, PYTEST_ARGS='-m "not
+# slow"' the fast part, LOGLAYER_VERSIONS_REF=HEAD tests a commit instead.
+VERSIONS ?= 3.10 3.11 3.12 3.13
+test-versions: deps
+	tools/test_versions.sh $(VERSIONS)
+
 # The inner loop: both cores in one run where a test takes the `core` fixture, without
 # the tests that start processes, plugin hosts or wasm engines (marked slow).
 test-fast: wheel
@@ -76,4 +86,4 @@ bench-micro: wheel
 clean:
 	rm -rf $(VENV) dist build build.log site cext/*.c cext/*.html src/*.egg-info src/loglayer/*.so \
 		src/loglayer/isolation/*.so src/loglayer/utils/*.so \
-		src/loglayer/plugins/*.so
+		src/loglayer/plugins/*.so .versions

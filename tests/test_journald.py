@@ -179,6 +179,15 @@ def test_values(core, value, sent):
     assert fields["V"] == sent
 
 
+def test_an_int_beyond_the_str_digits_limit_is_sent_as_json_lines_write_it(core):
+    """Found by the transport contract (#15): ``b"%d" % value`` raised ``ValueError``
+    for an int with more digits than ``sys.get_int_max_str_digits()`` allows, and the
+    whole entry was lost (a ``TransportError``)."""
+    fields = field_map(fields_of(core, lambda log: log.with_metadata(
+        {"huge": 10 ** 5000, "n": 7}).info("m")))
+    assert (fields["HUGE"], fields["N"]) == (b"<unserializable int>", b"7")
+
+
 def test_a_value_with_a_newline_is_sent_with_its_length(core):
     payload = JournalEncoder("t").encode(entry_of(
         core, lambda log: log.with_metadata({"text": "a\nb", "after": "x"}).info("one\ntwo")))

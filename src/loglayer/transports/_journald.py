@@ -201,8 +201,11 @@ def _add_pairs(parts: list, pairs: list) -> None:
             except UnicodeEncodeError:
                 value = value.encode("utf-8", "backslashreplace")
         elif cls is int:  # JSON's text, without orjson's 64-bit limit
-            extend((name, b"=", b"%d" % value, b"\n"))
-            continue
+            try:
+                extend((name, b"=", b"%d" % value, b"\n"))
+                continue
+            except ValueError:  # more digits than str() may write: as JSON lines do
+                value = _value(value)
         elif cls is float:  # never a newline, never quoted
             extend((name, b"=", dumps(value), b"\n"))
             continue
