@@ -88,7 +88,7 @@ import logging
 
 import loglayer
 from loglayer import LogLayer, _taps
-from loglayer.stdlib import get_logger
+from loglayer.stdlib import get_logger, install
 from loglayer.testing import TestTransport
 
 OWN = TestTransport("own")
@@ -102,6 +102,7 @@ def test_the_live_core():
 def test_captures_every_logger(loglayer_capture):
     DERIVED_BEFORE.with_metadata({{"user": "ada"}}).warn("charged", 3)
     loglayer.log.info("ready logger")
+    install(level="trace")  # loglayer configured: facade calls that reach the root go to it
     get_logger("app.web").error("facade %s", "call")
     assert loglayer_capture.messages == ["charged 3", "ready logger", "facade call"]
     assert loglayer_capture.find(level="warn", service="billing", user="ada")

@@ -262,7 +262,10 @@ def test_keys_that_clash_with_record_attributes_stay_under_the_loglayer_keys(std
     assert record.loglayer_data == {"name": "field"}
     assert record.loglayer_metadata == metadata
     assert record.loglayer_metadata is not metadata  # handlers get their own copy
-    assert record.exc_info is None and record.funcName == "(unknown function)"
+    assert record.exc_info is None  # the call's place, not loglayer's frames:
+    assert record.funcName == (
+        "test_keys_that_clash_with_record_attributes_stay_under_the_loglayer_keys")
+    assert record.pathname == __file__
 
 
 def test_metadata_key_and_record_like_metadata(stdlib_logger):

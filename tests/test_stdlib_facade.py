@@ -13,7 +13,7 @@ import pytest
 
 import loglayer
 from loglayer import LogLevel
-from loglayer.stdlib import StdlibLogger, get_logger
+from loglayer.stdlib import LogLayerHandler, StdlibLogger, get_logger
 from loglayer.testing import TestTransport
 
 _names = itertools.count()
@@ -21,13 +21,21 @@ _names = itertools.count()
 
 @pytest.fixture
 def captured():
-    """The ready logger sends to a TestTransport during the test; restored afterwards."""
+    """The ready logger sends to a TestTransport during the test, and the root of
+    ``logging``'s tree lets every level through; both restored afterwards.
+
+    While a test runs, pytest's capturing handlers sit on the root, so a call that
+    reaches the root is a LogRecord first (see ``native`` for the route without one).
+    """
     transport = TestTransport("captured")
     previous = loglayer.log.get_logger_instance("default")
+    root_level = logging.root.level
     loglayer.configure(transports=transport, level="trace")
+    logging.root.setLevel(1)
     try:
         yield transport
     finally:
+        logging.root.setLevel(root_level)
         if previous is not None:
             loglayer.log.set_transports(previous)
         loglayer.configure(level="trace")
@@ -37,6 +45,15 @@ def captured():
 def name() -> str:
     """A top-level logger name no other test uses: facade loggers live for the process."""
     return f"facade{next(_names)}"
+
+
+def native(name: str) -> StdlibLogger:
+    """A facade logger whose one route is a ``LogLayerHandler`` to the ready logger and
+    that does not propagate: its calls reach loglayer without a LogRecord."""
+    logger = get_logger(name)
+    logger.propagate = False
+    logger.addHandler(LogLayerHandler())
+    return logger
 
 
 class Counted:
@@ -89,7 +106,7 @@ def test_configure_applies_to_loggers_made_before_it(captured, name):
 
 
 def test_formatting_happens_only_when_the_level_passes(captured, name):
-    logger = get_logger(name)
+    logger = native(name)
     logger.setLevel(logging.INFO)
     arg = Counted()
     logger.debug("%s", arg)
@@ -117,7 +134,7 @@ def test_a_formatting_error_never_raises_and_keeps_everything(captured, name):
         def __str__(self):
             raise RuntimeError("no")
 
-    logger = get_logger(name)
+    logger = native(name)
     logger.info("count: %d", "many")
     logger.info(Unprintable())
     first, second = (entry.messages[0] for entry in captured.lines)
@@ -217,13 +234,15 @@ def test_a_loggeradapter_subclass_works_on_top(captured, name):
 
 def test_levels_follow_the_hierarchy_as_in_the_stdlib(name):
     parent = get_logger(name)
+    middle = get_logger(f"{name}.a")
     child = get_logger(f"{name}.a.b")
-    assert child.getEffectiveLevel() == logging.NOTSET  # the root is NOTSET too
+    assert child.getEffectiveLevel() == logging.root.level  # the tree is logging's
+    parent.setLevel(1)
     assert child.isEnabledFor(1)
     parent.setLevel(logging.ERROR)
     assert child.getEffectiveLevel() == logging.ERROR
     assert child.isEnabledFor(logging.ERROR) and not child.isEnabledFor(logging.WARNING)
-    get_logger(f"{name}.a").setLevel(logging.CRITICAL)
+    middle.setLevel(logging.CRITICAL)
     assert child.getEffectiveLevel() == logging.CRITICAL
     child.setLevel(logging.DEBUG)
     assert child.isEnabledFor(logging.DEBUG) and not parent.isEnabledFor(logging.DEBUG)
@@ -240,12 +259,13 @@ def test_levels_follow_the_hierarchy_as_in_the_stdlib(name):
     assert not child.isEnabledFor(logging.CRITICAL)
 
 
-def test_is_enabled_for_follows_the_ready_loggers_level(captured, name):
+def test_the_ready_loggers_level_filters_its_entries_not_is_enabled_for(captured, name):
     logger = get_logger(name)
     loglayer.configure(level="warn")
-    assert not logger.isEnabledFor(logging.INFO)
-    assert logger.isEnabledFor(logging.WARNING)
-    assert logger.getEffectiveLevel() == logging.NOTSET  # the facade's own level is apart
+    assert logger.isEnabledFor(logging.INFO)  # the stdlib's levels alone decide this
+    logger.info("below the ready logger's level")
+    logger.warning("kept")
+    assert [entry.messages for entry in captured.lines] == [["kept"]]
 
 
 @pytest.mark.parametrize("given, number", [
@@ -275,7 +295,7 @@ def test_log_with_a_level_that_is_not_an_int(captured, name, monkeypatch):
     assert len(captured) == 0
 
 
-def test_unknown_keyword_arguments_raise_as_in_the_stdlib(name):
+def test_unknown_keyword_arguments_raise_as_in_the_stdlib(captured, name):
     with pytest.raises(TypeError):
         get_logger(name).info("x", user="ada")
 
@@ -284,24 +304,25 @@ def test_get_logger_names_and_the_hierarchy(name):
     root = get_logger()
     assert get_logger("") is root and get_logger("root") is root
     assert root.name == "root" and root.parent is None
+    top, web = get_logger(name), get_logger(f"{name}.web")
     logger = get_logger(f"{name}.web.views")
-    assert logger is get_logger(f"{name}.web.views")
+    assert logger is get_logger(f"{name}.web.views") is logging.getLogger(f"{name}.web.views")
+    assert top is logging.getLogger(name) and root is logging.getLogger()
     assert isinstance(logger, logging.Logger) and isinstance(logger, StdlibLogger)
     assert logger.name == f"{name}.web.views"
-    assert logger.parent is get_logger(f"{name}.web")
-    assert logger.parent.parent is get_logger(name)
+    assert logger.parent is web and web.parent is top
     assert get_logger(name).parent is root
     assert logger.root is root and logger.propagate is True
     assert get_logger(name).getChild("web.views") is logger
     assert root.getChild(name) is get_logger(name)
-    assert get_logger(f"{name}.web").getChildren() == {logger}
+    assert isinstance(get_logger(name).getChild("plain.child"), StdlibLogger)
     assert get_logger(f".{name}dot").parent is root
-    assert repr(logger) == f"<StdlibLogger {name}.web.views (NOTSET)>"
+    assert repr(logger) == f"<StdlibLogger {name}.web.views (WARNING)>"
 
 
 @pytest.mark.parametrize("bad", [b"bytes", 3, object()])
 def test_a_name_that_is_not_a_str_raises(bad):
-    with pytest.raises(TypeError, match="must be a string"):
+    with pytest.raises(TypeError, match="name must be a str or None, got"):
         get_logger(bad)
 
 
@@ -326,7 +347,7 @@ def test_concurrent_get_logger_gives_one_logger_per_name(name):
     for thread in threads:
         thread.join()
     assert len(found) == 8 and all(logger is found[0] for logger in found)
-    assert found[0].parent.parent is get_logger(f"{name}.a")
+    assert found[0] is logging.getLogger(f"{name}.a.b.c")
 
 
 def library_code(logger: logging.Logger) -> None:
@@ -390,14 +411,14 @@ def test_attached_handlers_receive_records_as_on_a_logging_logger(captured, name
         recorder.setLevel(logging.ERROR)
         child.warning("below the handler's level")  # no last-resort output either
         assert len(recorder.records) == 1 and len(captured) == 2
-        child.propagate = False
+        child.propagate = False  # the ready logger is reached at the root, like a handler
         assert not child.hasHandlers()
-        child.error("not propagated")
-        assert len(recorder.records) == 1 and len(captured) == 3
+        child.error("not propagated")  # nothing takes it: the stdlib's last resort
+        assert len(recorder.records) == 1 and len(captured) == 2
     finally:
         parent.removeHandler(recorder)
-    assert not parent.hasHandlers()
-    assert capsys.readouterr().err == ""
+        child.propagate = True
+    assert capsys.readouterr().err == "not propagated\n"
 
 
 def test_filters_on_a_logger_apply_to_the_entry_too(captured, name):

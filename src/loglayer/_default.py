@@ -94,6 +94,13 @@ def _wire(kernel: Any) -> None:
 on_kernel(_wire)
 
 
+#: Whether ``configure`` has been called: from then on, the calls of stdlib facade
+#: loggers that reach the root of ``logging``'s tree also go to the ready logger
+#: (``loglayer.stdlib``). Before it, a program that never configured loglayer gets
+#: ``logging``'s own output only.
+configured = False
+
+
 def configure(*, transports: Any = None, plugins: Any = None, level: Any = None) -> LogLayer:
     """Change the ready logger in place, as ``logging.basicConfig`` changes the root.
 
@@ -101,6 +108,9 @@ def configure(*, transports: Any = None, plugins: Any = None, level: Any = None)
     sequence) replaces its plugins, ``level`` sets its level. An argument left as None
     keeps what is there. Everything is validated before anything changes, and a bad
     argument raises ``TypeError`` or ``ValueError`` naming it. Returns the logger.
+
+    From the first call on, the stdlib facade's calls that reach the root of
+    ``logging``'s tree go to this logger too (see ``loglayer.stdlib``).
     """
     new_transports = None if transports is None else transport_list("transports", transports)
     if isinstance(plugins, (str, bytes)):  # a name: plugin_list would only say "got str"
@@ -122,6 +132,8 @@ def configure(*, transports: Any = None, plugins: Any = None, level: Any = None)
         log.add_plugin(*new_plugins)
     if new_level is not None:
         log.set_level(new_level)
+    global configured
+    configured = True
     return log
 
 

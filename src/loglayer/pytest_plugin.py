@@ -8,11 +8,13 @@ ask for it::
         assert loglayer_capture.find(level="info", message="logged in", user="ada")
 
 It captures every entry emitted through loglayer during the test, by any logger: the
-ready logger ``loglayer.log``, loggers made or derived before the test, facade loggers
-from ``loglayer.stdlib``. It listens on a process-wide tap, so it sees each entry
-after the level filter and the plugins, whatever the logger's transports and send
-gates do, and it leaves the transports alone: output still goes where it went. The
-fixture is never autouse; a test that does not ask for it changes nothing.
+ready logger ``loglayer.log``, loggers made or derived before the test, and the calls
+of ``loglayer.stdlib`` facade loggers that reach loglayer (once it is configured; use
+pytest's ``caplog`` for what goes to ``logging``'s handlers). It listens on a
+process-wide tap, so it sees each entry after the level filter and the plugins,
+whatever the logger's transports and send gates do, and it leaves the transports
+alone: output still goes where it went. The fixture is never autouse; a test that
+does not ask for it changes nothing.
 """
 
 from __future__ import annotations

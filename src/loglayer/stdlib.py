@@ -1,30 +1,46 @@
 """The bridge between loglayer and the standard library's ``logging``, both ways.
 
-Three pieces, for three ways of arriving with code that already uses ``logging``:
+Facade loggers are ``logging``'s own loggers: there is one logger tree, the one
+``logging.getLogger`` manages, so levels, ``disabled``, ``propagate``, handlers and
+filters set by ``basicConfig``, ``dictConfig`` or ``fileConfig`` (and
+``disable_existing_loggers``, ``logging.disable()``) apply to them exactly as to any
+stdlib logger. The pieces:
 
-* :func:`get_logger` returns a :class:`StdlibLogger`, a ``logging.Logger`` look-alike
-  (a subclass, so ``isinstance`` checks and ``logging.LoggerAdapter`` keep working)
-  whose calls emit through the ready logger ``loglayer.log``, and therefore through
-  whatever ``loglayer.configure`` set. Code written for ``logging.getLogger(__name__)``
-  runs unchanged when handed one.
-* :class:`LogLayerHandler` is a ``logging.Handler`` that sends every stdlib record
-  through a loglayer logger: ``logging.basicConfig(handlers=[LogLayerHandler()])``
-  routes a whole application, third-party libraries included, through loglayer's
-  plugins and transports.
+* :func:`install` makes every logger of the tree a facade logger: the loggers that
+  exist already (those of the plain ``logging.Logger`` class, and the root) become
+  :class:`StdlibLogger` in place, and ``logging.setLoggerClass(StdlibLogger)`` makes the
+  later ones facade loggers too. Optionally it sets up loglayer's output at the root.
+* :func:`get_logger` is ``logging.getLogger`` that makes sure the logger it returns is a
+  facade logger (it converts a plain ``logging.Logger`` in place).
+* :class:`StdlibLogger` is the facade logger, a ``logging.Logger`` subclass whose records
+  reach loglayer without a ``LogRecord`` being built when nothing else needs one.
+* :class:`LogLayerHandler` is a ``logging.Handler`` that sends each record through a
+  loglayer logger; on a facade logger's path it is served without building a record.
 * :class:`StdlibTransport` goes the other way: a loglayer transport that hands each
-  entry to a ``logging.Logger``, so existing stdlib handlers (files, syslog, Sentry...)
-  keep working.
+  entry to a ``logging.Logger``, so existing stdlib handlers keep working.
 
-A loop between the two directions (a ``StdlibTransport`` whose records reach a
-``LogLayerHandler``) is broken: such a record is dropped by the handler, with one
-line on stderr the first time.
+Where an entry goes (the one rule): a call on a facade logger passes the logger's
+level (``isEnabledFor``, as in the stdlib) and its filters, then climbs the tree as a
+stdlib record does, to the handlers of each logger until ``propagate`` stops it.
+Loglayer is reached in two ways on that climb: through a :class:`LogLayerHandler`
+wherever one is attached, and, at the root, through the ready logger ``loglayer.log``
+when loglayer is configured (``install(transports=...)`` or ``loglayer.configure``).
+When nothing received the call, the stdlib's last-resort handler prints ``WARNING``
+and above to stderr, as ``logging`` does with no configuration. A ``LogRecord`` is
+built only for a logger with filters or for a handler that is not a
+``LogLayerHandler`` (including the last resort).
+
+A loop between the two directions (a ``StdlibTransport`` whose records reach loglayer
+again) is broken: such a record does not go back into loglayer (a ``LogLayerHandler``
+reports the first drop on stderr).
 
 Levels map by number. Stdlib to loglayer: ``CRITICAL`` is ``FATAL``, ``WARNING`` is
 ``WARN``, a number between two loglayer levels maps down to the lower one, and
-anything below ``DEBUG`` is ``TRACE``. Loglayer to stdlib: each level keeps its number
-(``TRACE`` is 5, named ``"TRACE"`` on the record even when ``logging`` has no name
-registered for it; this module registers none, to leave ``logging``'s global state
-alone).
+anything below ``DEBUG`` is ``TRACE``; a number that is not one of loglayer's six
+travels with the entry as the fields ``levelno`` and ``levelname`` (its ``logging``
+name), and a ``StdlibTransport`` gives it back to the record. Loglayer to stdlib:
+each level keeps its number (``TRACE`` is 5, named ``"TRACE"`` on the record even when
+``logging`` has no name registered for it; this module registers none).
 """
 
 from __future__ import annotations
@@ -32,20 +48,19 @@ from __future__ import annotations
 import io
 import logging
 import os
-import pickle
 import sys
 import threading
 import traceback
 from collections.abc import Mapping
 from types import FrameType
-from typing import Any, ClassVar
+from typing import Any
 
 from . import _default
 from ._common import describe, stderr_line
 from .levels import LogLevel
 from .transports._stdlib import DATA_KEY, RECORD_KEYS, StdlibTransport, bridge_state
 
-__all__ = ["LogLayerHandler", "StdlibLogger", "StdlibTransport", "get_logger"]
+__all__ = ["LogLayerHandler", "StdlibLogger", "StdlibTransport", "get_logger", "install"]
 
 
 def _loglayer_level(levelno: int) -> LogLevel:
@@ -124,15 +139,23 @@ def _caller_metadata(metadata: dict | None, pathname: str, lineno: int, func: st
     return out
 
 
+#: The stdlib numbers that are loglayer levels; any other travels in the fields.
+_NAMED_LEVELS = frozenset(int(level) for level in LogLevel)
+
+
 def _send(log: Any, levelno: int, text: str, metadata: Any, error: BaseException | None,
           name: str) -> None:
     """Emit one entry on ``log`` with its fields plus ``logger`` = the stdlib logger name.
 
+    A number that is not a loglayer level adds the fields ``levelno`` and ``levelname``.
     A ``FATAL`` entry (``CRITICAL`` and above) flushes the transports, as ``log.fatal``
     does: it is often the last line before the process dies.
     """
     fields = log.get_fields()
     fields["logger"] = name
+    if levelno not in _NAMED_LEVELS:
+        fields["levelno"] = levelno
+        fields["levelname"] = logging.getLevelName(levelno)
     level = _loglayer_level(levelno)
     log.raw(level, [text], metadata=metadata, error=error, fields=fields)
     if level is LogLevel.FATAL:
@@ -178,169 +201,188 @@ def _check_level(level: Any) -> int:
     raise TypeError(f"Level not an integer or a valid string: {level!r}")
 
 
+# Set on this thread while a facade logger hands a record it built to its handlers,
+# when the caller asked for its place with ``stacklevel`` (see ``StdlibLogger._log``).
+_call_state = threading.local()
+
+
 class StdlibLogger(logging.Logger):
-    """A ``logging.Logger`` whose calls emit through the ready logger ``loglayer.log``.
+    """A ``logging.Logger`` whose calls also reach loglayer, without a ``LogRecord``
+    when nothing else needs one.
 
-    Get one with :func:`get_logger`. It takes the ``logging.Logger`` call conventions
-    unchanged: ``debug``/``info``/``warning``/``warn``/``error``/``exception``/
-    ``critical``/``fatal``/``log(level, ...)`` with ``msg, *args, exc_info=None,
-    stack_info=False, stacklevel=1, extra=None``. Each call becomes one loglayer entry:
+    It is a ``logging.Logger`` in every respect (levels and the ``isEnabledFor`` cache,
+    ``disabled``, ``propagate``, handlers, filters, ``makeRecord``, ``findCaller``,
+    pickling by name): get one with :func:`get_logger`, or from ``logging.getLogger``
+    after :func:`install`. What it adds is the route into loglayer (see the module's
+    one rule): a :class:`LogLayerHandler` on its path up the tree, and the ready logger
+    at the root when loglayer is configured, receive each call as a loglayer entry:
 
-    * the message is ``msg % args``, formatted only once the level passes (this
-      logger's level, ``logging.disable()`` and the ready logger's own level), so a
-      filtered call costs no formatting. A formatting error never raises and loses
-      nothing: the text is ``msg`` followed, in brackets, by the arguments and the
-      error (the stdlib would print a traceback and drop the message);
-    * ``exc_info`` (True for the exception being handled, an exception instance, or a
-      ``(type, value, traceback)`` tuple) puts the exception in ``entry.error``;
-      ``exception()`` is ``error(..., exc_info=True)``;
-    * ``extra`` becomes the entry's metadata (a dict);
-    * the logger name is the field ``logger``, next to the ready logger's own fields;
+    * the message is ``msg % args``, formatted once, after the level passed. A
+      formatting error never raises and loses nothing: the text is ``msg`` followed, in
+      brackets, by the arguments and the error;
+    * ``exc_info`` puts the exception in ``entry.error``; ``extra`` becomes the
+      entry's metadata; the logger's name is the field ``logger``;
     * ``critical``/``fatal`` flush the transports, as loglayer's ``fatal`` does;
-    * the caller's place is captured only when asked for, as it costs a stack walk:
-      with ``stack_info=True`` (which also adds the formatted stack as ``stack``), an
-      explicit ``stacklevel``, or ``capture_caller=True`` on this logger or an
-      ancestor. It goes into the metadata keys ``file``, ``line`` and ``function``,
-      over any keys of ``extra`` with those names.
+    * the caller's place (the metadata keys ``file``, ``line``, ``function``) costs a
+      stack walk and is captured only when asked for: ``stack_info=True`` (which also
+      adds the stack as ``stack``), an explicit ``stacklevel``, ``capture_caller=True``
+      on this logger or an ancestor, or on the ``LogLayerHandler``.
 
-    Levels follow the stdlib's dotted hierarchy, kept apart from ``logging``'s own
-    registry: a logger whose level is ``NOTSET`` (the default, the root's included)
-    takes its parent's, so by default the ready logger's level alone decides.
-    ``isEnabledFor`` is true when this hierarchy, ``logging.disable()`` and the
-    ready logger all let the level through. ``warn`` is an alias of ``warning``
-    without the stdlib's deprecation warning: it is loglayer's own spelling.
-
-    Handlers and filters behave as on a ``logging.Logger``, on top of the loglayer
-    entry: handlers attached to this logger or its ancestors (through ``propagate``)
-    receive a ``LogRecord`` for each call, built as the stdlib builds it (so ``extra``
-    keys that clash with record attributes raise ``KeyError`` there, as in the
-    stdlib); a filter on this logger that rejects the record drops the loglayer entry
-    too, and attributes a filter adds join the metadata. With no handler in the chain
-    and no filter (the usual case) no record is built. The stdlib's last-resort
-    stderr handler is never used: loglayer is the output. Do not attach a
-    ``LogLayerHandler`` to one of these loggers: the entry would be emitted twice.
+    When the call also goes to another handler (or this logger has filters), the
+    ``LogRecord`` is built as the stdlib builds it and loglayer's entry is made from
+    it, so attributes a filter adds join the metadata. ``warn`` is an alias of
+    ``warning`` without the stdlib's deprecation warning: it is loglayer's spelling.
     """
 
-    #: The root of the facade hierarchy (set below, once it exists). It shadows
-    #: ``logging.Logger.root`` (a ``RootLogger``) on purpose: the facade has its own tree.
-    root: ClassVar[StdlibLogger]  # type: ignore[assignment]
+    #: Capture the caller's file, line and function on every call; None inherits the
+    #: parent's setting (a logger that is not a facade logger counts as None).
+    capture_caller: bool | None = None
 
     def __init__(self, name: str, level: int | str = logging.NOTSET, *,
                  capture_caller: bool | None = None) -> None:
-        super().__init__(name)
-        self.level = _check_level(level)
-        #: Capture the caller's file, line and function on every call; None inherits
-        #: the parent's setting (the root's default is False).
-        self.capture_caller = capture_caller
-
-    # -- levels and the hierarchy -------------------------------------------------
+        super().__init__(name, _check_level(level))
+        if capture_caller is not None:
+            self.capture_caller = capture_caller
 
     def setLevel(self, level: int | str) -> None:
-        """Set this logger's level; ``NOTSET`` makes it follow its parent again."""
-        self.level = _check_level(level)
+        """Set this logger's level: a number, a ``logging`` level name or a loglayer
+        one (``"trace"``, ``"warn"``, ``"fatal"``); ``NOTSET`` follows the parent."""
+        super().setLevel(_check_level(level))
 
-    def isEnabledFor(self, level: int) -> bool:
-        """Whether a call at ``level`` (a stdlib number) would be emitted."""
-        if self.disabled or self.manager.disable >= level:
-            return False
-        if level < self.getEffectiveLevel():
-            return False
-        return _default.log.is_level_enabled(_loglayer_level(level))
-
-    def getChild(self, suffix: str) -> StdlibLogger:
-        """The facade logger named ``<this name>.<suffix>`` (just ``suffix`` on the root)."""
-        if self is not self.root:
-            suffix = f"{self.name}.{suffix}"
-        return get_logger(suffix)
-
-    def getChildren(self) -> set[StdlibLogger]:
-        """The facade loggers whose parent is this one."""
-        with _registry_lock:
-            return {logger for logger in _loggers.values() if logger.parent is self}
-
-    def _captures_caller(self) -> bool:
-        logger: StdlibLogger | None = self
-        while logger is not None:
-            if logger.capture_caller is not None:
-                return logger.capture_caller
-            logger = logger.parent  # type: ignore[assignment]
-        return False
-
-    # -- calls --------------------------------------------------------------------
-
-    def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.isEnabledFor(logging.DEBUG):
-            self._log(logging.DEBUG, msg, args, **kwargs)
-
-    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.isEnabledFor(logging.INFO):
-            self._log(logging.INFO, msg, args, **kwargs)
-
-    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+    def warn(self, msg: object, *args: object, **kwargs: Any) -> None:
+        """``warning()``, without the stdlib's deprecation warning."""
         if self.isEnabledFor(logging.WARNING):
             self._log(logging.WARNING, msg, args, **kwargs)
 
-    warn = warning
+    def getChild(self, suffix: str) -> StdlibLogger:
+        """The facade logger named ``<this name>.<suffix>`` (just ``suffix`` on the root)."""
+        if self.parent is not None:
+            suffix = f"{self.name}.{suffix}"
+        return get_logger(suffix)
 
-    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.isEnabledFor(logging.ERROR):
-            self._log(logging.ERROR, msg, args, **kwargs)
-
-    def exception(self, msg: object, *args: object, exc_info: Any = True,
-                  **kwargs: Any) -> None:
-        """``error()`` with the exception being handled (or the given ``exc_info``)."""
-        self.error(msg, *args, exc_info=exc_info, **kwargs)
-
-    def critical(self, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.isEnabledFor(logging.CRITICAL):
-            self._log(logging.CRITICAL, msg, args, **kwargs)
-
-    fatal = critical
-
-    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        """Log at ``level``, a stdlib level number.
-
-        A level that is not an int raises ``TypeError`` when
-        ``logging.raiseExceptions`` is true (the default) and is ignored otherwise,
-        as with the stdlib.
-        """
-        if not isinstance(level, int):
-            if logging.raiseExceptions:
-                raise TypeError("level must be an integer")
-            return
-        if self.isEnabledFor(level):
-            self._log(level, msg, args, **kwargs)
+    def _captures_caller(self) -> bool:
+        logger: logging.Logger | None = self
+        while logger is not None:
+            wanted = getattr(logger, "capture_caller", None)
+            if wanted is not None:
+                return bool(wanted)
+            logger = logger.parent
+        return False
 
     def _log(self, level: int, msg: object, args: Any, exc_info: Any = None,
              extra: Mapping[str, object] | None = None, stack_info: bool = False,
              stacklevel: int | None = None) -> None:
-        """Emit one call whose level has passed. ``stacklevel=None``: not asked for."""
+        """Emit one call whose level has passed. ``stacklevel=None``: not asked for.
+
+        The fast route: with no filter on this logger and only ``LogLayerHandler``s
+        (or nothing but the configured ready logger) on the way up, the entries are
+        sent straight to loglayer. Anything else builds the ``LogRecord`` as
+        ``logging.Logger._log`` does and hands it on.
+        """
+        if not self.filters:
+            routes = self._routes(level)
+            if routes:
+                self._send_natively(routes, level, msg, args, exc_info, extra, stack_info,
+                                    stacklevel)
+                return
+            if routes is not None:  # every route's level filtered the call out
+                return
+        _call_state.caller = stacklevel is not None
+        try:
+            super()._log(level, msg, args, exc_info, extra, stack_info,
+                         1 if stacklevel is None else stacklevel)
+        finally:
+            _call_state.caller = False
+
+    def _routes(self, level: int) -> list[Any] | None:
+        """The loglayer routes a call at ``level`` takes, or None when it needs a record.
+
+        A route is a ``LogLayerHandler`` (whose level passes) or ``None`` for the ready
+        logger. ``[]``: there are handlers, and none of them takes the call.
+        """
+        routes: list[Any] = []
+        found = False
+        logger: logging.Logger = self
+        while True:
+            for handler in logger.handlers:
+                found = True
+                if level >= handler.level:
+                    if type(handler) is not LogLayerHandler or handler.filters:
+                        return None
+                    routes.append(handler)
+            parent = logger.parent
+            if parent is None or not logger.propagate:
+                break
+            logger = parent
+        if logger.parent is None and _default.configured:
+            routes.append(None)
+        elif not found:
+            return None  # the last resort's turn: it takes a record
+        return routes
+
+    def _send_natively(self, routes: list[Any], level: int, msg: object, args: Any,
+                       exc_info: Any, extra: Mapping[str, object] | None, stack_info: bool,
+                       stacklevel: int | None) -> None:
         if exc_info:
             if isinstance(exc_info, BaseException):
                 exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
             elif not isinstance(exc_info, tuple):
                 exc_info = sys.exc_info()
-        else:
-            exc_info = None
-        caller = bool(stack_info) or stacklevel is not None or self._captures_caller()
-        if self.filters or self.hasHandlers():
-            pathname, lineno, func, stack = self.findCaller(stack_info, stacklevel or 1)
-            record = self.makeRecord(self.name, level, pathname, lineno, msg, args, exc_info,
-                                     func, extra, stack)
-            kept = self.filter(record)
-            if not kept:
-                return
-            if isinstance(kept, logging.LogRecord):  # a filter may return a new record
-                record = kept
-            _send_record(_default.log, record, caller)
-            self.callHandlers(record)
-            return
+        error = _error_of(exc_info) if exc_info else None
         metadata = (extra if type(extra) is dict else dict(extra)) if extra else None
-        if caller:
-            pathname, lineno, func, stack = self.findCaller(stack_info, stacklevel or 1)
-            metadata = _caller_metadata(metadata, pathname, lineno, func, stack)
-        _send(_default.log, level, _format_message(msg, args), metadata, _error_of(exc_info),
-              self.name)
+        asked = bool(stack_info) or stacklevel is not None or self._captures_caller()
+        loglayer_level = _loglayer_level(level)
+        text: str | None = None
+        place: dict | None = None
+        for route in routes:
+            if route is None:
+                log, caller = _default.log, asked
+            else:
+                log, caller = route._target(), asked or route.capture_caller
+            if not log.is_level_enabled(loglayer_level):
+                continue  # before formatting: a filtered call costs no formatting
+            if text is None:
+                text = _format_message(msg, args)
+            if caller:
+                if place is None:
+                    pathname, lineno, func, stack = self.findCaller(stack_info, stacklevel or 1)
+                    place = _caller_metadata(metadata, pathname, lineno, func, stack)
+                _send(log, level, text, place, error, self.name)
+            else:
+                _send(log, level, text, metadata, error, self.name)
+
+    def callHandlers(self, record: logging.LogRecord) -> None:
+        """Hand ``record`` to the handlers of this logger and its ancestors.
+
+        As the stdlib does (``propagate`` stops the climb, a handler's level filters,
+        the last-resort handler when nothing took it), plus the ready logger at the
+        root when loglayer is configured. A record that came out of a
+        ``StdlibTransport`` does not go back into the ready logger.
+        """
+        found = 0
+        logger: logging.Logger = self
+        while True:
+            for handler in logger.handlers:
+                found += 1
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+            parent = logger.parent
+            if parent is None or not logger.propagate:
+                break
+            logger = parent
+        if logger.parent is None and _default.configured:
+            found += 1
+            if not (DATA_KEY in record.__dict__ or getattr(bridge_state, "sending", False)):
+                caller = (getattr(_call_state, "caller", False) or bool(record.stack_info)
+                          or self._captures_caller())
+                _send_record(_default.log, record, caller)
+        if found == 0:
+            if logging.lastResort:
+                if record.levelno >= logging.lastResort.level:
+                    logging.lastResort.handle(record)
+            elif logging.raiseExceptions and not self.manager.emittedNoHandlerWarning:
+                sys.stderr.write(f'No handlers could be found for logger "{self.name}"\n')
+                self.manager.emittedNoHandlerWarning = True
 
     def findCaller(self, stack_info: bool = False,
                    stacklevel: int = 1) -> tuple[str, int, str, str | None]:
@@ -369,30 +411,11 @@ class StdlibLogger(logging.Logger):
         code = frame.f_code
         return code.co_filename, frame.f_lineno, code.co_name, stack
 
-    def callHandlers(self, record: logging.LogRecord) -> None:
-        """Hand ``record`` to the handlers of this logger and its ancestors.
 
-        As the stdlib does (``propagate`` stops the climb, a handler's level filters),
-        except that nothing falls back to the stdlib's last-resort stderr handler.
-        """
-        logger: logging.Logger | None = self
-        while logger is not None:
-            for handler in logger.handlers:
-                if record.levelno >= handler.level:
-                    handler.handle(record)
-            logger = logger.parent if logger.propagate else None
-
-    def __reduce__(self) -> tuple:
-        # A logger pickles by name, so it unpickles as the same object.
-        if self is not self.root and _loggers.get(self.name) is not self:
-            raise pickle.PicklingError("logger cannot be pickled")
-        return get_logger, (self.name,)
+class _StdlibRootLogger(StdlibLogger, logging.RootLogger):
+    """The class ``logging.root`` takes when it becomes a facade logger."""
 
 
-_root = StdlibLogger("root")
-StdlibLogger.root = _root
-_loggers: dict[str, StdlibLogger] = {}
-_registry_lock = threading.Lock()
 _INTERNAL_FILES = frozenset(os.path.normcase(code.co_filename) for code in (
     StdlibLogger._log.__code__, logging.Logger.makeRecord.__code__))
 
@@ -403,43 +426,81 @@ def _is_internal_frame(frame: FrameType) -> bool:
     return filename in _INTERNAL_FILES or ("importlib" in filename and "_bootstrap" in filename)
 
 
-def get_logger(name: str | None = None, *, capture_caller: bool | None = None) -> StdlibLogger:
-    """The facade logger called ``name``: the same object for the same name.
+def _adopt(logger: logging.Logger) -> logging.Logger:
+    """Make a plain ``logging.Logger`` (or the plain root) a facade logger, in place.
 
-    ``None``, ``""`` and ``"root"`` give the root of the hierarchy. A dotted name's
-    ancestors are created with it, so ``get_logger("a.b").parent`` is
-    ``get_logger("a")``. ``capture_caller`` (when not None) sets that logger's option
-    of the same name (see :class:`StdlibLogger`); on the root it applies to every
-    logger that does not set its own. A name that is not a str raises ``TypeError``.
+    The same object keeps its level, handlers, filters and everything else; a logger
+    of any other class is left as it is.
     """
-    if name is None or name == "" or name == _root.name:
-        logger = _root
-    elif not isinstance(name, str):
-        raise TypeError("A logger name must be a string")
-    else:
-        found = _loggers.get(name)
-        logger = found if found is not None else _create(name)
-    if capture_caller is not None:
-        logger.capture_caller = capture_caller
+    kind = type(logger)
+    if kind is logging.Logger:
+        logger.__class__ = StdlibLogger
+    elif kind is logging.RootLogger:
+        logger.__class__ = _StdlibRootLogger
     return logger
 
 
-def _create(name: str) -> StdlibLogger:
-    """Register ``name`` and any missing ancestors, shallowest first."""
-    with _registry_lock:
-        parent = _root
-        parts = name.split(".")
-        for depth in range(1, len(parts) + 1):
-            dotted = ".".join(parts[:depth])
-            if not dotted:  # a name starting with dots hangs under the root
-                continue
-            logger = _loggers.get(dotted)
-            if logger is None:
-                logger = StdlibLogger(dotted)
-                logger.parent = parent
-                _loggers[dotted] = logger
-            parent = logger
-        return parent
+def get_logger(name: str | None = None, *, capture_caller: bool | None = None) -> StdlibLogger:
+    """``logging.getLogger(name)``, made a facade logger: the same object for the same name.
+
+    ``None``, ``""`` and ``"root"`` give the root. The logger is ``logging``'s own, so
+    ``logging.getLogger(name) is get_logger(name)``; when it was a plain
+    ``logging.Logger`` it becomes a :class:`StdlibLogger` in place (its ancestors are
+    left as they are: only its handlers and ``propagate`` matter on the way up). A
+    logger of another class (set with ``logging.setLoggerClass``) is returned as it
+    is. ``capture_caller`` (when not None) sets that logger's option of the same name
+    (see :class:`StdlibLogger`). A name that is not a str raises ``TypeError``.
+    """
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a str or None, got {type(name).__name__}")
+    logger = _adopt(logging.getLogger(name))
+    if capture_caller is not None:
+        if not isinstance(capture_caller, bool):
+            raise TypeError(f"capture_caller must be a bool or None, "
+                            f"got {type(capture_caller).__name__}")
+        logger.capture_caller = capture_caller  # type: ignore[attr-defined]
+    return logger  # type: ignore[return-value]
+
+
+def install(transports: Any = None, *, plugins: Any = None, level: Any = None,
+            root_level: int | str | None = None) -> None:
+    """Make every ``logging`` logger a facade logger: one tree. Idempotent.
+
+    What it changes:
+
+    * the loggers that exist already, the root included, become :class:`StdlibLogger`
+      in place (same objects, same levels, handlers, filters, ``disabled``); loggers
+      of a class other than ``logging.Logger`` are left as they are;
+    * ``logging.setLoggerClass(StdlibLogger)``, so later ``logging.getLogger`` calls
+      make facade loggers (a class set before with ``setLoggerClass`` is replaced;
+      install first, or subclass ``StdlibLogger``);
+    * ``transports``, ``plugins`` and ``level`` are passed to ``loglayer.configure``
+      when any is given: the ready logger then receives every call that reaches the
+      root, next to the root's own handlers. With none of them (and no
+      ``loglayer.configure`` call), output is ``logging``'s alone, last resort included;
+    * ``root_level`` (a level number or name), when given, is set on the root logger.
+
+    Nothing else in ``logging`` is patched. Errors name the bad argument, and a bad
+    argument changes nothing.
+    """
+    if root_level is not None:
+        try:
+            root_number = _check_level(root_level)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"root_level: {exc}") from None
+    if transports is not None or plugins is not None or level is not None:
+        _default.configure(transports=transports, plugins=plugins, level=level)
+    with _install_lock:
+        logging.setLoggerClass(StdlibLogger)
+        for logger in list(logging.Logger.manager.loggerDict.values()):
+            if isinstance(logger, logging.Logger):
+                _adopt(logger)
+        _adopt(logging.root)
+    if root_level is not None:
+        logging.root.setLevel(root_number)
+
+
+_install_lock = threading.Lock()
 
 
 class LogLayerHandler(logging.Handler):
@@ -459,6 +520,10 @@ class LogLayerHandler(logging.Handler):
     * ``exc_info`` becomes the entry's error; the logger name is the field ``logger``;
     * a ``CRITICAL`` record flushes the logger's transports, as loglayer's ``fatal`` does.
 
+    On the path of a :class:`StdlibLogger` call, this handler is served without a
+    ``LogRecord`` when no other handler and no filter needs one: the call becomes the
+    same entry directly (the handler's own filters, if any, make it take the record).
+
     A record that came out of a :class:`StdlibTransport` (one carrying
     ``loglayer_data``, or handled while a StdlibTransport is sending on this thread) is
     dropped, which breaks a loop between the two; the first drop is reported on stderr.
@@ -475,6 +540,10 @@ class LogLayerHandler(logging.Handler):
         self.capture_caller = capture_caller
         self._loop_reported = False
 
+    def _target(self) -> Any:
+        """The loglayer logger this handler sends to, as it is now."""
+        return self.log if self.log is not None else _default.log
+
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(bridge_state, "sending", False) or DATA_KEY in record.__dict__:
             if not self._loop_reported:
@@ -484,8 +553,7 @@ class LogLayerHandler(logging.Handler):
                             "without a word")
             return
         try:
-            _send_record(self.log if self.log is not None else _default.log, record,
-                         self.capture_caller)
+            _send_record(self._target(), record, self.capture_caller)
         except RecursionError:
             raise
         except Exception:

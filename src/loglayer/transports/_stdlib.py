@@ -4,6 +4,8 @@ stdlib's handlers. ``loglayer.stdlib`` has the other direction and re-exports th
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 from typing import Any
 
@@ -52,8 +54,15 @@ class StdlibTransport(Transport):
       hook changed the serialized error in the data (redact censored it), the record
       gets no ``exc_info`` but that error's traceback text as ``exc_text``, which a
       ``Formatter`` prints the same way;
-    * the caller's file and function are unknown (``"(unknown file)"``), as the
-      record is made after the log call returned into loglayer.
+    * the record's ``pathname``, ``lineno`` and ``funcName`` are the place of the log
+      call (the first frame outside loglayer and ``logging``), so ``caplog`` and
+      formatters show where it was; an entry sent from another thread (a
+      ``QueueTransport``'s worker) has no such place and says ``"(unknown file)"``;
+    * the record's ``name`` is the emitting logger's: the field ``logger`` when the
+      entry has one (the stdlib facade and ``LogLayerHandler`` set it), else the
+      target's name;
+    * a stdlib level that is not a loglayer level (25, say), carried by the entry as
+      the fields ``levelno``/``levelname``, is the record's level again.
     """
 
     def __init__(self, logger: logging.Logger | str | None = None, *, id: str = "",
@@ -73,6 +82,10 @@ class StdlibTransport(Transport):
     def send(self, entry: Any) -> None:
         target = self._logger
         levelno = int(entry.level)
+        fields = entry.fields
+        name = target.name
+        if fields:
+            name, levelno = _name_and_level(fields, name, levelno)
         if not target.isEnabledFor(levelno):
             return
         error = entry.error
@@ -82,13 +95,14 @@ class StdlibTransport(Transport):
         # the pure renderer's text rules, imported on first use: not with loglayer
         from .. import _render_py as pure
 
-        record = target.makeRecord(target.name, levelno, "(unknown file)", 0,
+        pathname, lineno, function = _call_site()
+        record = target.makeRecord(name, levelno, pathname, lineno,
                                    pure._message_text(entry.messages, entry.prefix), (), exc_info,
-                                   "(unknown function)", _record_extra(entry), None)
+                                   function, _record_extra(entry), None)
         if exc_text is not None:
             record.exc_text = exc_text
-        if record.levelname.startswith("Level "):  # no name registered for it
-            record.levelname = LogLevel(levelno).name
+        if levelno == LogLevel.TRACE and record.levelname.startswith("Level "):
+            record.levelname = "TRACE"  # no name registered for it
         previous = getattr(bridge_state, "sending", False)
         bridge_state.sending = True
         try:
@@ -103,6 +117,57 @@ class StdlibTransport(Transport):
             for handler in logger.handlers:
                 handler.flush()
             logger = logger.parent if logger.propagate else None
+
+
+#: The directory of the loglayer package: frames of files under it are loglayer's own.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_LOGGING_FILE = os.path.normcase(logging.Logger.makeRecord.__code__.co_filename)
+_THREADING_FILE = os.path.normcase(threading.Thread.run.__code__.co_filename)
+_UNKNOWN = ("(unknown file)", 0, "(unknown function)")
+
+
+def _call_site() -> tuple[str, int, str]:
+    """The file, line and function of the log call this entry came from.
+
+    The first frame, going up from here, that belongs neither to loglayer nor to
+    ``logging``: the compiled core leaves no frames of its own, the pure one's are
+    under the package. A thread's entry point (a queue worker) means there is none.
+    """
+    try:
+        frame = sys._getframe(2)
+    except ValueError:
+        return _UNKNOWN
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        normal = os.path.normcase(filename)
+        if not normal.startswith(_PACKAGE_DIR) and normal != _LOGGING_FILE:
+            if normal == _THREADING_FILE:
+                return _UNKNOWN
+            return filename, frame.f_lineno, frame.f_code.co_name
+        frame = frame.f_back  # type: ignore[assignment]
+    return _UNKNOWN
+
+
+def _name_and_level(fields: Any, name: str, levelno: int) -> tuple[str, int]:
+    """The record's logger name and level from the entry's fields (see StdlibTransport)."""
+    try:
+        logger = fields.get("logger")
+        number = fields.get("levelno")
+    except Exception:  # fields that cannot be read: the defaults
+        return name, levelno
+    if type(logger) is str and logger:
+        name = logger
+    if type(number) is int and _loglayer_number(number) == levelno:
+        levelno = number  # only while no plugin changed the level since
+    return name, levelno
+
+
+def _loglayer_number(levelno: int) -> int:
+    """The loglayer level (as a number) a stdlib level number maps down to."""
+    for level in (50, 40, 30, 20, 10):
+        if levelno >= level:
+            return level
+    return 5
 
 
 def _exception_of(entry: Any, error: BaseException) -> tuple[Any, str | None]:
