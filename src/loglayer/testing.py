@@ -9,6 +9,10 @@
   call and is reported to the plugin's ``on_error`` as a ``PluginError``.
 * ``new_mock()`` is a logger that discards everything, for code under test that needs
   a logger but whose logs are beside the point.
+* ``TransportContract`` is a pytest base class that checks a transport keeps
+  loglayer's transport contract; a subclass makes the transport and reads back what it
+  wrote, as ``WrittenEntry`` objects (see ``loglayer._contract``). It loads on first
+  use, with pytest.
 
 A worked example: testing a plugin that upper-cases a ``user`` metadata key::
 
@@ -51,14 +55,31 @@ import enum
 import threading
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._select import LogEntry, LogLayer, Transport
 from .errors import PluginError
 from .typing import LevelLike
 
+if TYPE_CHECKING:
+    from ._contract import TransportContract, WrittenEntry
+else:
+    def __getattr__(name: str) -> Any:
+        """``TransportContract`` and ``WrittenEntry`` load on first use: they need pytest,
+        which the rest of this module does not."""
+        if name in ("TransportContract", "WrittenEntry"):
+            from . import _contract
+
+            return getattr(_contract, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | {"TransportContract", "WrittenEntry"})
+
 __all__ = [
     "TestTransport",
+    "TransportContract",
+    "WrittenEntry",
     "assert_no_mutation",
     "assert_panic_recovered",
     "install",
