@@ -106,7 +106,7 @@ def test_sdist_holds_the_license_cython_sources_and_the_suite(sdist):
     for needed in ("LICENSE", "setup.py", "pyproject.toml", "MANIFEST.in",
                    "cext/_core.pyx", "cext/_render.pyx", "cext/loglayer/_core.pxd",
                    "cext/loglayer/_hookabi.pxd", "tests/conftest.py",
-                   "tests/stdlib_suite/cases.txt", "tests/stdlib_suite/run_test_logging.py",
+                   "tests/stdlib_suite/cases-3.11.txt", "tests/stdlib_suite/run_test_logging.py",
                    "tests/grpc_plugins/sample.py", "tests/test_packaging.py",
                    "tools/check_wheel.py", "examples/grpc/redact_plugin.py",
                    "examples/wasm/redact.c", "src/loglayer/__init__.py",
