@@ -1,10 +1,10 @@
 """Where entries go: the terminal, JSON lines, files, a background queue, the stdlib's
-handlers, an OpenTelemetry collector or an HTTP log store, the systemd journal, or a
-function of yours.
+handlers, an OpenTelemetry collector or an HTTP log store, syslog, the systemd journal,
+or a function of yours.
 
-The shipping transports (``OtlpTransport``, ``HttpTransport``, ``JournaldTransport``)
-load when first named; the first two import their client libraries (extras ``otlp``,
-``http``) only when one is made."""
+The shipping transports (``OtlpTransport``, ``HttpTransport``, ``SyslogTransport``,
+``JournaldTransport``) load when first named; the first two import their client
+libraries (extras ``otlp``, ``http``) only when one is made."""
 
 from __future__ import annotations
 
@@ -21,11 +21,12 @@ if TYPE_CHECKING:
     from ._http import HttpTransport
     from ._journald import JournaldTransport
     from ._otlp import OtlpTransport
+    from ._syslog import SyslogTransport
 else:
     # The shipping transports (and their delivery engine, HTTP and retry machinery)
     # load when first named, so ``import loglayer`` does not pay for them.
     _LAZY = {"HttpTransport": "._http", "JournaldTransport": "._journald",
-             "OtlpTransport": "._otlp"}
+             "OtlpTransport": "._otlp", "SyslogTransport": "._syslog"}
 
     def __getattr__(name: str) -> Any:
         if name in _LAZY:
@@ -47,4 +48,5 @@ __all__ = [
     "QueueTransport",
     "StdlibTransport",
     "StructuredTransport",
+    "SyslogTransport",
 ]
