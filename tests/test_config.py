@@ -207,7 +207,7 @@ def test_transports_may_be_a_tuple():
      "plugins[1].name: unknown plugin 'nope'; known plugins: filter, fragile, "),
     ({"transports": [{"name": "nope"}]}, ValueError,
      "transports[0].name: unknown transport 'nope'; known transports: blank, console, "
-     "file, http, journald, memory, otlp, queue, stdlib, structured"),
+     "file, http, journald, memory, otlp, queue, stdlib, structured, syslog"),
 ])
 def test_structure_errors(config, error, message):
     with pytest.raises(error) as info:

@@ -24,7 +24,7 @@ How names are found, and why:
 * The built-ins (plugins ``redact``, ``sprintf``, ``filter``, ``otel_trace``,
   ``sampling.fixed_rate``, ``sampling.per_level``, ``sampling.burst``; transports
   ``structured``, ``console``, ``blank``, ``stdlib``, ``file``, ``queue``, ``otlp``,
-  ``http``, ``journald``) are listed as ``"module:attr"`` references and
+  ``http``, ``journald``, ``syslog``) are listed as ``"module:attr"`` references and
   imported only when their name is first looked up, so ``import loglayer`` pays nothing
   for them and an optional dependency that is missing fails only its own name.
 * Installed entry points are read once, the first time a name is not already known (or
@@ -96,6 +96,7 @@ _BUILTIN_TRANSPORTS: Mapping[str, str] = {
     "otlp": "loglayer.transports:OtlpTransport",
     "http": "loglayer.transports:HttpTransport",
     "journald": "loglayer.transports:JournaldTransport",
+    "syslog": "loglayer.transports:SyslogTransport",
 }
 
 
