@@ -38,8 +38,10 @@ interpreter() {
   fi
 }
 
-copy_tree() {
-  local dest=$1
+# One snapshot for every version, taken before the first build: the tree (or the
+# commit) may move on while the runs go.
+snapshot() {
+  local dest=$root/snapshot
   rm -rf "$dest" && mkdir -p "$dest" || return 1
   if [ -n "$ref" ]; then
     git -C "$repo" archive "$ref" | tar -x -C "$dest"
@@ -61,7 +63,7 @@ prepare() {
       "setuptools>=77" "Cython>=3.0" wheel build || return 1
     touch "$venv/.ready"
   fi
-  copy_tree "$tree" || { echo "cannot copy the tree to $tree"; return 1; }
+  rm -rf "$tree" && cp -a "$root/snapshot" "$tree" || { echo "cannot copy to $tree"; return 1; }
   local pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
   (
     cd "$tree" || exit 1
@@ -75,6 +77,11 @@ prepare() {
   )
 }
 
+if [ -n "$ref" ]; then
+  ref=$(git -C "$repo" rev-parse --verify "$ref^{commit}") || exit 1
+fi
+snapshot || { echo "cannot copy the tree to $root/snapshot"; exit 1; }
+echo "testing ${ref:-the working tree of $repo} on CPython ${versions[*]}"
 results=()
 failed=0
 for v in "${versions[@]}"; do
