@@ -62,6 +62,8 @@ SOFTWARE = "loglayer,1,https://github.com/loglayer"
 #: The largest frame data accepted from a server: an answer is a status line and, for
 #: ``open``, a few offers; anything near this size is a broken or hostile server.
 MAX_RESPONSE_DATA = 64 * 1024
+#: Linux's TCP_QUICKACK (None elsewhere).
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 _MAX_COMMAND = 32
 _MAX_DIGITS = 9
 _READ_SIZE = 64 * 1024
@@ -318,6 +320,12 @@ class RelpSession:
         if not data:
             self._ended("the server closed the connection")
             return
+        if _QUICKACK is not None:
+            # Acknowledge the answers at once: librelp writes an rsp per command, and
+            # while this side has nothing to send, a delayed ACK holds its next small
+            # write back (Nagle) for up to 40 ms. Linux clears the flag as it goes.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
         for frame in self.parser.feed(data):
             self._take(frame)
 

@@ -59,6 +59,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import select
 import socket
 import ssl
@@ -144,16 +145,26 @@ def _header_field(value: str, limit: int, forbidden: str = "") -> str:
     return value or NILVALUE
 
 
+#: A valid SD-NAME: 1 to 32 printable US-ASCII characters but ``=``, SP, ``]``, ``"``.
+_VALID_SD_NAME = re.compile(r'[!#-<>-\\^-~]{1,32}').fullmatch
+#: How many keys a formatter keeps the SD-NAME of (keys are usually a program's few).
+_NAMES_KEPT = 4096
+
+
 def sd_name(key: str) -> str:
     """An SD-NAME (RFC 5424 §6.3.3) from a key: the characters it may not hold
     (anything but printable US-ASCII, and ``=``, space, ``]``, ``"``) dropped, at most 32
     characters; ``_`` when nothing is left."""
+    if _VALID_SD_NAME(key):  # the common case, without a loop over the characters
+        return key
     name = "".join(char for char in key if "!" <= char <= "~" and char not in '= ]"')
     return name[:_SD_NAME_MAX] or "_"
 
 
 def sd_escape(value: str) -> str:
     """A PARAM-VALUE with ``"``, ``\\`` and ``]`` escaped by a backslash (§6.3.3)."""
+    if '"' not in value and "\\" not in value and "]" not in value:
+        return value
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
 
 
@@ -240,7 +251,8 @@ class SyslogFormatter:
     """
 
     __slots__ = ("format", "facility", "hostname", "app_name", "procid", "msgid",
-                 "structured_data", "sd_id", "one_line", "_json", "_stamp")
+                 "structured_data", "sd_id", "one_line", "_json", "_stamp", "_pri",
+                 "_names")
 
     def __init__(self, *, format: str = "rfc5424", facility: int = 1,  # noqa: A002
                  hostname: str | None = None, app_name: str | None = None,
@@ -270,6 +282,8 @@ class SyslogFormatter:
         # (second, the timestamp's text before the fraction, after it) for the last
         # second seen; one tuple, so that a reader sees a matching pair.
         self._stamp: tuple[int | None, str, str] = (None, "", "")
+        self._pri: dict[Any, str] = {}  # level -> "<PRI>"
+        self._names: dict[str, str] = {}  # key -> its SD-NAME, for the keys seen first
 
     def message(self, entry: Any, max_bytes: int | None = None) -> tuple[bytes, bool]:
         """The message for ``entry`` and whether it was cut to ``max_bytes``."""
@@ -278,7 +292,10 @@ class SyslogFormatter:
     def render(self, entry: Any, pid: str, max_bytes: int | None) -> tuple[bytes, bool]:
         """``message`` with the process ID to use when ``procid`` was not given (the
         wire reads it once per batch: it changes in a forked child)."""
-        pri = f"<{self.facility * 8 + severity(entry.level)}>"
+        level = entry.level
+        pri = self._pri.get(level)
+        if pri is None:
+            pri = self._pri[level] = f"<{self.facility * 8 + severity(level)}>"
         procid = self.procid or pid
         fields = _fields(entry) if self.structured_data == "fields" else []
         if self.format == "rfc3164":
@@ -294,8 +311,10 @@ class SyslogFormatter:
         if not msg.isascii():
             msg = _BOM + msg  # RFC 5424 §6.4: a UTF-8 MSG starts with the BOM
         element = self._element(fields) if fields else NILVALUE
-        return self._fit(_utf8(head + element + " "), msg, max_bytes,
-                         _utf8(head + NILVALUE + " "))
+        full = _utf8(head + element + " ")
+        if max_bytes is None or len(full) + len(msg) <= max_bytes:
+            return full + msg, False
+        return self._fit(full, msg, max_bytes, _utf8(head + NILVALUE + " "))
 
     def _fit(self, head: bytes, msg: bytes, max_bytes: int | None,
              bare_head: bytes | None) -> tuple[bytes, bool]:
@@ -316,12 +335,20 @@ class SyslogFormatter:
     def _element(self, fields: list[tuple[str, Any]]) -> str:
         """One SD-ELEMENT: ``[SD-ID name="value" ...]``."""
         one_line = self.one_line
+        names = self._names
         params = []
-        for key, value in fields:
-            text = _param_value(value)
+        for key, value in fields:  # sd_name and sd_escape, their common cases inlined
+            text = value if type(value) is str else _param_value(value)
             if one_line:
                 text = escape_text(text)
-            params.append(f' {sd_name(key)}="{sd_escape(text)}"')
+            if '"' in text or "\\" in text or "]" in text:
+                text = sd_escape(text)
+            name = names.get(key)
+            if name is None:
+                name = sd_name(key)
+                if len(names) < _NAMES_KEPT:
+                    names[key] = name
+            params.append(f' {name}="{text}"')
         return f"[{self.sd_id}{''.join(params)}]"
 
     def _time_5424(self, time_ns: int) -> str:
@@ -395,7 +422,8 @@ class _Batch:
     for the datagram and RELP wires, with its length prefix for TCP and TLS), its state,
     and, for a written entry, where it ends in the connection's byte stream."""
 
-    __slots__ = ("payload", "frames", "cut", "state", "ends", "written", "lost", "reason")
+    __slots__ = ("payload", "frames", "cut", "state", "ends", "written", "lost", "reason",
+                 "unfinished", "cursor")
 
     def __init__(self, payload: bytes, framed: bool, cut: list[bool] | None) -> None:
         view = memoryview(payload)
@@ -409,17 +437,46 @@ class _Batch:
         self.written = [False] * count  # sent at least once (a second time is a resend)
         self.lost = 0
         self.reason = ""
+        self.unfinished = count  # neither delivered nor lost
+        self.cursor = 0  # no entry before it is to be written
 
-    def todo(self) -> list[int]:
-        return [index for index, state in enumerate(self.state) if state == _TODO]
+    def todo(self, limit: int | None = None) -> list[int]:
+        """The entries to be written, in order (at most ``limit``): a scan from the
+        cursor, so that a window refilled after every answer costs the window, not the
+        batch."""
+        state = self.state
+        count = len(state)
+        index = self.cursor
+        while index < count and state[index] != _TODO:
+            index += 1
+        self.cursor = index
+        found: list[int] = []
+        while index < count and (limit is None or len(found) < limit):
+            if state[index] == _TODO:
+                found.append(index)
+            index += 1
+        return found
 
     def sent(self) -> list[int]:
         return [index for index, state in enumerate(self.state) if state == _SENT]
 
     def finished(self) -> bool:
-        return all(state >= _DONE for state in self.state)
+        return not self.unfinished
+
+    def done(self, index: int) -> None:
+        """Entry ``index`` (written, or not yet finished) is delivered."""
+        if self.state[index] < _DONE:
+            self.unfinished -= 1
+        self.state[index] = _DONE
+
+    def again(self, index: int) -> None:
+        """Entry ``index`` is to be written again (its connection broke)."""
+        self.state[index] = _TODO
+        self.cursor = min(self.cursor, index)
 
     def lose(self, index: int, reason: str) -> None:
+        if self.state[index] < _DONE:
+            self.unfinished -= 1
         self.state[index] = _LOST
         self.lost += 1
         self.reason = reason
@@ -529,7 +586,7 @@ class _DatagramWire(_WireBase):
                          else f"{self.address[0]}:{self.address[1]}")
                 raise Retry(f"sending to {where} over {self.protocol.upper()}: "
                             f"{describe(exc)}") from None
-            batch.state[index] = _DONE
+            batch.done(index)
             if batch.cut[index]:
                 self._count("truncated")
         return batch.result()
@@ -727,7 +784,7 @@ class _StreamWire(_WireBase):
                         batch.ends[index] = end
         if not connection.exact:  # no acknowledgement to wait for: written is delivered
             for index in todo:
-                batch.state[index] = _DONE
+                batch.done(index)
 
     def _confirm(self, connection: _Connection, batch: _Batch, deadline: float) -> None:
         """Wait until the receiver's TCP acknowledged every byte written (its end of the
@@ -742,7 +799,7 @@ class _StreamWire(_WireBase):
             select.select([connection.sock], [], [], min(pause, left))
             pause = min(pause * 2, 0.05)
         for index in batch.sent():
-            batch.state[index] = _DONE
+            batch.done(index)
 
     def _broken(self, batch: _Batch, reason: str) -> None:
         """The connection is gone: entries it acknowledged are delivered, the others
@@ -757,11 +814,11 @@ class _StreamWire(_WireBase):
         connection.close()
         for index in batch.sent():
             if batch.ends[index] <= acked:
-                batch.state[index] = _DONE
+                batch.done(index)
                 continue
             self._count("unacknowledged")
             if self.resend:
-                batch.state[index] = _TODO
+                batch.again(index)
             else:
                 batch.lose(index, f"written to a connection that broke before the "
                            f"receiver acknowledged it ({reason})")
@@ -847,10 +904,15 @@ class _RelpWire(_WireBase):
 
     def _exchange(self, session: _relp.RelpSession, batch: _Batch, deadline: float) -> None:
         """Send the batch's entries, at most a window of them unanswered, and take the
-        answers, until every entry is answered."""
+        answers, until every entry is answered.
+
+        The window is refilled once half of it is free, not after every answer: rsyslog
+        answers a command at a time as it takes them, and sending one command per answer
+        costs a write and a read per entry on both sides (about a tenth of the rate)."""
         self._answers(batch, session.check(deadline))
         while True:
-            todo = batch.todo()[:session.room]
+            room = session.room
+            todo = batch.todo(room) if room * 2 >= session.window else []
             if todo:
                 for index in todo:
                     self._first_write(batch, index)
@@ -868,7 +930,7 @@ class _RelpWire(_WireBase):
             if owner is not batch:  # a batch the engine gave up on: its fate is counted
                 continue
             if response.ok:
-                batch.state[index] = _DONE
+                batch.done(index)
             else:
                 batch.lose(index, f"the RELP server refused it: {response.code} "
                            f"{response.text}".rstrip())
@@ -880,7 +942,7 @@ class _RelpWire(_WireBase):
             session.abort()
         for index in batch.sent():
             self._count("unacknowledged")
-            batch.state[index] = _TODO
+            batch.again(index)
 
     def close(self) -> None:
         session, self.session = self.session, None
