@@ -74,7 +74,8 @@ from loglayer._common import (
     transport_list,
     transport_slot,
 )
-from loglayer._validate import check_bool, check_key, check_level, check_mapping
+from loglayer._callsite import plumbing_files
+from loglayer._validate import check_bool, check_int, check_key, check_level, check_mapping
 from loglayer.levels import LogLevel
 
 __all__ = [
@@ -114,6 +115,64 @@ cdef extern from *:
     long long loglayer_now_ns() nogil
 
 
+cdef extern from *:
+    """
+    #include <frameobject.h>
+    /* The emission site for LogLayer(source=True): walking out from the innermost
+       Python frame (this kernel's level methods push none), the first frame whose
+       co_filename is not in ``plumbing`` (a frozenset), then ``skip`` more such frames;
+       the outermost one when the stack ends first. A new dict {file, line, function},
+       None when there is no such frame, NULL with an exception set on failure. */
+    static PyObject* loglayer_caller(PyObject* plumbing, Py_ssize_t skip, PyObject* kfile,
+                                     PyObject* kline, PyObject* kfunc) {
+        PyFrameObject* frame = PyEval_GetFrame();
+        PyFrameObject* found = NULL;
+        PyObject* result;
+        Py_XINCREF(frame);
+        while (frame != NULL) {
+            PyCodeObject* code = PyFrame_GetCode(frame);
+            int internal = PySet_Contains(plumbing, code->co_filename);
+            Py_DECREF(code);
+            if (internal < 0) {
+                Py_DECREF(frame);
+                Py_XDECREF(found);
+                return NULL;
+            }
+            if (!internal) {
+                Py_XDECREF(found);
+                Py_INCREF(frame);
+                found = frame;
+                if (skip <= 0) {
+                    break;
+                }
+                skip--;
+            }
+            PyFrameObject* back = PyFrame_GetBack(frame);
+            Py_DECREF(frame);
+            frame = back;
+        }
+        Py_XDECREF(frame);
+        if (found == NULL) {
+            Py_RETURN_NONE;
+        }
+        PyCodeObject* code = PyFrame_GetCode(found);
+        PyObject* line = PyLong_FromLong(PyFrame_GetLineNumber(found));
+        Py_DECREF(found);
+        result = line == NULL ? NULL : PyDict_New();
+        if (result != NULL && (PyDict_SetItem(result, kfile, code->co_filename) < 0
+                               || PyDict_SetItem(result, kline, line) < 0
+                               || PyDict_SetItem(result, kfunc, code->co_name) < 0)) {
+            Py_CLEAR(result);
+        }
+        Py_XDECREF(line);
+        Py_DECREF(code);
+        return result;
+    }
+    """
+    object loglayer_caller(object plumbing, Py_ssize_t skip, object kfile, object kline,
+                           object kfunc)
+
+
 cdef extern from "Python.h":
     int METH_FASTCALL
     int METH_KEYWORDS
@@ -137,6 +196,12 @@ cdef void* _DELIVERING = <void*>3
 # knows, without asking the thread-specific state again, that it has none to deliver.
 cdef unsigned long long _deferrals = 0
 cdef bint _context_on = False
+# What call-site capture skips (loglayer._callsite.plumbing_files), set by the first
+# logger made with source=True; and the keys of the source dict.
+cdef object _plumbing = None
+cdef str _KEY_FILE = "file"
+cdef str _KEY_LINE = "line"
+cdef str _KEY_FUNCTION = "function"
 
 if PyThread_tss_create(&_dispatching) != 0:
     raise MemoryError("loglayer: could not create the thread-specific dispatch flag")
@@ -291,17 +356,19 @@ cdef class LineSink(Transport):
 @cython.final
 @cython.freelist(64)
 cdef class LogEntry:
-    """LogEntry(level, messages, data, metadata, error, fields, ctx, prefix, time_ns, metadata_key, error_key='err')
+    """LogEntry(level, messages, data, metadata, error, fields, ctx, prefix, time_ns, metadata_key, error_key='err', source=None)
 --
 
 What a transport receives: one log event, never reused after ``send`` returns.
 
     Transports must not mutate ``data``: the same dict goes to every transport.
     ``error_key`` is the logger's: the key of ``data`` that holds the serialized error.
+    ``source`` is the call site (``{"file", "line", "function"}``) when the logger
+    captures it (``source=True``), else None.
     """
 
     def __init__(self, level, messages, data, metadata, error, fields, ctx, prefix, time_ns,
-                 metadata_key, error_key="err"):
+                 metadata_key, error_key="err", source=None):
         self._slot = _level_slot(level)
         self.level = level
         self.messages = messages
@@ -314,6 +381,7 @@ What a transport receives: one log event, never reused after ``send`` returns.
         self.time_ns = time_ns
         self.metadata_key = metadata_key
         self.error_key = error_key
+        self.source = source
 
     def __repr__(self):
         return (f"LogEntry(level={self.level!r}, messages={self.messages!r}, "
@@ -672,6 +740,7 @@ cdef class _Config:
     cdef object error_serializer
     cdef bint copy_msg_on_only_error
     cdef object on_transport_error
+    cdef object source_key  # None: no call-site capture
 
 
 cdef object _run_metadata_hooks(tuple hooks, object metadata):
@@ -702,7 +771,7 @@ cdef object _run_metadata_hooks(tuple hooks, object metadata):
 
 @cython.freelist(16)
 cdef class LogLayer:
-    """LogLayer(transports=None, plugins=(), level=LogLevel.TRACE, enabled=True, prefix=None, fields=None, fields_key=None, metadata_key=None, error_key='err', error_serializer=None, copy_msg_on_only_error=False, mute_fields=False, mute_metadata=False, on_transport_error=None)
+    """LogLayer(transports=None, plugins=(), level=LogLevel.TRACE, enabled=True, prefix=None, fields=None, fields_key=None, metadata_key=None, error_key='err', error_serializer=None, copy_msg_on_only_error=False, mute_fields=False, mute_metadata=False, on_transport_error=None, source=False, source_key='source')
 --
 
 A structured logger: fields, metadata and errors through plugins to transports.
@@ -725,12 +794,14 @@ A structured logger: fields, metadata and errors through plugins to transports.
     cdef object _ctx
     cdef PluginSet _plugins
     cdef tuple _transports
+    cdef Py_ssize_t _depth
     cdef object __weakref__
 
     def __init__(self, transports=None, plugins=(), level=LogLevel.TRACE, enabled=True,
                  prefix=None, fields=None, fields_key=None, metadata_key=None, error_key="err",
                  error_serializer=None, copy_msg_on_only_error=False, mute_fields=False,
-                 mute_metadata=False, on_transport_error=None):
+                 mute_metadata=False, on_transport_error=None, source=False,
+                 source_key="source"):
         # Validate everything before building anything.
         cdef _Config config = _Config.__new__(_Config)
         config.fields_key = check_key("fields_key", fields_key)
@@ -746,6 +817,11 @@ A structured logger: fields, metadata and errors through plugins to transports.
             raise TypeError("on_transport_error must be callable or None, "
                             f"got {type(on_transport_error).__name__}")
         config.on_transport_error = on_transport_error
+        source_key = check_key("source_key", source_key, allow_none=False)
+        config.source_key = source_key if check_bool("source", source) else None
+        if source:
+            global _plumbing
+            _plumbing = plumbing_files()
         level_value = check_level("level", level)
         enabled = check_bool("enabled", enabled)
         mute_fields = check_bool("mute_fields", mute_fields)
@@ -772,6 +848,7 @@ A structured logger: fields, metadata and errors through plugins to transports.
         self._fields = field_map
         self._has_lazy = has_lazy(field_map)
         self._ctx = None
+        self._depth = 0
         self._plugins = _plugin_set(merge_by_id((), records, _record_id))
         self._transports = merge_by_id((), slots, _slot_id)
 
@@ -813,6 +890,7 @@ A structured logger: fields, metadata and errors through plugins to transports.
         new._ctx = self._ctx
         new._plugins = self._plugins
         new._transports = self._transports
+        new._depth = self._depth
         return new
 
     @cython.binding(False)
@@ -832,6 +910,18 @@ A structured logger: fields, metadata and errors through plugins to transports.
         """A new logger bound to a request context; dispatch hooks see it as ``ctx``."""
         cdef LogLayer new = self._derive()
         new._ctx = ctx
+        return new
+
+    def with_stacklevel(self, n):
+        """A new logger whose entries' source is ``n`` more frames out from the call.
+
+        For a helper that logs on its callers' behalf: ``log.with_stacklevel(1)`` inside
+        it reports the line that called the helper. Levels add up along derivations.
+        Only loggers made with ``source=True`` capture a source.
+        """
+        n = check_int("with_stacklevel() n", n, minimum=0)
+        cdef LogLayer new = self._derive()
+        new._depth = self._depth + n
         return new
 
     def without_fields(self, *keys):
@@ -1080,13 +1170,19 @@ A structured logger: fields, metadata and errors through plugins to transports.
         see ``_reentered``). The level filter has already passed. 1 when the entry was
         deferred: it is sent (and, at FATAL, flushed) once the emission it interrupted
         returns; else 0."""
+        cdef object source = None
+        if self._config.source_key is not None:
+            source = loglayer_caller(_plumbing, self._depth, _KEY_FILE, _KEY_LINE,
+                                     _KEY_FUNCTION)
         cdef void* state = PyThread_tss_get(&_dispatching)
         if state != NULL:
-            return _reentered(self, index, messages, metadata, error, ctx, fields, state)
+            return _reentered(self, index, messages, metadata, error, ctx, fields, source,
+                              state)
         cdef unsigned long long deferrals = _deferrals
         PyThread_tss_set(&_dispatching, _DISPATCHING)
         try:
-            self._dispatch(index, messages, metadata, error, ctx, fields, loglayer_now_ns())
+            self._dispatch(index, messages, metadata, error, ctx, fields, loglayer_now_ns(),
+                           source)
         finally:
             # C from here to the end: no signal handler can run in between
             if _deferrals == deferrals or PyThread_tss_get(&_dispatching) == _DISPATCHING:
@@ -1096,7 +1192,8 @@ A structured logger: fields, metadata and errors through plugins to transports.
         return 0
 
     cdef int _dispatch(self, int index, list messages, object metadata, object error,
-                       object ctx, object fields, long long time_ns) except -1:
+                       object ctx, object fields, long long time_ns,
+                       object source) except -1:
         """Assemble one entry and send it; ``time_ns`` is when it was logged."""
         cdef _Config config = self._config
         cdef dict field_map
@@ -1129,6 +1226,10 @@ A structured logger: fields, metadata and errors through plugins to transports.
             if data is field_map:
                 data = PyDict_Copy(field_map)
             data[config.error_key] = serialize_error_safely(config.error_serializer, error)
+        if source is not None:
+            if data is field_map:
+                data = PyDict_Copy(field_map)
+            data[config.source_key] = source
         cdef list message_list = messages
         cdef PluginSet plugins = self._plugins
 
@@ -1171,6 +1272,7 @@ A structured logger: fields, metadata and errors through plugins to transports.
         entry.time_ns = time_ns
         entry.metadata_key = config.metadata_key
         entry.error_key = config.error_key
+        entry.source = source
 
         cdef int number = _LEVEL_NUMBERS[index]
         cdef bint gated = len(plugins.send) != 0
@@ -1234,7 +1336,7 @@ cdef object _deferred = _Deferred()
 
 
 cdef int _reentered(LogLayer log, int index, list messages, object metadata, object error,
-                    object ctx, object fields, void* state) except -1:
+                    object ctx, object fields, object source, void* state) except -1:
     """A log call made while this thread dispatches an entry (SPEC §4 re-entrancy).
 
     From a signal handler that interrupted the dispatch, the entry is deferred: kept,
@@ -1249,7 +1351,7 @@ cdef int _reentered(LogLayer log, int index, list messages, object metadata, obj
         if not _deferred.entries:
             _deferred.entries = []
         _deferred.entries.append((log, (index, messages, metadata, error, ctx, fields,
-                                        time_ns), copy_context()))
+                                        time_ns, source), copy_context()))
         PyThread_tss_set(&_dispatching, _DEFERRED)
         global _deferrals
         _deferrals += 1
@@ -1260,8 +1362,9 @@ cdef int _reentered(LogLayer log, int index, list messages, object metadata, obj
 
 
 def _dispatch_deferred(LogLayer log, int index, list messages, object metadata,
-                       object error, object ctx, object fields, long long time_ns):
-    log._dispatch(index, messages, metadata, error, ctx, fields, time_ns)
+                       object error, object ctx, object fields, long long time_ns,
+                       object source):
+    log._dispatch(index, messages, metadata, error, ctx, fields, time_ns, source)
 
 
 cdef int _deliver_deferred() except -1:

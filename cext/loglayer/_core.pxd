@@ -38,6 +38,7 @@ cdef class LogEntry:
     cdef readonly long long time_ns
     cdef readonly object metadata_key
     cdef readonly object error_key
+    cdef readonly object source
     # The level's index in the level tables (-1 when it is not a LogLevel member), so
     # renderers need not convert the IntEnum back to a C int.
     cdef int _slot

@@ -17,7 +17,8 @@ editing a file::
 
 Besides ``level``, ``transports`` and ``plugins``, the keys are the logger's own simple
 settings: ``enabled``, ``prefix``, ``fields``, ``fields_key``, ``metadata_key``,
-``error_key``, ``copy_msg_on_only_error``, ``mute_fields`` and ``mute_metadata``.
+``error_key``, ``copy_msg_on_only_error``, ``mute_fields``, ``mute_metadata``,
+``source`` and ``source_key``.
 Without ``transports`` the logger gets its default console transport. A queue's
 ``inner`` transport (one entry or a list) and its ``plugins`` are entries too::
 
@@ -126,6 +127,8 @@ _SIMPLE_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "copy_msg_on_only_error": _bool,
     "mute_fields": _bool,
     "mute_metadata": _bool,
+    "source": _bool,
+    "source_key": _error_key,
 }
 
 _TOP_KEYS = ("level", "transports", "plugins", *sorted(k for k in _SIMPLE_KEYS if k != "level"))

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
+from ._callsite import caller_source, plumbing_files
 from ._common import (
     MAX_DEFERRED,
     PluginRecord,
@@ -54,7 +55,7 @@ from ._common import (
     transport_list,
     transport_slot,
 )
-from ._validate import check_bool, check_key, check_level, check_mapping
+from ._validate import check_bool, check_int, check_key, check_level, check_mapping
 from .errors import TransportError
 from .levels import LogLevel
 
@@ -227,6 +228,8 @@ class LogEntry:
 
     Transports must not mutate ``data``: the same dict goes to every transport.
     ``error_key`` is the logger's: the key of ``data`` that holds the serialized error.
+    ``source`` is the call site (``{"file", "line", "function"}``) when the logger
+    captures it (``source=True``), else None.
     """
 
     __slots__ = (
@@ -241,10 +244,11 @@ class LogEntry:
         "time_ns",
         "metadata_key",
         "error_key",
+        "source",
     )
 
     def __init__(self, level, messages, data, metadata, error, fields, ctx, prefix, time_ns,
-                 metadata_key, error_key="err") -> None:
+                 metadata_key, error_key="err", source=None) -> None:
         self.level = level
         self.messages = messages
         self.data = data
@@ -256,6 +260,7 @@ class LogEntry:
         self.time_ns = time_ns
         self.metadata_key = metadata_key
         self.error_key = error_key
+        self.source = source
 
     def __repr__(self) -> str:
         return (f"LogEntry(level={self.level!r}, messages={self.messages!r}, "
@@ -446,13 +451,14 @@ class _Config:
     """Settings fixed at construction and shared by every derived logger."""
 
     __slots__ = ("fields_key", "metadata_key", "error_key", "error_serializer",
-                 "copy_msg_on_only_error", "on_transport_error")
+                 "copy_msg_on_only_error", "on_transport_error", "source_key")
     fields_key: str | None
     metadata_key: str | None
     error_key: str
     error_serializer: Callable[[BaseException], Any] | None
     copy_msg_on_only_error: bool
     on_transport_error: Callable[[TransportError], Any] | None
+    source_key: str | None  # None: no call-site capture
 
 
 def _run_metadata_hooks(hooks: tuple, metadata):
@@ -479,7 +485,7 @@ class LogLayer:
 
     __slots__ = ("_config", "_levels", "_enabled", "_active", "_mute_fields", "_mute_metadata",
                  "_prefix", "_fields", "_has_lazy", "_ctx", "_plugins", "_transports",
-                 "__weakref__")
+                 "_depth", "__weakref__")
 
     def __init__(self, transports: TransportLike | Sequence[TransportLike] | None = None,
                  plugins: Iterable[PluginLike] = (), level: LevelLike = LogLevel.TRACE,
@@ -489,7 +495,8 @@ class LogLayer:
                  error_serializer: Callable[[BaseException], Any] | None = None,
                  copy_msg_on_only_error: bool = False, mute_fields: bool = False,
                  mute_metadata: bool = False,
-                 on_transport_error: Callable[[TransportError], Any] | None = None) -> None:
+                 on_transport_error: Callable[[TransportError], Any] | None = None,
+                 source: bool = False, source_key: str = "source") -> None:
         # Validate everything before building anything.
         config = _Config()
         config.fields_key = check_key("fields_key", fields_key)
@@ -505,6 +512,10 @@ class LogLayer:
             raise TypeError("on_transport_error must be callable or None, "
                             f"got {type(on_transport_error).__name__}")
         config.on_transport_error = on_transport_error
+        source_key = check_key("source_key", source_key, allow_none=False)
+        config.source_key = source_key if check_bool("source", source) else None
+        if source:
+            plumbing_files()  # built now, not at the first entry
         level_value = check_level("level", level)
         enabled = check_bool("enabled", enabled)
         mute_fields = check_bool("mute_fields", mute_fields)
@@ -531,6 +542,7 @@ class LogLayer:
         self._fields = field_map
         self._has_lazy = has_lazy(field_map)
         self._ctx: object = None
+        self._depth = 0
         self._plugins = PluginSet._of(merge_by_id((), records, _record_id))
         self._transports = merge_by_id((), slots, _slot_id)
 
@@ -568,6 +580,7 @@ class LogLayer:
         new._ctx = self._ctx
         new._plugins = self._plugins
         new._transports = self._transports
+        new._depth = self._depth
         return new
 
     def child(self) -> LogLayer:
@@ -634,6 +647,18 @@ class LogLayer:
             merged.update(new_fields)
             new._fields = merged
             new._has_lazy = self._has_lazy or has_lazy(new_fields)
+        return new
+
+    def with_stacklevel(self, n: int) -> LogLayer:
+        """A new logger whose entries' source is ``n`` more frames out from the call.
+
+        For a helper that logs on its callers' behalf: ``log.with_stacklevel(1)`` inside
+        it reports the line that called the helper. Levels add up along derivations.
+        Only loggers made with ``source=True`` capture a source.
+        """
+        n = check_int("with_stacklevel() n", n, minimum=0)
+        new = self._derive()
+        new._depth = self._depth + n
         return new
 
     def without_fields(self, *keys: str) -> LogLayer:
@@ -928,19 +953,23 @@ class LogLayer:
         see ``_reentered``). The level filter has already passed. True when the entry
         was deferred: it is sent (and, at FATAL, flushed) once the emission it
         interrupted returns."""
+        source_key = self._config.source_key
+        source = None if source_key is None else caller_source(self._depth)
         state = _dispatch_state
         if state.mode:
-            return _reentered(self, level, messages, metadata, error, ctx, fields)
+            return _reentered(self, level, messages, metadata, error, ctx, fields, source)
         state.mode = _DISPATCHING
         try:
-            self._dispatch(level, messages, metadata, error, ctx, fields, time.time_ns())
+            self._dispatch(level, messages, metadata, error, ctx, fields, time.time_ns(),
+                           source)
         finally:
             state.mode = _IDLE
             if state.deferred:  # a signal handler logged meanwhile
                 _deliver_deferred(state)
         return False
 
-    def _dispatch(self, level, messages, metadata, error, ctx, fields, time_ns) -> None:
+    def _dispatch(self, level, messages, metadata, error, ctx, fields, time_ns,
+                  source=None) -> None:
         """Assemble one entry and send it; ``time_ns`` is when it was logged."""
         config = self._config
         if fields is None:
@@ -966,6 +995,10 @@ class LogLayer:
             if data is fields:
                 data = dict(fields)
             data[config.error_key] = serialize_error_safely(config.error_serializer, error)
+        if source is not None:
+            if data is fields:
+                data = dict(fields)
+            data[config.source_key] = source
         messages = list(messages)
         plugins = self._plugins
         params = None
@@ -979,7 +1012,7 @@ class LogLayer:
             if type(prefix) is not str and prefix is not None:
                 prefix = text_of(prefix)  # what a hook set, as text
         entry = LogEntry(level, messages, data, metadata, error, fields, ctx, prefix,
-                         time_ns, config.metadata_key, config.error_key)
+                         time_ns, config.metadata_key, config.error_key, source)
         # Send gates count in has_dispatch: when there are any, params was built.
         gate_params = params if plugins.send else None
         rendered_format = rendered = None
@@ -1013,7 +1046,7 @@ class LogLayer:
                 transport_failed(config.on_transport_error, "tap", exc)
 
 
-def _reentered(log: LogLayer, level, messages, metadata, error, ctx, fields) -> bool:
+def _reentered(log: LogLayer, level, messages, metadata, error, ctx, fields, source) -> bool:
     """A log call made while this thread dispatches an entry (SPEC §4 re-entrancy).
 
     From a signal handler that interrupted the dispatch, the entry is deferred: kept,
@@ -1028,8 +1061,8 @@ def _reentered(log: LogLayer, level, messages, metadata, error, ctx, fields) -> 
         deferred = state.deferred
         if type(deferred) is not list:  # the class' empty tuple: this thread's first
             deferred = state.deferred = []
-        deferred.append((log, (level, messages, metadata, error, ctx, fields, time.time_ns()),
-                         contextvars.copy_context()))
+        deferred.append((log, (level, messages, metadata, error, ctx, fields, time.time_ns(),
+                               source), contextvars.copy_context()))
         count_reentry("deferred")
         return True
     dropped_reentrant_entry()

@@ -86,6 +86,10 @@ def _stdlib_json_formatter(logging: Any, orjson: Any) -> Any:
     return OrjsonFormatter()
 
 
+#: S14's line format for the stdlib: the caller's place, then the message.
+_CALLSITE_FORMAT = "%(levelname)s %(pathname)s:%(lineno)d %(funcName)s %(message)s"
+
+
 def _stdlib_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
     """stdlib: a ``Logger`` with a ``StreamHandler`` on the sink; JSON via orjson.
 
@@ -105,6 +109,9 @@ def _stdlib_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
     if sid in ("S1", "S2"):
         formatter = logging.Formatter("%(levelname)s %(message)s")
         note = 'Formatter("%(levelname)s %(message)s")'
+    elif sid == "S14":
+        formatter = logging.Formatter(_CALLSITE_FORMAT)
+        note = f"Formatter({_CALLSITE_FORMAT!r}): findCaller, as on every call"
     else:
         formatter = _stdlib_json_formatter(logging, _require("orjson"))
         note = "Formatter subclass: record + extra= fields via orjson"
@@ -140,7 +147,7 @@ def _stdlib_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
     if sid == "S1":
         stmt = f"logger.debug({MESSAGE!r})"
         note = "disabled by the logger's level"
-    elif sid == "S2":
+    elif sid in ("S2", "S14"):
         stmt = f"logger.info({MESSAGE!r})"
     elif sid == "S3":
         stmt = s3
@@ -224,6 +231,17 @@ def _structlog_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
             processors=[p.add_log_level, p.KeyValueRenderer()],
             wrapper_class=wrapper, cache_logger_on_first_use=True)
         note = "KeyValueRenderer into WriteLogger"
+    elif sid == "S14":
+        site = p.CallsiteParameter
+        proxy = structlog.wrap_logger(
+            structlog.WriteLogger(sink),
+            processors=[p.add_log_level,
+                        p.CallsiteParameterAdder({site.PATHNAME, site.LINENO,
+                                                  site.FUNC_NAME}),
+                        p.KeyValueRenderer()],
+            wrapper_class=wrapper, cache_logger_on_first_use=True)
+        note = ("CallsiteParameterAdder({PATHNAME, LINENO, FUNC_NAME}), KeyValueRenderer "
+                "into WriteLogger")
     else:
         orjson = _require("orjson")
         proxy = structlog.wrap_logger(
@@ -235,7 +253,7 @@ def _structlog_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
     log = proxy.bind()
     if sid == "S1":
         return Case(f"log.debug({MESSAGE!r})", {"log": log}, "make_filtering_bound_logger")
-    if sid == "S2":
+    if sid in ("S2", "S14"):
         return Case(f"log.info({MESSAGE!r})", {"log": log}, note)
     if sid == "S3":
         return Case(f"log.info({MESSAGE!r}, {kwargs_source(FIELDS)})", {"log": log}, note)
@@ -306,10 +324,12 @@ def _loguru_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
         return Case(stmt, {"logger": logger})
     log = logger
     file = LogFile("loguru") if sid == "S12" else None
-    if sid in ("S1", "S2"):
-        handler_id = logger.add(sink, format="{level} {message}", level="INFO",
+    if sid in ("S1", "S2", "S14"):
+        fmt = ("{level} {file.path}:{line} {function} {message}" if sid == "S14"
+               else "{level} {message}")
+        handler_id = logger.add(sink, format=fmt, level="INFO",
                                 colorize=False, backtrace=False, diagnose=False)
-        note = 'format="{level} {message}"'
+        note = f"format={fmt!r}"
     else:
         orjson = _require("orjson")
         patch, fmt = _loguru_json(orjson)
@@ -338,7 +358,7 @@ def _loguru_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
     if sid == "S1":
         stmt = f"logger.debug({MESSAGE!r})"
         note = "handler level INFO"
-    elif sid == "S2":
+    elif sid in ("S2", "S14"):
         stmt = f"logger.info({MESSAGE!r})"
     elif sid == "S3":
         stmt = s3
@@ -396,6 +416,10 @@ def _picologging_setup(sid: str, sink: Any, binary_sink: Any) -> Case:
         raise Unavailable("no plugin pipeline")
     if sid in ("S7a", "S7b"):
         raise Unavailable("picologging has no LoggerAdapter or bind()")
+    if sid == "S14":
+        raise Unavailable("its findCaller reports the caller's caller: %(lineno)d and "
+                          "%(funcName)s name the frame one call further out than the "
+                          "logging call (picologging 0.9.3)")
     if sid == "S13":
         raise Unavailable("its QueueHandler rebuilds the record without its args, and "
                           "picologging carries the fields in the args since it drops extra=")

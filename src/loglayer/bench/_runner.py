@@ -803,6 +803,8 @@ scenarios:
        included
   S13  S3's entry through a queue (QueueTransport / QueueHandler+QueueListener /
        loguru enqueue=True): the caller's time per call
+  S14  S2 with the caller's file, line and function in the line (source=True /
+       CallsiteParameterAdder / %(pathname)s %(lineno)d %(funcName)s)
 
 libraries:
   loglayer (= loglayer-compiled + loglayer-pure), stdlib, structlog, loguru,

@@ -194,7 +194,7 @@ class Scenario:
 
     id: str
     title: str
-    kind: str  # "disabled", "text", "json", "error" or "create"
+    kind: str  # "disabled", "text", "callsite", "json", "error" or "create"
     expect: dict[str, Any] = field(default_factory=dict)
     note: str = ""
     case_of: str = ""
@@ -205,6 +205,16 @@ class Scenario:
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("S1", "S1: disabled `debug()` while the level is INFO", "disabled"),
     Scenario("S2", f"S2: plain text line (`info({MESSAGE!r})`)", "text"),
+    Scenario(
+        "S14",
+        "S14: S2 with the call site (file, line, function) in the line: loglayer "
+        "`source=True`, structlog `CallsiteParameterAdder`, stdlib "
+        "`%(pathname)s:%(lineno)d %(funcName)s`, loguru `{file.path}:{line} {function}`",
+        "callsite",
+        note="the capture's own cost is this row minus the library's S2 row; the stdlib "
+             "and loguru find the caller on every call, S2 included, so for them S14 "
+             "adds only the formatting of the three values",
+    ),
     Scenario(
         "S3",
         "S3: `info` with 5 fields (str, int, float, bool, 2-key dict) rendered as JSON",
@@ -352,6 +362,12 @@ def _strings(doc: Any) -> str:
     return ""
 
 
+#: What S14's line must show of the call site: the harness compiles each statement into
+#: a function ``batch`` of a file named ``<bench: statement>`` (see ``compile_case``).
+CALLSITE_FILE = "<bench: "
+CALLSITE_FUNCTION = "batch"
+
+
 def check_output(scenario: Scenario, text: str) -> str | None:
     """Check one statement's rendered output; return ``None`` if fine, else the problem.
 
@@ -367,11 +383,15 @@ def check_output(scenario: Scenario, text: str) -> str | None:
         return None
     if not text.strip():
         return "nothing was written"
-    if scenario.kind == "text":
+    if scenario.kind in ("text", "callsite"):
         if MESSAGE not in text:
             return "the message is missing"
         if text.strip().count("\n"):
             return "more than one line was written"
+        if scenario.kind == "callsite" and not (CALLSITE_FILE in text
+                                                and CALLSITE_FUNCTION in text):
+            return (f"the call site is missing: no {CALLSITE_FILE!r} (file) and "
+                    f"{CALLSITE_FUNCTION!r} (function)")
         return None
     lines = text.strip().splitlines()
     if len(lines) != 1:
@@ -533,7 +553,7 @@ def _loglayer_setup(variant: str) -> Setup:
 
     def setup(sid: str, sink: Any, binary_sink: Any) -> Case:
         sid = case_id(sid)
-        if sid in ("S1", "S2", "S7a", "S7b"):
+        if sid in ("S1", "S2", "S7a", "S7b", "S14"):
             ll = _import_loglayer("LogLevel", "ConsoleTransport")
         elif sid in ("S6", "S6b"):
             ll = _import_loglayer("StructuredTransport", "noop_plugin", "data_hook")
@@ -577,6 +597,10 @@ def _loglayer_setup(variant: str) -> Setup:
             log = LogLayer(transports=console(sink), level=ll.LogLevel.INFO)
             return Case("log.with_fields(a=1)" if sid == "S7a" else "log.child()",
                         {"log": log})
+        if sid == "S14":
+            log = LogLayer(transports=console(sink), level=ll.LogLevel.INFO, source=True)
+            return Case(f"log.info({MESSAGE!r})", {"log": log},
+                        "ConsoleTransport(colors=False, show_time=False); source=True")
         if sid in ("S1", "S2"):
             log = LogLayer(transports=console(sink), level=ll.LogLevel.INFO)
             method = "debug" if sid == "S1" else "info"

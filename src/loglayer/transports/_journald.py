@@ -47,10 +47,12 @@ An entry is one journal entry:
 * the journal takes at most 1024 fields in an entry and ignores a larger one whole: an
   entry stays within 1000 fields, the keys that do not fit sent together as one JSON
   object in ``MORE_FIELDS``.
-* source location: a ``LogEntry`` carries none, so no ``CODE_FILE``, ``CODE_LINE`` or
-  ``CODE_FUNC`` is sent by the transport itself; data fields named ``code_file``,
-  ``code_line`` and ``code_func`` (a plugin may add them) become exactly those fields
-  by the naming rule above.
+* source location: the call site a logger made with ``source=True`` captured
+  (``entry.source``) is sent as journald's own ``CODE_FILE``, ``CODE_LINE`` and
+  ``CODE_FUNC`` fields (what ``journalctl -o verbose`` shows and ``CODE_FILE=`` matches),
+  not again as a data field. Without it, data fields named ``code_file``, ``code_line``
+  and ``code_func`` (a plugin may add them) become exactly those fields by the naming
+  rule above.
 
 An entry larger than the socket takes in one datagram (``EMSGSIZE``: above the socket's
 send buffer, about 208 KiB by default) is written to a memfd, sealed against any change
@@ -123,6 +125,8 @@ _pack_length = struct.Struct("<Q").pack
 #: Syslog severities, highest level first (``_priority_line`` walks it downwards).
 _SEVERITIES = ((LogLevel.FATAL, 2), (LogLevel.ERROR, 3), (LogLevel.WARN, 4),
                (LogLevel.INFO, 6), (LogLevel.DEBUG, 7), (LogLevel.TRACE, 7))
+#: A captured call site's keys and the journal fields they become.
+_CODE_FIELDS = ((b"CODE_FILE", "file"), (b"CODE_LINE", "line"), (b"CODE_FUNC", "function"))
 _PRIORITY_LINES = {level: b"PRIORITY=%d\n" % severity for level, severity in _SEVERITIES}
 
 #: Field names by key: keys repeat from call to call. Cleared when it grows past this.
@@ -291,6 +295,14 @@ class JournalEncoder:
                     _add(parts, name, _text(text))
                 if said_in_full:
                     pairs = [pair for pair in pairs if pair[0] != error_key]
+        code = 0
+        source = getattr(entry, "source", None)
+        if type(source) is dict:
+            for name, key in _CODE_FIELDS:
+                if key in source:
+                    _add(parts, name, _text(text_of(source[key])))
+                    code += 1
+            pairs = [pair for pair in pairs if pair[1] is not source]
         if metadata is not None:
             mapped = metadata if type(metadata) is dict else to_map(metadata)
             metadata_key = entry.metadata_key
@@ -302,7 +314,8 @@ class JournalEncoder:
                 pairs.extend(_snapshot(mapped, "metadata"))
             else:
                 pairs = _snapshot(mapped, "metadata")
-        room = _FIELDS_MAX - 3 - len(errors)  # after the identifier, priority, message
+        # after the identifier, priority, message, exception and code fields
+        room = _FIELDS_MAX - 3 - len(errors) - code
         if len(pairs) > room:  # the journal would ignore the whole entry
             more = {key if type(key) is str else text_of(key): value
                     for key, value in pairs[room - 1:]}

@@ -39,6 +39,11 @@ One entry is one ``LogRecord``:
   the hooks left of it (``redact`` censoring a message censors it here too), or from
   the exception when the data holds none. The error key itself is left out when these
   three say all it held; a data key of the same name wins, as in the SDK.
+* the call site a logger made with ``source=True`` captured (``entry.source``):
+  ``code.file.path``, ``code.line.number`` and ``code.function.name``, the stable names
+  of the semantic conventions since 1.30 (2025; ``code.filepath``, ``code.lineno`` and
+  ``code.function`` before them), in place of the data key that holds it. The function
+  is its bare name, as ``logging``'s ``funcName`` gives it.
 * ``trace_id`` / ``span_id`` / ``flags``: from :func:`capture_trace_context`, else from
   the ``trace_id``, ``span_id`` and ``trace_flags`` data fields the ``otel_trace``
   plugin writes (with its default keys), which are then left out of the attributes.
@@ -597,7 +602,19 @@ def _attributes(entry: Any) -> dict[str, Any]:
                     attributes[_key(key)] = value
     for key, value in exception.items():  # as in the SDK, the entry's own keys win
         attributes.setdefault(key, value)
+    source = getattr(entry, "source", None)
+    if type(source) is dict:
+        for key in [key for key, value in attributes.items() if value is source]:
+            del attributes[key]
+        for name, key in _CODE_ATTRIBUTES:
+            if key in source:
+                attributes.setdefault(name, source[key])
     return attributes
+
+
+#: A captured call site's keys and the semantic-convention attributes they become.
+_CODE_ATTRIBUTES = (("code.file.path", "file"), ("code.line.number", "line"),
+                    ("code.function.name", "function"))
 
 
 def _is_serialized_error(value: Any) -> bool:
