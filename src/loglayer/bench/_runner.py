@@ -25,9 +25,10 @@ How a scenario is measured, and why:
   queue), and cap its batches (S13: what a queue holds).
 * ``--instructions`` adds instruction counts under callgrind (``_instructions``): a
   figure that a busy machine does not move, for ratios that do not drift.
-* ``--shipping`` adds the shipping suite (``_shipping``): the OTLP and HTTP transports
-  against the OpenTelemetry SDK and the stdlib's handlers, delivering to a local
-  receiver; its table follows the scenarios'.
+* ``--shipping`` adds the shipping suite (``_shipping``): the OTLP, HTTP, syslog and
+  journald transports against the OpenTelemetry SDK and the stdlib's handlers,
+  delivering to a local receiver (rsyslogd for syslog); its table follows the
+  scenarios'.
 """
 
 from __future__ import annotations
@@ -840,9 +841,11 @@ libraries:
   Also runs the shipping suite (loglayer.bench._shipping), after the scenarios:
   LogLayer with OtlpTransport(protocol="http/protobuf") against the OpenTelemetry
   SDK's LoggingHandler + BatchLogRecordProcessor + OTLPLogExporter (http/protobuf),
-  and LogLayer with HttpTransport(encoding="ndjson") against the stdlib's
-  QueueHandler + QueueListener + HTTPHandler, all sending to one local receiver (a
-  child process). Figures: the caller's cost per log call (the logging thread's CPU
+  LogLayer with HttpTransport(encoding="ndjson") against the stdlib's
+  QueueHandler + QueueListener + HTTPHandler, SyslogTransport over UDP and TCP
+  against the stdlib's SysLogHandler and over RELP alone (to an rsyslogd the suite
+  starts, counted in its files), and JournaldTransport against SysLogHandler on a
+  local socket, all sending to one local receiver (a child process). Figures: the caller's cost per log call (the logging thread's CPU
   time, and wall time) in bursts of --shipping-calls that every queue holds whole,
   delivered records/s (first call until the receiver counted the last record, after
   a flush), and memory per buffered entry (tracemalloc, --shipping-buffered entries
@@ -893,8 +896,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--instructions-n", default="300,900", metavar="N1,N2",
                         help="the two iteration counts of --instructions (default 300,900)")
     parser.add_argument("--shipping", action="store_true",
-                        help="also run the shipping suite: OTLP and HTTP transports against "
-                             "the OTel SDK and the stdlib's handlers (see below)")
+                        help="also run the shipping suite: OTLP, HTTP, syslog and journald "
+                             "transports against the OTel SDK and the stdlib's handlers "
+                             "(see below)")
     parser.add_argument("--shipping-calls", type=int, default=None, metavar="N",
                         help="log calls per burst of the shipping suite (default 10,000; "
                              "2,000 with --quick)")
