@@ -845,10 +845,11 @@ libraries:
   QueueHandler + QueueListener + HTTPHandler, SyslogTransport over UDP and TCP
   against the stdlib's SysLogHandler and over RELP alone (to an rsyslogd the suite
   starts, counted in its files), and JournaldTransport against SysLogHandler on a
-  local socket, all sending to one local receiver (a child process). Figures: the caller's cost per log call (the logging thread's CPU
-  time, and wall time) in bursts of --shipping-calls that every queue holds whole,
-  delivered records/s (first call until the receiver counted the last record, after
-  a flush), and memory per buffered entry (tracemalloc, --shipping-buffered entries
+  local socket, all sending to one local receiver (a child process). Figures: the
+  caller's cost per log call (the logging thread's CPU time, and wall time) in bursts
+  of --shipping-calls that every queue holds whole, delivered records/s (first call
+  until the receiver counted the last record, after a flush), and memory per buffered
+  entry (tracemalloc, --shipping-buffered entries
   logged with the sender paused). One table, `figure | loglayer | peer | ratio |
   target`, after the scenarios' tables; its figures go into latest.json under
   "shipping". `--scenarios none` runs the suite alone; --dry-run skips it.
