@@ -851,7 +851,8 @@ libraries:
   until the receiver counted the last record, after a flush), and memory per buffered
   entry (tracemalloc, --shipping-buffered entries logged with the sender paused). One
   table, `figure | loglayer | peer | ratio | target`, after the scenarios' tables; its
-  figures go into latest.json under "shipping". `--scenarios none` runs the suite alone; --dry-run skips it.
+  figures go into latest.json under "shipping". `--scenarios none` runs the suite
+  alone; --dry-run skips it.
 
 output:
   A markdown table per scenario on stdout, a progress bar on stderr,
