@@ -41,7 +41,11 @@ def test_each_contender_wrote_what_the_row_asks(result):
 def test_the_table_has_the_rows_and_the_targets(result):
     text = _dropin.dropin_markdown(result)
     assert text.count("\n| D") == 3
-    assert "target 0.2x" in text and "target 0.35x" in text
+    assert "target 0.2x" in text
+    if "picologging" in result.unavailable:  # 3.13: picologging has no release for it
+        assert "picologging did not run: " in text and "target 0.35x" not in text
+    else:
+        assert "target 0.35x" in text
 
 
 @pytest.mark.parametrize("kwargs, word", [({"rounds": 0}, "rounds"), ({"batch_ms": 0}, "batch_ms")])
