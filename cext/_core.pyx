@@ -75,7 +75,15 @@ from loglayer._common import (
     transport_slot,
 )
 from loglayer._callsite import plumbing_files
-from loglayer._validate import check_bool, check_int, check_key, check_level, check_mapping
+from loglayer._family import LEVEL_MANAGERS, LevelNode
+from loglayer._validate import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_key,
+    check_level,
+    check_mapping,
+)
 from loglayer.levels import LogLevel
 
 __all__ = [
@@ -771,15 +779,17 @@ cdef object _run_metadata_hooks(tuple hooks, object metadata):
 
 @cython.freelist(16)
 cdef class LogLayer:
-    """LogLayer(transports=None, plugins=(), level=LogLevel.TRACE, enabled=True, prefix=None, fields=None, fields_key=None, metadata_key=None, error_key='err', error_serializer=None, copy_msg_on_only_error=False, mute_fields=False, mute_metadata=False, on_transport_error=None, source=False, source_key='source')
+    """LogLayer(transports=None, plugins=(), level=LogLevel.TRACE, enabled=True, prefix=None, fields=None, fields_key=None, metadata_key=None, error_key='err', error_serializer=None, copy_msg_on_only_error=False, mute_fields=False, mute_metadata=False, on_transport_error=None, source=False, source_key='source', level_manager='copy')
 --
 
 A structured logger: fields, metadata and errors through plugins to transports.
 
     Fluent methods (``with_fields``, ``child``, ``with_prefix``, ``with_context``)
     return a new logger and leave the receiver unchanged; mutators (levels, mutes,
-    plugins, transports) change only the receiver. Plugin and transport sets are
-    shared copy-on-write between a logger and the loggers derived from it.
+    plugins, transports) change only the receiver, except that a level change also
+    reaches the loggers ``level_manager`` ties it to ("global", "one_way", "linked";
+    see ``loglayer._family``). Plugin and transport sets are shared copy-on-write
+    between a logger and the loggers derived from it.
     """
 
     cdef _Config _config
@@ -795,13 +805,17 @@ A structured logger: fields, metadata and errors through plugins to transports.
     cdef PluginSet _plugins
     cdef tuple _transports
     cdef Py_ssize_t _depth
+    # None with level_manager="copy"; else this logger's place in its family
+    # (loglayer._family): level changes are written into every logger they reach, so
+    # the emission path reads _active alone whatever the manager.
+    cdef object _levelnode
     cdef object __weakref__
 
     def __init__(self, transports=None, plugins=(), level=LogLevel.TRACE, enabled=True,
                  prefix=None, fields=None, fields_key=None, metadata_key=None, error_key="err",
                  error_serializer=None, copy_msg_on_only_error=False, mute_fields=False,
                  mute_metadata=False, on_transport_error=None, source=False,
-                 source_key="source"):
+                 source_key="source", level_manager="copy"):
         # Validate everything before building anything.
         cdef _Config config = _Config.__new__(_Config)
         config.fields_key = check_key("fields_key", fields_key)
@@ -822,6 +836,7 @@ A structured logger: fields, metadata and errors through plugins to transports.
         if source:
             global _plumbing
             _plumbing = plumbing_files()
+        level_manager = check_choice("level_manager", level_manager, LEVEL_MANAGERS)
         level_value = check_level("level", level)
         enabled = check_bool("enabled", enabled)
         mute_fields = check_bool("mute_fields", mute_fields)
@@ -851,6 +866,7 @@ A structured logger: fields, metadata and errors through plugins to transports.
         self._depth = 0
         self._plugins = _plugin_set(merge_by_id((), records, _record_id))
         self._transports = merge_by_id((), slots, _slot_id)
+        self._levelnode = None if level_manager == "copy" else LevelNode(level_manager, self)
 
     def __repr__(self):
         return (f"<LogLayer levels={self._levels:#08b} enabled={self._enabled} "
@@ -891,6 +907,8 @@ A structured logger: fields, metadata and errors through plugins to transports.
         new._plugins = self._plugins
         new._transports = self._transports
         new._depth = self._depth
+        if self._levelnode is not None:
+            _join_family(self, new)
         return new
 
     @cython.binding(False)
@@ -941,30 +959,28 @@ A structured logger: fields, metadata and errors through plugins to transports.
 
     # -- levels and mutes ----------------------------------------------------------
 
+    # Each level mutator changes this logger, and the loggers its level_manager says
+    # the change reaches (loglayer._family).
+
     def set_level(self, level):
         """Enable ``level`` and every level above it; disable those below."""
-        self._levels = _mask_from(_index_of(LogLevel.parse(level)))
-        self._active = self._levels if self._enabled else 0
+        _change_levels(self, _SET_LEVELS, _mask_from(_index_of(LogLevel.parse(level))))
 
     def enable_level(self, level):
         """Enable ``level`` alone; the other levels keep their state."""
-        self._levels |= 1 << _index_of(LogLevel.parse(level))
-        self._active = self._levels if self._enabled else 0
+        _change_levels(self, _ENABLE_LEVELS, 1 << _index_of(LogLevel.parse(level)))
 
     def disable_level(self, level):
         """Disable ``level`` alone; the other levels keep their state."""
-        self._levels &= ~(1 << _index_of(LogLevel.parse(level)))
-        self._active = self._levels if self._enabled else 0
+        _change_levels(self, _DISABLE_LEVELS, 1 << _index_of(LogLevel.parse(level)))
 
     def enable_logging(self):
         """Turn the master switch on; the per-level state is kept as it was."""
-        self._enabled = True
-        self._active = self._levels
+        _change_levels(self, _LOGGING_ON, 0)
 
     def disable_logging(self):
         """Turn the master switch off; the per-level state is kept."""
-        self._enabled = False
-        self._active = 0
+        _change_levels(self, _LOGGING_OFF, 0)
 
     def is_level_enabled(self, level):
         """True when logging is enabled and ``level`` is."""
@@ -1323,6 +1339,51 @@ A structured logger: fields, metadata and errors through plugins to transports.
                 except Exception as exc:
                     transport_failed(config.on_transport_error, "tap", exc)
         return 0
+
+
+cdef enum:
+    _SET_LEVELS
+    _ENABLE_LEVELS
+    _DISABLE_LEVELS
+    _LOGGING_ON
+    _LOGGING_OFF
+
+
+cdef inline void _apply_levels(LogLayer log, int change, int bits):
+    if change == _SET_LEVELS:
+        log._levels = bits
+    elif change == _ENABLE_LEVELS:
+        log._levels |= bits
+    elif change == _DISABLE_LEVELS:
+        log._levels &= ~bits
+    else:
+        log._enabled = change == _LOGGING_ON
+    log._active = log._levels if log._enabled else 0
+
+
+cdef int _change_levels(LogLayer log, int change, int bits) except -1:
+    """Apply one level change to ``log`` and to every logger it reaches (SPEC §8 level
+    managers), under the family's lock; readers never lock."""
+    node = log._levelnode
+    if node is None:
+        _apply_levels(log, change, bits)
+        return 0
+    with node.lock:
+        for target in node.reached():
+            _apply_levels(<LogLayer>target, change, bits)
+    return 0
+
+
+cdef int _join_family(LogLayer parent, LogLayer new) except -1:
+    """Give ``new`` (derived from ``parent``) its node and the family's current level
+    state, under the family's lock, so no change made meanwhile is missed."""
+    node = parent._levelnode
+    with node.lock:
+        new._levels = parent._levels
+        new._enabled = parent._enabled
+        new._active = parent._active
+        new._levelnode = node.derive(new)
+    return 0
 
 
 class _Deferred(threading.local):

@@ -18,7 +18,7 @@ editing a file::
 Besides ``level``, ``transports`` and ``plugins``, the keys are the logger's own simple
 settings: ``enabled``, ``prefix``, ``fields``, ``fields_key``, ``metadata_key``,
 ``error_key``, ``copy_msg_on_only_error``, ``mute_fields``, ``mute_metadata``,
-``source`` and ``source_key``.
+``source``, ``source_key`` and ``level_manager``.
 Without ``transports`` the logger gets its default console transport. A queue's
 ``inner`` transport (one entry or a list) and its ``plugins`` are entries too::
 
@@ -51,9 +51,11 @@ from typing import TYPE_CHECKING, Any
 
 from . import registry
 from ._common import on_kernel
+from ._family import LEVEL_MANAGERS
 from ._select import LogLayer
 from ._validate import (
     check_bool,
+    check_choice,
     check_key,
     check_level,
     check_mapping,
@@ -115,6 +117,10 @@ def _level(path: str, value: Any) -> LogLevel:
     return check_level(_at(path), value)
 
 
+def _level_manager(path: str, value: Any) -> str:
+    return check_choice(_at(path), value, LEVEL_MANAGERS)
+
+
 #: Top-level keys passed straight to the LogLayer constructor, with their checkers.
 _SIMPLE_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "level": _level,
@@ -129,6 +135,7 @@ _SIMPLE_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "mute_metadata": _bool,
     "source": _bool,
     "source_key": _error_key,
+    "level_manager": _level_manager,
 }
 
 _TOP_KEYS = ("level", "transports", "plugins", *sorted(k for k in _SIMPLE_KEYS if k != "level"))

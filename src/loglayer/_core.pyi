@@ -3,7 +3,7 @@
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from ._common import lazy as lazy
 from .errors import PluginError, TransportError
@@ -129,7 +129,9 @@ class LogLayer:
                  copy_msg_on_only_error: bool = False, mute_fields: bool = False,
                  mute_metadata: bool = False,
                  on_transport_error: Callable[[TransportError], Any] | None = None,
-                 source: bool = False, source_key: str = "source") -> None: ...
+                 source: bool = False, source_key: str = "source",
+                 level_manager: Literal["copy", "global", "one_way", "linked"] = "copy",
+                 ) -> None: ...
     @staticmethod
     def from_config(config: Mapping[str, Any]) -> LogLayer: ...
     @staticmethod

@@ -55,7 +55,15 @@ from ._common import (
     transport_list,
     transport_slot,
 )
-from ._validate import check_bool, check_int, check_key, check_level, check_mapping
+from ._family import LEVEL_MANAGERS, LevelNode
+from ._validate import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_key,
+    check_level,
+    check_mapping,
+)
 from .errors import TransportError
 from .levels import LogLevel
 
@@ -91,6 +99,8 @@ def _mask_from(level: int) -> int:
 
 
 _mutation_lock = threading.RLock()
+# The level changes (LogLayer._change_levels).
+_SET_LEVELS, _ENABLE_LEVELS, _DISABLE_LEVELS, _LOGGING_ON, _LOGGING_OFF = range(5)
 _IDLE = 0
 _DISPATCHING = 1
 _DELIVERING = 2  # the entries deferred during an emission, right after it
@@ -479,13 +489,15 @@ class LogLayer:
 
     Fluent methods (``with_fields``, ``child``, ``with_prefix``, ``with_context``)
     return a new logger and leave the receiver unchanged; mutators (levels, mutes,
-    plugins, transports) change only the receiver. Plugin and transport sets are
-    shared copy-on-write between a logger and the loggers derived from it.
+    plugins, transports) change only the receiver, except that a level change also
+    reaches the loggers ``level_manager`` ties it to ("global", "one_way", "linked";
+    see ``loglayer._family``). Plugin and transport sets are shared copy-on-write
+    between a logger and the loggers derived from it.
     """
 
     __slots__ = ("_config", "_levels", "_enabled", "_active", "_mute_fields", "_mute_metadata",
                  "_prefix", "_fields", "_has_lazy", "_ctx", "_plugins", "_transports",
-                 "_depth", "__weakref__")
+                 "_depth", "_levelnode", "__weakref__")
 
     def __init__(self, transports: TransportLike | Sequence[TransportLike] | None = None,
                  plugins: Iterable[PluginLike] = (), level: LevelLike = LogLevel.TRACE,
@@ -496,7 +508,8 @@ class LogLayer:
                  copy_msg_on_only_error: bool = False, mute_fields: bool = False,
                  mute_metadata: bool = False,
                  on_transport_error: Callable[[TransportError], Any] | None = None,
-                 source: bool = False, source_key: str = "source") -> None:
+                 source: bool = False, source_key: str = "source",
+                 level_manager: str = "copy") -> None:
         # Validate everything before building anything.
         config = _Config()
         config.fields_key = check_key("fields_key", fields_key)
@@ -516,6 +529,7 @@ class LogLayer:
         config.source_key = source_key if check_bool("source", source) else None
         if source:
             plumbing_files()  # built now, not at the first entry
+        level_manager = check_choice("level_manager", level_manager, LEVEL_MANAGERS)
         level_value = check_level("level", level)
         enabled = check_bool("enabled", enabled)
         mute_fields = check_bool("mute_fields", mute_fields)
@@ -545,6 +559,10 @@ class LogLayer:
         self._depth = 0
         self._plugins = PluginSet._of(merge_by_id((), records, _record_id))
         self._transports = merge_by_id((), slots, _slot_id)
+        # None with level_manager="copy"; else this logger's place in its family
+        # (loglayer._family): level changes are written into every logger they reach,
+        # so the emission path reads _active alone whatever the manager.
+        self._levelnode = None if level_manager == "copy" else LevelNode(level_manager, self)
 
     def __repr__(self) -> str:
         return (f"<LogLayer levels={self._levels:#08b} enabled={self._enabled} "
@@ -581,6 +599,16 @@ class LogLayer:
         new._plugins = self._plugins
         new._transports = self._transports
         new._depth = self._depth
+        node = self._levelnode
+        new._levelnode = None
+        if node is not None:
+            # the family's current state and the node together, under its lock, so no
+            # change made meanwhile is missed
+            with node.lock:
+                new._levels = self._levels
+                new._enabled = self._enabled
+                new._active = self._active
+                new._levelnode = node.derive(new)
         return new
 
     def child(self) -> LogLayer:
@@ -678,30 +706,50 @@ class LogLayer:
 
     # -- levels and mutes ----------------------------------------------------------
 
+    # Each level mutator changes this logger, and the loggers its level_manager says
+    # the change reaches (loglayer._family).
+
     def set_level(self, level: LevelLike) -> None:
         """Enable ``level`` and every level above it; disable those below."""
-        self._levels = _mask_from(LogLevel.parse(level))
-        self._active = self._levels if self._enabled else 0
+        self._change_levels(_SET_LEVELS, _mask_from(LogLevel.parse(level)))
 
     def enable_level(self, level: LevelLike) -> None:
         """Enable ``level`` alone; the other levels keep their state."""
-        self._levels |= _bit(LogLevel.parse(level))
-        self._active = self._levels if self._enabled else 0
+        self._change_levels(_ENABLE_LEVELS, _bit(LogLevel.parse(level)))
 
     def disable_level(self, level: LevelLike) -> None:
         """Disable ``level`` alone; the other levels keep their state."""
-        self._levels &= ~_bit(LogLevel.parse(level))
-        self._active = self._levels if self._enabled else 0
+        self._change_levels(_DISABLE_LEVELS, _bit(LogLevel.parse(level)))
 
     def enable_logging(self) -> None:
         """Turn the master switch on; the per-level state is kept as it was."""
-        self._enabled = True
-        self._active = self._levels
+        self._change_levels(_LOGGING_ON, 0)
 
     def disable_logging(self) -> None:
         """Turn the master switch off; the per-level state is kept."""
-        self._enabled = False
-        self._active = 0
+        self._change_levels(_LOGGING_OFF, 0)
+
+    def _apply_levels(self, change: int, bits: int) -> None:
+        if change == _SET_LEVELS:
+            self._levels = bits
+        elif change == _ENABLE_LEVELS:
+            self._levels |= bits
+        elif change == _DISABLE_LEVELS:
+            self._levels &= ~bits
+        else:
+            self._enabled = change == _LOGGING_ON
+        self._active = self._levels if self._enabled else 0
+
+    def _change_levels(self, change: int, bits: int) -> None:
+        """Apply one level change here and to every logger it reaches, under the
+        family's lock; readers never lock."""
+        node = self._levelnode
+        if node is None:
+            self._apply_levels(change, bits)
+            return
+        with node.lock:
+            for target in node.reached():
+                target._apply_levels(change, bits)
 
     def is_level_enabled(self, level: LevelLike) -> bool:
         """True when logging is enabled and ``level`` is."""
