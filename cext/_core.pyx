@@ -76,6 +76,7 @@ from loglayer._common import (
 )
 from loglayer._callsite import plumbing_files
 from loglayer._family import LEVEL_MANAGERS, LevelNode
+from loglayer._routing import build_routing, check_group_names, empty_routing, merge_tags
 from loglayer._validate import (
     check_bool,
     check_choice,
@@ -364,7 +365,7 @@ cdef class LineSink(Transport):
 @cython.final
 @cython.freelist(64)
 cdef class LogEntry:
-    """LogEntry(level, messages, data, metadata, error, fields, ctx, prefix, time_ns, metadata_key, error_key='err', source=None)
+    """LogEntry(level, messages, data, metadata, error, fields, ctx, prefix, time_ns, metadata_key, error_key='err', source=None, groups=())
 --
 
 What a transport receives: one log event, never reused after ``send`` returns.
@@ -372,11 +373,11 @@ What a transport receives: one log event, never reused after ``send`` returns.
     Transports must not mutate ``data``: the same dict goes to every transport.
     ``error_key`` is the logger's: the key of ``data`` that holds the serialized error.
     ``source`` is the call site (``{"file", "line", "function"}``) when the logger
-    captures it (``source=True``), else None.
+    captures it (``source=True``), else None; ``groups`` the entry's group tags.
     """
 
     def __init__(self, level, messages, data, metadata, error, fields, ctx, prefix, time_ns,
-                 metadata_key, error_key="err", source=None):
+                 metadata_key, error_key="err", source=None, groups=()):
         self._slot = _level_slot(level)
         self.level = level
         self.messages = messages
@@ -390,6 +391,7 @@ What a transport receives: one log event, never reused after ``send`` returns.
         self.metadata_key = metadata_key
         self.error_key = error_key
         self.source = source
+        self.groups = tuple(groups)
 
     def __repr__(self):
         return (f"LogEntry(level={self.level!r}, messages={self.messages!r}, "
@@ -399,16 +401,18 @@ What a transport receives: one log event, never reused after ``send`` returns.
 @cython.final
 @cython.freelist(16)
 cdef class HookParams:
-    """HookParams(level, messages, data, metadata, error, fields, ctx, prefix)
+    """HookParams(level, messages, data, metadata, error, fields, ctx, prefix, groups=())
 --
 
 What the dispatch hooks receive. Valid only during the hook call.
 
     ``transport_id`` is set for ``should_send`` only. A data, message or level hook may
     set ``prefix``: the entry carries the prefix it set (redact censors it that way).
+    ``groups`` are the entry's group tags (a tuple).
     """
 
-    def __init__(self, level, messages, data, metadata, error, fields, ctx, prefix):
+    def __init__(self, level, messages, data, metadata, error, fields, ctx, prefix,
+                 groups=()):
         self.level = level
         self.messages = messages
         self.data = data
@@ -417,6 +421,7 @@ What the dispatch hooks receive. Valid only during the hook call.
         self.fields = fields
         self.ctx = ctx
         self.prefix = prefix
+        self.groups = tuple(groups)
         self.transport_id = None
 
     def __repr__(self):
@@ -779,7 +784,7 @@ cdef object _run_metadata_hooks(tuple hooks, object metadata):
 
 @cython.freelist(16)
 cdef class LogLayer:
-    """LogLayer(transports=None, plugins=(), level=LogLevel.TRACE, enabled=True, prefix=None, fields=None, fields_key=None, metadata_key=None, error_key='err', error_serializer=None, copy_msg_on_only_error=False, mute_fields=False, mute_metadata=False, on_transport_error=None, source=False, source_key='source', level_manager='copy')
+    """LogLayer(transports=None, plugins=(), level=LogLevel.TRACE, enabled=True, prefix=None, fields=None, fields_key=None, metadata_key=None, error_key='err', error_serializer=None, copy_msg_on_only_error=False, mute_fields=False, mute_metadata=False, on_transport_error=None, source=False, source_key='source', level_manager='copy', groups=None, active_groups=None, ungrouped='all')
 --
 
 A structured logger: fields, metadata and errors through plugins to transports.
@@ -809,13 +814,16 @@ A structured logger: fields, metadata and errors through plugins to transports.
     # (loglayer._family): level changes are written into every logger they reach, so
     # the emission path reads _active alone whatever the manager.
     cdef object _levelnode
+    cdef tuple _groups  # the tags of this logger's entries (with_group)
+    cdef object _routing  # a loglayer._routing.Routing, shared copy-on-write; or None
     cdef object __weakref__
 
     def __init__(self, transports=None, plugins=(), level=LogLevel.TRACE, enabled=True,
                  prefix=None, fields=None, fields_key=None, metadata_key=None, error_key="err",
                  error_serializer=None, copy_msg_on_only_error=False, mute_fields=False,
                  mute_metadata=False, on_transport_error=None, source=False,
-                 source_key="source", level_manager="copy"):
+                 source_key="source", level_manager="copy", groups=None, active_groups=None,
+                 ungrouped="all"):
         # Validate everything before building anything.
         cdef _Config config = _Config.__new__(_Config)
         config.fields_key = check_key("fields_key", fields_key)
@@ -837,6 +845,7 @@ A structured logger: fields, metadata and errors through plugins to transports.
             global _plumbing
             _plumbing = plumbing_files()
         level_manager = check_choice("level_manager", level_manager, LEVEL_MANAGERS)
+        routing = build_routing(groups, active_groups, ungrouped)
         level_value = check_level("level", level)
         enabled = check_bool("enabled", enabled)
         mute_fields = check_bool("mute_fields", mute_fields)
@@ -867,6 +876,8 @@ A structured logger: fields, metadata and errors through plugins to transports.
         self._plugins = _plugin_set(merge_by_id((), records, _record_id))
         self._transports = merge_by_id((), slots, _slot_id)
         self._levelnode = None if level_manager == "copy" else LevelNode(level_manager, self)
+        self._groups = ()
+        self._routing = routing
 
     def __repr__(self):
         return (f"<LogLayer levels={self._levels:#08b} enabled={self._enabled} "
@@ -907,6 +918,8 @@ A structured logger: fields, metadata and errors through plugins to transports.
         new._plugins = self._plugins
         new._transports = self._transports
         new._depth = self._depth
+        new._groups = self._groups
+        new._routing = self._routing
         if self._levelnode is not None:
             _join_family(self, new)
         return new
@@ -940,6 +953,13 @@ A structured logger: fields, metadata and errors through plugins to transports.
         n = check_int("with_stacklevel() n", n, minimum=0)
         cdef LogLayer new = self._derive()
         new._depth = self._depth + n
+        return new
+
+    def with_group(self, *names):
+        """A new logger whose entries are also tagged with these groups (see
+        ``loglayer._routing`` for where tagged entries go)."""
+        cdef LogLayer new = self._derive()
+        new._groups = merge_tags(self._groups, check_group_names("with_group()", names))
         return new
 
     def without_fields(self, *keys):
@@ -1057,6 +1077,54 @@ A structured logger: fields, metadata and errors through plugins to transports.
         with _mutation_lock:
             self._transports = merge_by_id((), slots, _slot_id)
 
+    # -- groups: copy-on-write, as plugins are (loglayer._routing) ------------------
+
+    def add_group(self, name, transports, *, level=None, enabled=True):
+        """Define (or replace) the group ``name``: the transport IDs it routes to, the
+        minimum level of its entries, and whether it is on."""
+        with _mutation_lock:
+            current = empty_routing() if self._routing is None else self._routing
+            self._routing = current.adding(name, transports, level, enabled)
+
+    def remove_group(self, name):
+        """Forget the group ``name``; False when there was none."""
+        return self._route_change("removing", name)
+
+    def enable_group(self, name):
+        """Turn the group ``name`` on; False when there is none."""
+        return self._route_change("changing", name, enabled=True)
+
+    def disable_group(self, name):
+        """Turn the group ``name`` off; False when there is none."""
+        return self._route_change("changing", name, enabled=False)
+
+    def set_group_level(self, name, level):
+        """Set the minimum level of the group ``name`` (None: no minimum); False when
+        there is none."""
+        if level is not None:
+            level = check_level("set_group_level() level", level)
+        return self._route_change("changing", name, level=level)
+
+    def set_active_groups(self, names):
+        """Route only through these groups (None: through every group)."""
+        with _mutation_lock:
+            current = empty_routing() if self._routing is None else self._routing
+            self._routing = current.activating(names)
+
+    def get_groups(self):
+        """The groups, ``{name: {"transports": [...], "level": ..., "enabled": ...}}``."""
+        return {} if self._routing is None else self._routing.describe()
+
+    def _route_change(self, how, name, **changes):
+        with _mutation_lock:
+            if self._routing is None:
+                return False
+            changed = getattr(self._routing, how)(name, **changes)
+            if changed is None:
+                return False
+            self._routing = changed
+            return True
+
     def get_logger_instance(self, id):
         """The transport's underlying logger (``get_logger_instance()``), or None."""
         cdef _TransportSlot slot
@@ -1145,7 +1213,7 @@ A structured logger: fields, metadata and errors through plugins to transports.
                 messages = [f"<{type(error).__name__}: str() failed>"]
         else:
             messages = []
-        self._emit(index, messages, None, error, self._ctx, None)
+        self._emit(index, messages, None, error, self._ctx, None, None)
 
     def metadata_only(self, metadata, level=LogLevel.INFO):
         """Log just metadata; nothing is sent when metadata is muted or a hook drops it."""
@@ -1157,7 +1225,7 @@ A structured logger: fields, metadata and errors through plugins to transports.
             metadata = _run_metadata_hooks(hooks, metadata)
             if metadata is None:
                 return
-        self._emit(index, [], metadata, None, self._ctx, None)
+        self._emit(index, [], metadata, None, self._ctx, None, None)
 
     def raw(self, level, messages, *, metadata=None, error=None, fields=None, ctx=None):
         """Emit with full control, through the whole pipeline.
@@ -1178,10 +1246,10 @@ A structured logger: fields, metadata and errors through plugins to transports.
             elif self._plugins.metadata:
                 metadata = _run_metadata_hooks(self._plugins.metadata, metadata)
         self._emit(index, as_message_list(messages), metadata, error,
-                   self._ctx if ctx is None else ctx, fields)
+                   self._ctx if ctx is None else ctx, fields, None)
 
     cdef int _emit(self, int index, list messages, object metadata, object error, object ctx,
-                   object fields) except -1:
+                   object fields, tuple tags) except -1:
         """Dispatch one entry unless this thread is dispatching one already (SPEC §4:
         see ``_reentered``). The level filter has already passed. 1 when the entry was
         deferred: it is sent (and, at FATAL, flushed) once the emission it interrupted
@@ -1193,12 +1261,12 @@ A structured logger: fields, metadata and errors through plugins to transports.
         cdef void* state = PyThread_tss_get(&_dispatching)
         if state != NULL:
             return _reentered(self, index, messages, metadata, error, ctx, fields, source,
-                              state)
+                              tags, state)
         cdef unsigned long long deferrals = _deferrals
         PyThread_tss_set(&_dispatching, _DISPATCHING)
         try:
             self._dispatch(index, messages, metadata, error, ctx, fields, loglayer_now_ns(),
-                           source)
+                           source, tags)
         finally:
             # C from here to the end: no signal handler can run in between
             if _deferrals == deferrals or PyThread_tss_get(&_dispatching) == _DISPATCHING:
@@ -1209,8 +1277,9 @@ A structured logger: fields, metadata and errors through plugins to transports.
 
     cdef int _dispatch(self, int index, list messages, object metadata, object error,
                        object ctx, object fields, long long time_ns,
-                       object source) except -1:
-        """Assemble one entry and send it; ``time_ns`` is when it was logged."""
+                       object source, tuple tags) except -1:
+        """Assemble one entry and send it; ``time_ns`` is when it was logged; ``tags``
+        are a builder's groups, added to the logger's."""
         cdef _Config config = self._config
         cdef dict field_map
         cdef dict data
@@ -1248,6 +1317,7 @@ A structured logger: fields, metadata and errors through plugins to transports.
             data[config.source_key] = source
         cdef list message_list = messages
         cdef PluginSet plugins = self._plugins
+        cdef tuple groups = self._groups if tags is None else merge_tags(self._groups, tags)
 
         if plugins.has_dispatch:
             if plugins.needs_params:
@@ -1260,6 +1330,7 @@ A structured logger: fields, metadata and errors through plugins to transports.
                 params.fields = field_map
                 params.ctx = ctx
                 params.prefix = self._prefix
+                params.groups = groups
             if plugins.data:
                 data = _run_data_hooks(plugins, params, data, data is not field_map)
             if plugins.message:
@@ -1289,6 +1360,7 @@ A structured logger: fields, metadata and errors through plugins to transports.
         entry.metadata_key = config.metadata_key
         entry.error_key = config.error_key
         entry.source = source
+        entry.groups = groups
 
         cdef int number = _LEVEL_NUMBERS[index]
         cdef bint gated = len(plugins.send) != 0
@@ -1300,7 +1372,15 @@ A structured logger: fields, metadata and errors through plugins to transports.
         cdef LineSink sink
         cdef object rendered_format = None
         cdef object rendered = None
+        # Groups (loglayer._routing): the IDs of the transports the entry may reach, by
+        # its final level; None, for every transport, when the logger routes nothing.
+        cdef object routing = self._routing
+        cdef object reachable = None
+        if routing is not None:
+            reachable = routing.targets(groups, number)
         for slot in self._transports:
+            if reachable is not None and slot.id not in <frozenset>reachable:
+                continue
             base = slot.base
             if base is not None:
                 if not base.enabled or number < base._min_level:
@@ -1397,7 +1477,8 @@ cdef object _deferred = _Deferred()
 
 
 cdef int _reentered(LogLayer log, int index, list messages, object metadata, object error,
-                    object ctx, object fields, object source, void* state) except -1:
+                    object ctx, object fields, object source, tuple tags,
+                    void* state) except -1:
     """A log call made while this thread dispatches an entry (SPEC §4 re-entrancy).
 
     From a signal handler that interrupted the dispatch, the entry is deferred: kept,
@@ -1412,7 +1493,7 @@ cdef int _reentered(LogLayer log, int index, list messages, object metadata, obj
         if not _deferred.entries:
             _deferred.entries = []
         _deferred.entries.append((log, (index, messages, metadata, error, ctx, fields,
-                                        time_ns, source), copy_context()))
+                                        time_ns, source, tags), copy_context()))
         PyThread_tss_set(&_dispatching, _DEFERRED)
         global _deferrals
         _deferrals += 1
@@ -1424,8 +1505,8 @@ cdef int _reentered(LogLayer log, int index, list messages, object metadata, obj
 
 def _dispatch_deferred(LogLayer log, int index, list messages, object metadata,
                        object error, object ctx, object fields, long long time_ns,
-                       object source):
-    log._dispatch(index, messages, metadata, error, ctx, fields, time_ns, source)
+                       object source, tuple tags):
+    log._dispatch(index, messages, metadata, error, ctx, fields, time_ns, source, tags)
 
 
 cdef int _deliver_deferred() except -1:
@@ -1464,6 +1545,7 @@ One entry under construction: metadata, an error, a context, then a level call."
     cdef object _error
     cdef object _ctx
     cdef bint _has_ctx
+    cdef tuple _groups  # None, or this entry's tags beyond the logger's
 
     def __init__(self, log):
         if not isinstance(log, LogLayer):
@@ -1511,6 +1593,12 @@ One entry under construction: metadata, an error, a context, then a level call."
         self._has_ctx = True
         return self
 
+    def with_group(self, *names):
+        """Tag this entry with these groups too (the logger's tags stay)."""
+        tags = check_group_names("with_group()", names)
+        self._groups = tags if self._groups is None else merge_tags(self._groups, tags)
+        return self
+
 
 
 # -- raw METH_FASTCALL entry points -----------------------------------------------------
@@ -1553,7 +1641,8 @@ cdef inline PyObject* _log_at(PyObject* self, PyObject** args, Py_ssize_t nargs,
     if kwnames != NULL and PyTuple_GET_SIZE(<tuple><object>kwnames):
         _refuse_keywords(index, kwnames)
     if log._active & (1 << index):
-        deferred = log._emit(index, _list_from(args, nargs), None, None, log._ctx, None)
+        deferred = log._emit(index, _list_from(args, nargs), None, None, log._ctx, None,
+                             None)
         if index == 5 and not deferred:
             log.flush()
     return _return_none()
@@ -1569,7 +1658,7 @@ cdef inline PyObject* _build_at(PyObject* self, PyObject** args, Py_ssize_t narg
     if log._active & (1 << index):
         deferred = log._emit(index, _list_from(args, nargs), builder._metadata,
                              builder._error, builder._ctx if builder._has_ctx else log._ctx,
-                             None)
+                             None, builder._groups)
         if index == 5 and not deferred:
             log.flush()
     return _return_none()
@@ -1605,7 +1694,7 @@ cdef PyObject* _log_exception(PyObject* s, PyObject** a, Py_ssize_t n,
     if k != NULL and PyTuple_GET_SIZE(<tuple><object>k):
         raise keywords_refused("exception", <tuple><object>k)
     if log._active & 0b10000:
-        log._emit(4, _list_from(a, n), None, sys.exc_info()[1], log._ctx, None)
+        log._emit(4, _list_from(a, n), None, sys.exc_info()[1], log._ctx, None, None)
     return _return_none()
 
 cdef PyObject* _build_trace(PyObject* s, PyObject** a, Py_ssize_t n,

@@ -39,6 +39,7 @@ cdef class LogEntry:
     cdef readonly object metadata_key
     cdef readonly object error_key
     cdef readonly object source
+    cdef readonly tuple groups
     # The level's index in the level tables (-1 when it is not a LogLevel member), so
     # renderers need not convert the IntEnum back to a C int.
     cdef int _slot
@@ -53,6 +54,7 @@ cdef class HookParams:
     cdef public object fields
     cdef public object ctx
     cdef public object prefix
+    cdef public object groups
     cdef public object transport_id
 
 

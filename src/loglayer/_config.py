@@ -18,7 +18,8 @@ editing a file::
 Besides ``level``, ``transports`` and ``plugins``, the keys are the logger's own simple
 settings: ``enabled``, ``prefix``, ``fields``, ``fields_key``, ``metadata_key``,
 ``error_key``, ``copy_msg_on_only_error``, ``mute_fields``, ``mute_metadata``,
-``source``, ``source_key`` and ``level_manager``.
+``source``, ``source_key``, ``level_manager``, ``groups``, ``active_groups`` and
+``ungrouped``.
 Without ``transports`` the logger gets its default console transport. A queue's
 ``inner`` transport (one entry or a list) and its ``plugins`` are entries too::
 
@@ -121,6 +122,27 @@ def _level_manager(path: str, value: Any) -> str:
     return check_choice(_at(path), value, LEVEL_MANAGERS)
 
 
+# Groups: the shapes here; each group's settings are checked by the constructor, whose
+# messages name them as this file does (groups['db'].level ...).
+
+def _groups(path: str, value: Any) -> Mapping[str, Any]:
+    return check_type(_at(path), value, Mapping, "a mapping of group names to settings")
+
+
+def _group_names(path: str, value: Any) -> list[str]:
+    check_type(_at(path), value, (list, tuple), "a list of group names")
+    for index, name in enumerate(value):
+        check_key(_at(f"{path}[{index}]"), name, allow_none=False)
+    return list(value)
+
+
+def _ungrouped(path: str, value: Any) -> Any:
+    if isinstance(value, str):
+        return check_choice(_at(path), value, ("all", "none"))
+    _group_names(path, value)  # transport IDs: the same shape
+    return list(value)
+
+
 #: Top-level keys passed straight to the LogLayer constructor, with their checkers.
 _SIMPLE_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "level": _level,
@@ -136,6 +158,9 @@ _SIMPLE_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "source": _bool,
     "source_key": _error_key,
     "level_manager": _level_manager,
+    "groups": _groups,
+    "active_groups": _group_names,
+    "ungrouped": _ungrouped,
 }
 
 _TOP_KEYS = ("level", "transports", "plugins", *sorted(k for k in _SIMPLE_KEYS if k != "level"))

@@ -56,6 +56,7 @@ from ._common import (
     transport_slot,
 )
 from ._family import LEVEL_MANAGERS, LevelNode
+from ._routing import build_routing, check_group_names, empty_routing, merge_tags
 from ._validate import (
     check_bool,
     check_choice,
@@ -239,7 +240,7 @@ class LogEntry:
     Transports must not mutate ``data``: the same dict goes to every transport.
     ``error_key`` is the logger's: the key of ``data`` that holds the serialized error.
     ``source`` is the call site (``{"file", "line", "function"}``) when the logger
-    captures it (``source=True``), else None.
+    captures it (``source=True``), else None; ``groups`` the entry's group tags.
     """
 
     __slots__ = (
@@ -255,10 +256,11 @@ class LogEntry:
         "metadata_key",
         "error_key",
         "source",
+        "groups",
     )
 
     def __init__(self, level, messages, data, metadata, error, fields, ctx, prefix, time_ns,
-                 metadata_key, error_key="err", source=None) -> None:
+                 metadata_key, error_key="err", source=None, groups=()) -> None:
         self.level = level
         self.messages = messages
         self.data = data
@@ -271,6 +273,7 @@ class LogEntry:
         self.metadata_key = metadata_key
         self.error_key = error_key
         self.source = source
+        self.groups = tuple(groups)
 
     def __repr__(self) -> str:
         return (f"LogEntry(level={self.level!r}, messages={self.messages!r}, "
@@ -282,12 +285,14 @@ class HookParams:
 
     ``transport_id`` is set for ``should_send`` only. A data, message or level hook may
     set ``prefix``: the entry carries the prefix it set (redact censors it that way).
+    ``groups`` are the entry's group tags (a tuple).
     """
 
     __slots__ = ("level", "messages", "data", "metadata", "error", "fields", "ctx", "prefix",
-                 "transport_id")
+                 "groups", "transport_id")
 
-    def __init__(self, level, messages, data, metadata, error, fields, ctx, prefix) -> None:
+    def __init__(self, level, messages, data, metadata, error, fields, ctx, prefix,
+                 groups=()) -> None:
         self.level = level
         self.messages = messages
         self.data = data
@@ -296,6 +301,7 @@ class HookParams:
         self.fields = fields
         self.ctx = ctx
         self.prefix = prefix
+        self.groups = tuple(groups)
         self.transport_id = None
 
     def __repr__(self) -> str:
@@ -497,7 +503,7 @@ class LogLayer:
 
     __slots__ = ("_config", "_levels", "_enabled", "_active", "_mute_fields", "_mute_metadata",
                  "_prefix", "_fields", "_has_lazy", "_ctx", "_plugins", "_transports",
-                 "_depth", "_levelnode", "__weakref__")
+                 "_depth", "_levelnode", "_groups", "_routing", "__weakref__")
 
     def __init__(self, transports: TransportLike | Sequence[TransportLike] | None = None,
                  plugins: Iterable[PluginLike] = (), level: LevelLike = LogLevel.TRACE,
@@ -509,7 +515,9 @@ class LogLayer:
                  mute_metadata: bool = False,
                  on_transport_error: Callable[[TransportError], Any] | None = None,
                  source: bool = False, source_key: str = "source",
-                 level_manager: str = "copy") -> None:
+                 level_manager: str = "copy", groups: Mapping[str, Any] | None = None,
+                 active_groups: Iterable[str] | None = None,
+                 ungrouped: str | Sequence[str] = "all") -> None:
         # Validate everything before building anything.
         config = _Config()
         config.fields_key = check_key("fields_key", fields_key)
@@ -530,6 +538,7 @@ class LogLayer:
         if source:
             plumbing_files()  # built now, not at the first entry
         level_manager = check_choice("level_manager", level_manager, LEVEL_MANAGERS)
+        routing = build_routing(groups, active_groups, ungrouped)
         level_value = check_level("level", level)
         enabled = check_bool("enabled", enabled)
         mute_fields = check_bool("mute_fields", mute_fields)
@@ -563,6 +572,9 @@ class LogLayer:
         # (loglayer._family): level changes are written into every logger they reach,
         # so the emission path reads _active alone whatever the manager.
         self._levelnode = None if level_manager == "copy" else LevelNode(level_manager, self)
+        self._groups: tuple[str, ...] = ()
+        # a loglayer._routing.Routing, shared copy-on-write; None: nothing to route
+        self._routing = routing
 
     def __repr__(self) -> str:
         return (f"<LogLayer levels={self._levels:#08b} enabled={self._enabled} "
@@ -599,6 +611,8 @@ class LogLayer:
         new._plugins = self._plugins
         new._transports = self._transports
         new._depth = self._depth
+        new._groups = self._groups
+        new._routing = self._routing
         node = self._levelnode
         new._levelnode = None
         if node is not None:
@@ -687,6 +701,13 @@ class LogLayer:
         n = check_int("with_stacklevel() n", n, minimum=0)
         new = self._derive()
         new._depth = self._depth + n
+        return new
+
+    def with_group(self, *names: str) -> LogLayer:
+        """A new logger whose entries are also tagged with these groups (see
+        ``loglayer._routing`` for where tagged entries go)."""
+        new = self._derive()
+        new._groups = merge_tags(self._groups, check_group_names("with_group()", names))
         return new
 
     def without_fields(self, *keys: str) -> LogLayer:
@@ -824,6 +845,55 @@ class LogLayer:
         slots = [_slot(t, "set_transports()") for t in transports]
         with _mutation_lock:
             self._transports = merge_by_id((), slots, _slot_id)
+
+    # -- groups: copy-on-write, as plugins are (loglayer._routing) ------------------
+
+    def add_group(self, name: str, transports: Sequence[str], *,
+                  level: LevelLike | None = None, enabled: bool = True) -> None:
+        """Define (or replace) the group ``name``: the transport IDs it routes to, the
+        minimum level of its entries, and whether it is on."""
+        with _mutation_lock:
+            current = empty_routing() if self._routing is None else self._routing
+            self._routing = current.adding(name, transports, level, enabled)
+
+    def remove_group(self, name: str) -> bool:
+        """Forget the group ``name``; False when there was none."""
+        return self._route_change("removing", name)
+
+    def enable_group(self, name: str) -> bool:
+        """Turn the group ``name`` on; False when there is none."""
+        return self._route_change("changing", name, enabled=True)
+
+    def disable_group(self, name: str) -> bool:
+        """Turn the group ``name`` off; False when there is none."""
+        return self._route_change("changing", name, enabled=False)
+
+    def set_group_level(self, name: str, level: LevelLike | None) -> bool:
+        """Set the minimum level of the group ``name`` (None: no minimum); False when
+        there is none."""
+        if level is not None:
+            level = check_level("set_group_level() level", level)
+        return self._route_change("changing", name, level=level)
+
+    def set_active_groups(self, names: Iterable[str] | None) -> None:
+        """Route only through these groups (None: through every group)."""
+        with _mutation_lock:
+            current = empty_routing() if self._routing is None else self._routing
+            self._routing = current.activating(names)
+
+    def get_groups(self) -> dict[str, dict[str, Any]]:
+        """The groups, ``{name: {"transports": [...], "level": ..., "enabled": ...}}``."""
+        return {} if self._routing is None else self._routing.describe()
+
+    def _route_change(self, how: str, name: str, **changes: Any) -> bool:
+        with _mutation_lock:
+            if self._routing is None:
+                return False
+            changed = getattr(self._routing, how)(name, **changes)
+            if changed is None:
+                return False
+            self._routing = changed
+            return True
 
     def get_logger_instance(self, id: str) -> Any:
         """The transport's underlying logger (``get_logger_instance()``), or None."""
@@ -996,7 +1066,7 @@ class LogLayer:
         self._emit(level, as_message_list(messages), metadata, error,
                    self._ctx if ctx is None else ctx, fields)
 
-    def _emit(self, level, messages, metadata, error, ctx, fields=None) -> bool:
+    def _emit(self, level, messages, metadata, error, ctx, fields=None, tags=None) -> bool:
         """Dispatch one entry unless this thread is dispatching one already (SPEC §4:
         see ``_reentered``). The level filter has already passed. True when the entry
         was deferred: it is sent (and, at FATAL, flushed) once the emission it
@@ -1005,11 +1075,12 @@ class LogLayer:
         source = None if source_key is None else caller_source(self._depth)
         state = _dispatch_state
         if state.mode:
-            return _reentered(self, level, messages, metadata, error, ctx, fields, source)
+            return _reentered(self, level, messages, metadata, error, ctx, fields, source,
+                              tags)
         state.mode = _DISPATCHING
         try:
             self._dispatch(level, messages, metadata, error, ctx, fields, time.time_ns(),
-                           source)
+                           source, tags)
         finally:
             state.mode = _IDLE
             if state.deferred:  # a signal handler logged meanwhile
@@ -1017,8 +1088,9 @@ class LogLayer:
         return False
 
     def _dispatch(self, level, messages, metadata, error, ctx, fields, time_ns,
-                  source=None) -> None:
-        """Assemble one entry and send it; ``time_ns`` is when it was logged."""
+                  source=None, tags=None) -> None:
+        """Assemble one entry and send it; ``time_ns`` is when it was logged; ``tags``
+        are a builder's groups, added to the logger's."""
         config = self._config
         if fields is None:
             fields = self._fields
@@ -1051,8 +1123,10 @@ class LogLayer:
         plugins = self._plugins
         params = None
         prefix = self._prefix
+        groups = self._groups if tags is None else merge_tags(self._groups, tags)
         if plugins.has_dispatch:
-            params = HookParams(level, messages, data, metadata, error, fields, ctx, prefix)
+            params = HookParams(level, messages, data, metadata, error, fields, ctx, prefix,
+                                groups)
             run_hooks(plugins, params, data is not fields)
             # a hook may replace the prefix (redact censors it), as it may the messages
             level, messages, data = params.level, params.messages, params.data
@@ -1060,11 +1134,17 @@ class LogLayer:
             if type(prefix) is not str and prefix is not None:
                 prefix = text_of(prefix)  # what a hook set, as text
         entry = LogEntry(level, messages, data, metadata, error, fields, ctx, prefix,
-                         time_ns, config.metadata_key, config.error_key, source)
+                         time_ns, config.metadata_key, config.error_key, source, groups)
         # Send gates count in has_dispatch: when there are any, params was built.
         gate_params = params if plugins.send else None
         rendered_format = rendered = None
+        # Groups (loglayer._routing): the IDs of the transports the entry may reach, by
+        # its final level; None, for every transport, when the logger routes nothing.
+        routing = self._routing
+        reachable = None if routing is None else routing.targets(groups, level)
         for transport, tid, send, line_transport in self._transports:
+            if reachable is not None and tid not in reachable:
+                continue
             try:  # SPEC §5: a transport's failure, here its enabled or level, is its own
                 if not getattr(transport, "enabled", True):
                     continue
@@ -1094,7 +1174,8 @@ class LogLayer:
                 transport_failed(config.on_transport_error, "tap", exc)
 
 
-def _reentered(log: LogLayer, level, messages, metadata, error, ctx, fields, source) -> bool:
+def _reentered(log: LogLayer, level, messages, metadata, error, ctx, fields, source,
+               tags) -> bool:
     """A log call made while this thread dispatches an entry (SPEC §4 re-entrancy).
 
     From a signal handler that interrupted the dispatch, the entry is deferred: kept,
@@ -1110,7 +1191,7 @@ def _reentered(log: LogLayer, level, messages, metadata, error, ctx, fields, sou
         if type(deferred) is not list:  # the class' empty tuple: this thread's first
             deferred = state.deferred = []
         deferred.append((log, (level, messages, metadata, error, ctx, fields, time.time_ns(),
-                               source), contextvars.copy_context()))
+                               source, tags), contextvars.copy_context()))
         count_reentry("deferred")
         return True
     dropped_reentrant_entry()
@@ -1138,7 +1219,7 @@ def _deliver_deferred(state: _DispatchState) -> None:
 class LogBuilder:
     """One entry under construction: metadata, an error, a context, then a level call."""
 
-    __slots__ = ("_log", "_metadata", "_error", "_ctx", "_has_ctx")
+    __slots__ = ("_log", "_metadata", "_error", "_ctx", "_has_ctx", "_groups")
 
     def __init__(self, log: LogLayer) -> None:
         if not isinstance(log, LogLayer):
@@ -1148,6 +1229,7 @@ class LogBuilder:
         self._error: BaseException | None = None
         self._ctx: object = None
         self._has_ctx = False
+        self._groups: tuple[str, ...] | None = None  # this entry's tags beyond the logger's
 
     def with_metadata(self, metadata: object) -> LogBuilder:
         """Attach metadata; a second call merges when both are dicts, else replaces.
@@ -1184,10 +1266,16 @@ class LogBuilder:
         self._has_ctx = True
         return self
 
+    def with_group(self, *names: str) -> LogBuilder:
+        """Tag this entry with these groups too (the logger's tags stay)."""
+        tags = check_group_names("with_group()", names)
+        self._groups = tags if self._groups is None else merge_tags(self._groups, tags)
+        return self
+
     def _send(self, level, messages) -> bool:
         log = self._log
         return log._emit(level, messages, self._metadata, self._error,
-                         self._ctx if self._has_ctx else log._ctx)
+                         self._ctx if self._has_ctx else log._ctx, None, self._groups)
 
     @_messages_only
     def trace(self, *messages: object, **refused: object) -> None:
