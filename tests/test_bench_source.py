@@ -1,6 +1,6 @@
-"""The benchmark's S14 (S2 plus the call site) sets up every contender and each one's
-line shows the timed statement's own place (``check_output`` refuses one that does
-not); the output check itself fails a line without the call site."""
+"""The benchmark's S14 (S2 plus the call site) and S15 (S3 routed by a group): every
+contender sets up and renders what the scenario says; in S14 each line shows the timed
+statement's own place, and the output check fails a line without it."""
 
 from __future__ import annotations
 
@@ -33,3 +33,13 @@ def test_s14_check_refuses_a_line_without_the_call_site():
     (s14,) = [s for s in SCENARIOS if s.id == "S14"]
     assert check_output(s14, "INFO user logged in\n") is not None
     assert check_output(s14, "INFO <bench: x>:5 batch user logged in\n") is None
+
+
+def test_s15_routes_the_tagged_entry_on_both_cores(capsys):
+    status = main(["--dry-run", "--scenarios", "S15"])
+    out = capsys.readouterr().out
+    assert status == 0
+    section = out.split("## S15:", 1)[1]
+    assert "**loglayer (pure)** (check ok)" in section
+    if importlib.util.find_spec("loglayer._core") is not None:
+        assert "**loglayer (compiled)** (check ok)" in section

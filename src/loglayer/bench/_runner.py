@@ -806,6 +806,7 @@ scenarios:
        loguru enqueue=True): the caller's time per call
   S14  S2 with the caller's file, line and function in the line (source=True /
        CallsiteParameterAdder / %(pathname)s %(lineno)d %(funcName)s)
+  S15  S3 from a logger tagged with_group("db") and routed by groups=; loglayer only
 
 libraries:
   loglayer (= loglayer-compiled + loglayer-pure), stdlib, structlog, loguru,

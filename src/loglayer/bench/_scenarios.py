@@ -274,6 +274,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         "json",
         FIELDS,
     ),
+    Scenario(
+        "S15",
+        "S15: S3 from a logger tagged `with_group(\"db\")`, routed by "
+        "`groups={\"db\": {\"transports\": [its transport]}}`; loglayer only",
+        "json",
+        FIELDS,
+        note="the routing's cost is this row over the no-plugin row (S3's statement on a "
+             "logger without groups, which does no routing work at all)",
+    ),
     Scenario("S7a", "S7a: derived logger with one field (`with_fields(a=1)` / `bind(a=1)`)",
              "create"),
     Scenario("S7b", "S7b: derived logger with nothing added (`child()` / `bind()`)",
@@ -333,7 +342,7 @@ def case_id(sid: str) -> str:
 
 #: Scenarios of loglayer's plugin pipeline, which the peers have no counterpart for; each
 #: is reported as its cost over loglayer's S3 in the same run.
-LOGLAYER_ONLY = frozenset({"S6", "S6b", "S8", "S9", "S10"})
+LOGLAYER_ONLY = frozenset({"S6", "S6b", "S8", "S9", "S10", "S15"})
 
 
 # ---------------------------------------------------------------------------------------
@@ -637,6 +646,11 @@ def _loglayer_setup(variant: str) -> Setup:
             fields = FIELDS if sid == "S8" else SECRET_FIELDS
             return Case(f"log.with_metadata({literal_source(fields)}).info({MESSAGE!r})",
                         {"log": log}, note + f"; redact(keys={REDACTED_KEYS!r})")
+        if sid == "S15":
+            target = structured(binary_sink)
+            routed = LogLayer(transports=target, groups={"db": {"transports": [target.id]}},
+                              ungrouped="none").with_group("db")
+            return Case(s3, {"log": routed}, note + '; groups={"db": ...}, with_group("db")')
         if sid == "S10":
             from loglayer.plugins import sampling
 
@@ -648,7 +662,7 @@ def _loglayer_setup(variant: str) -> Setup:
 
 
 #: The plugin scenarios both cores run in: S6's and S6b's plugins are plain Python.
-_BOTH_CORES = frozenset({"S6", "S6b"})
+_BOTH_CORES = frozenset({"S6", "S6b", "S15"})
 #: Which core the built-in plugins match in this process: their fast paths (redact's
 #: walk, the samplers' gates) are chosen once per process, like the package's core, so
 #: S8-S10 run only with the core they match; the other row would mix the two.
