@@ -1359,7 +1359,8 @@ A structured logger: fields, metadata and errors through plugins to transports.
         entry.time_ns = time_ns
         entry.metadata_key = config.metadata_key
         entry.error_key = config.error_key
-        entry.source = source
+        if source is not None:  # a new entry's object fields start as None
+            entry.source = source
         entry.groups = groups
 
         cdef int number = _LEVEL_NUMBERS[index]
@@ -1374,10 +1375,9 @@ A structured logger: fields, metadata and errors through plugins to transports.
         cdef object rendered = None
         # Groups (loglayer._routing): the IDs of the transports the entry may reach, by
         # its final level; None, for every transport, when the logger routes nothing.
-        cdef object routing = self._routing
         cdef object reachable = None
-        if routing is not None:
-            reachable = routing.targets(groups, number)
+        if self._routing is not None:
+            reachable = self._routing.targets(groups, number)
         for slot in self._transports:
             if reachable is not None and slot.id not in <frozenset>reachable:
                 continue

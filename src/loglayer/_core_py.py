@@ -273,7 +273,7 @@ class LogEntry:
         self.metadata_key = metadata_key
         self.error_key = error_key
         self.source = source
-        self.groups = tuple(groups)
+        self.groups = groups if type(groups) is tuple else tuple(groups)
 
     def __repr__(self) -> str:
         return (f"LogEntry(level={self.level!r}, messages={self.messages!r}, "
@@ -301,7 +301,7 @@ class HookParams:
         self.fields = fields
         self.ctx = ctx
         self.prefix = prefix
-        self.groups = tuple(groups)
+        self.groups = groups if type(groups) is tuple else tuple(groups)
         self.transport_id = None
 
     def __repr__(self) -> str:
