@@ -456,6 +456,33 @@ def test_an_open_batch_stream_does_not_hold_up_a_clean_stop(start):
     assert child.proc.returncode == 0
 
 
+def test_a_batch_stream_without_a_thread_makes_a_unary_call(monkeypatch):
+    """From 3.12 no thread starts at interpreter exit, where a queue drains its last
+    entries through the plugin: the stream (gRPC's request thread, our reader) cannot
+    open there, so the batch goes as a unary call, which needs none, and the half-opened
+    call is cancelled. The real exit is test_grpc_fail_closed's exit-drain test."""
+    import threading
+
+    from loglayer.isolation._grpc_host import _BatchStream
+
+    def no_thread(self):
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    cancelled = []
+
+    class Call:
+        def cancel(self):
+            cancelled.append(True)
+
+    stream = _BatchStream(lambda requests: Call(),
+                          lambda request, timeout: ("unary", request, timeout), pid=1)
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    assert stream("batch", timeout=2.0) == ("unary", "batch", 2.0)
+    assert cancelled == [True]
+    assert stream._call is None  # the next batch tries the stream again
+    monkeypatch.undo()
+
+
 @pytest.mark.slow
 def test_serve_command_line_without_a_host():
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOGLAYER_PLUGIN")}

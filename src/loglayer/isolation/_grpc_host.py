@@ -385,7 +385,13 @@ class _BatchStream:
             if self._closed:  # the process is stopping or gone: no new stream to it
                 return self._unary(request, timeout=timeout)
             if self._call is None:
-                self._open()
+                try:
+                    self._open()
+                except RuntimeError:
+                    # No new thread (a stream needs gRPC's and our reader): from 3.12 that
+                    # is so at interpreter exit, where a queue drains its last entries.
+                    # A unary call needs neither.
+                    return self._unary(request, timeout=timeout)
             requests, answers = self._requests, self._answers
             assert requests is not None and answers is not None  # opened with the call
             requests.put(request)
@@ -423,7 +429,12 @@ class _BatchStream:
         call = self._open_stream(iter(requests.get, None))
         reader = threading.Thread(target=_read_answers, args=(call, answers),
                                   name=f"loglayer-grpc-batches-{self._pid}", daemon=True)
-        reader.start()
+        try:
+            reader.start()
+        except BaseException:
+            call.cancel()
+            requests.put(None)  # ends gRPC's thread that reads the requests
+            raise
         self._call, self._requests, self._answers, self._reader = call, requests, answers, reader
 
     def _shut(self) -> None:
