@@ -140,8 +140,13 @@ class TestPki:
                 pytest.fail(f"openssl {' '.join(args)} failed:\n{done.stderr}",
                             pytrace=False)
 
+        # Certificates as RFC 5280 wants them: from 3.13 ssl.create_default_context()
+        # sets VERIFY_X509_STRICT, which refuses a CA without keyUsage and a leaf
+        # without an authority key identifier.
         openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                 "-subj", "/CN=loglayer test CA", "-keyout", str(self.ca_key),
+                "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign",
                 "-out", str(self.ca_cert))
         for cert, key, name, extensions in [
                 (self.cert, self.key, "server", "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
@@ -149,7 +154,9 @@ class TestPki:
                 (self.client_cert, self.client_key, "client", "extendedKeyUsage=clientAuth\n")]:
             csr = directory / f"{name}.csr"
             extfile = directory / f"{name}.ext"
-            extfile.write_text(extensions + "keyUsage=digitalSignature,keyEncipherment\n")
+            extfile.write_text(extensions + "keyUsage=digitalSignature,keyEncipherment\n"
+                               "subjectKeyIdentifier=hash\n"
+                               "authorityKeyIdentifier=keyid,issuer\n")
             openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN=loglayer {name}",
                     "-keyout", str(key), "-out", str(csr))
             openssl("x509", "-req", "-in", str(csr), "-CA", str(self.ca_cert),
