@@ -12,6 +12,7 @@ After every step, ``stats()`` must satisfy ``accepted == delivered + dropped + p
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -131,6 +132,21 @@ def test_transient_failures_are_retried_until_delivered(core):
     assert wire.attempts == 4
     assert stats["delivered"] == 2 and stats["dropped"] == 0
     assert stats["retried"] == 6  # two entries, sent again three times
+    transport.close()
+
+
+def test_retries_leave_the_applications_random_stream_alone(core):
+    """The jitter draws from the engine's own generator: a program that seeded
+    ``random`` gets the same numbers whether or not a transport retried meanwhile."""
+    random.seed(1234)
+    expected = random.getstate()
+    wire = ScriptedWire()
+    wire.script = [Retry("503"), Retry("connection refused")]
+    transport = make(wire)
+    core.LogLayer(transports=[transport]).info("one")
+    assert transport.flush(WAIT)
+    assert wire.attempts == 3
+    assert random.getstate() == expected
     transport.close()
 
 

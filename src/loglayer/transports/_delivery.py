@@ -87,6 +87,10 @@ RETRY_AFTER_LIMIT = 3600.0
 #: it is sending: an attempt started before the deadline has its timeout cut to it, so
 #: this is slack for the thread to be scheduled, not for I/O.
 _CLOSE_GRACE = 0.25
+#: The retry jitter's own generator: a logging library neither consumes nor moves the
+#: application's ``random`` stream (which a program or a test may have seeded), least
+#: of all from a worker thread at an unforeseeable moment.
+_jitter = random.Random()
 
 
 class Retry(Exception):  # noqa: N818 - a verdict, raised by a wire
@@ -264,8 +268,8 @@ class _Shipper:
             except Retry as exc:
                 delay = exc.retry_after
                 if delay is None:  # full jitter over the exponential bound
-                    delay = random.uniform(0, min(self.retry_max,
-                                                  self.retry_initial * 2 ** min(attempt, 60)))
+                    delay = _jitter.uniform(0, min(self.retry_max,
+                                                   self.retry_initial * 2 ** min(attempt, 60)))
                 elif not 0 <= delay <= RETRY_AFTER_LIMIT:  # NaN, negative or absurd
                     delay = RETRY_AFTER_LIMIT if delay > 0 else 0.0
                 attempt += 1
