@@ -5,15 +5,15 @@
 #   tools/test_versions.sh [VERSION...]      default: 3.10 3.11 3.12 3.13
 #
 # Per version: a venv cached in $LOGLAYER_VERSIONS_DIR (default .versions/, ignored by
-# git) with the build tools and the dev extra; a fresh copy of the tree (the working
-# tree's tracked and untracked, not ignored files, or $LOGLAYER_VERSIONS_REF when set,
-# e.g. HEAD); the wheel built there with the compiled core required and checked; then
+# git) with the build tools and the dev extra; a fresh copy of one snapshot, taken at
+# the start, of the tree (the working tree's tracked and untracked, not ignored files,
+# or the commit $LOGLAYER_VERSIONS_REF names, e.g. HEAD); the wheel built there with the compiled core required and checked; then
 # pytest from that copy, compiled core and pure core. Nothing is built in the clone
 # itself, so the .venv `make test` uses is left alone. Every run goes through, then the
 # exit status says whether any failed. $PYTEST_ARGS is passed on (e.g. -m "not slow").
 #
-# Interpreters: python3.X on PATH when it is a real one, else pyenv's (`pyenv install
-# 3.12`); a version that cannot be found fails the run rather than being skipped.
+# Interpreters: pyenv's when it has the version (`pyenv install 3.12`), else python3.X
+# on PATH; a version that cannot be found fails the run rather than being skipped.
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
