@@ -293,3 +293,30 @@ def test_from_config_takes_groups():
     assert [entry.messages for entry in db.lines] == [["routed"]]
     with pytest.raises(TypeError, match=r"^groups: must be a mapping"):
         loglayer.from_config({"groups": ["db"]})
+
+
+def test_plugins_of_a_queue_see_the_groups_and_its_entries_keep_them(core):
+    """A QueueTransport runs its own plugins on its worker and rebuilds the entries a
+    hook changed: the groups (and the call site) must survive both."""
+    from loglayer.transports import QueueTransport
+
+    seen = []
+
+    class Tag:
+        id = "tag"
+
+        def on_before_data_out(self, params):
+            seen.append(params.groups)
+            return {"tagged": 1}
+
+    tt = TestTransport("t")
+    queue = QueueTransport(tt, plugins=[Tag()])
+    log = core.LogLayer(transports=queue, source=True).with_group("db")
+    log.info("x")
+    assert queue.flush(30)
+    queue.close()
+    entry = tt.last_line()
+    assert seen == [("db",)]
+    assert entry.groups == ("db",) and entry.data["tagged"] == 1
+    assert entry.source == entry.data["source"] and entry.source["function"] == (
+        "test_plugins_of_a_queue_see_the_groups_and_its_entries_keep_them")

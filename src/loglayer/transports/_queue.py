@@ -257,7 +257,8 @@ def _rebuilt(entry: Any, level: Any, messages: Any, data: Any, metadata: Any) ->
         cls = LogEntry
     return cls(level, messages, data, metadata, entry.error, entry.fields, entry.ctx,
                entry.prefix, entry.time_ns, entry.metadata_key,
-               getattr(entry, "error_key", "err"))
+               getattr(entry, "error_key", "err"), getattr(entry, "source", None),
+               getattr(entry, "groups", ()))
 
 
 def _params(entry: Any, params: HookParams | None = None) -> HookParams:
@@ -267,7 +268,8 @@ def _params(entry: Any, params: HookParams | None = None) -> HookParams:
     (``GrpcPlugin(fail_closed=True)`` refuses those)."""
     if params is None:
         return HookParams(entry.level, entry.messages, entry.data, entry.metadata,
-                          entry.error, entry.fields, entry.ctx, entry.prefix)
+                          entry.error, entry.fields, entry.ctx, entry.prefix,
+                          getattr(entry, "groups", ()))
     params.level, params.messages, params.data = entry.level, entry.messages, entry.data
     params.metadata, params.prefix = entry.metadata, entry.prefix
     return params
