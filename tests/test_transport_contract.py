@@ -696,14 +696,6 @@ class _HostileError(Exception):
         raise RuntimeError(f"no {name}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "StdlibTransport gives the record exc_info=(type, error, None) for an exception "
-    "whose __getattribute__ raises; logging.Formatter.formatException then fails "
-    "(traceback.TracebackException reads __notes__), so the handler reports "
-    "'--- Logging error ---' and the record is never written. The console and JSON "
-    "transports write 'HostileError: boom'. Fix belongs in transports/_stdlib.py "
-    "(_exception_of: give exc_text when the exception cannot be formatted), which "
-    "another engineer is changing now."))
 def test_stdlib_record_of_a_hostile_error_is_written_by_a_formatting_handler(capsys):
     logger = logging.getLogger("loglayer.contract.hostile-error")
     logger.propagate = False

@@ -187,8 +187,9 @@ def _exception_of(entry: Any, error: BaseException) -> tuple[Any, str | None]:
     if serialized is pure._ABSENT or pure._as_written(error, serialized):
         try:
             traceback = error.__traceback__
-        except Exception:  # a hostile __getattribute__
-            traceback = None
+        except Exception:  # a hostile __getattribute__: logging could not format it
+            summary, traceback_text = pure._error_parts(error, pure._ABSENT)
+            return None, traceback_text.rstrip("\n") if traceback_text else summary
         return (type(error), error, traceback), None
     summary, traceback_text = pure._error_parts(error, serialized)
     return None, traceback_text.rstrip("\n") if traceback_text else summary
