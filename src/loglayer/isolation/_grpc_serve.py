@@ -285,11 +285,14 @@ class _StdioHub(grpc_stdio_pb2_grpc.GRPCStdioServicer):
                 context.abort(grpc.StatusCode.FAILED_PRECONDITION, "stdio is already streamed")
             self.streaming = True
         try:
-            while not self._stop.is_set() and context.is_active():
+            while context.is_active():
                 try:
-                    yield self._chunks.get(timeout=0.2)
+                    chunk = self._chunks.get(timeout=0.2)
                 except queue.Empty:
+                    if self._stop.is_set():  # stopping, and everything written was sent
+                        break
                     continue
+                yield chunk
         finally:
             self.streaming = False
 
