@@ -364,6 +364,32 @@ def test_grpc_stdio_stream_surfaces_prints(start):
     assert ("stderr", "to stderr", LogLevel.WARN) in lines
 
 
+def test_a_print_reaches_the_stdio_stream_as_one_chunk_per_line():
+    """print() writes the text and its newline in two calls: the plugin side sends whole
+    lines, so a host that stops reading between them never shows a line without its end;
+    a partial line goes on flush(), and nothing goes to the original stream meanwhile."""
+    import io
+
+    from loglayer.isolation._grpc_serve import _StdioWriter
+
+    class Hub:
+        def __init__(self):
+            self.chunks = []
+
+        def put(self, channel, data):
+            self.chunks.append(data)
+            return True
+
+    hub, original = Hub(), io.StringIO()
+    writer = _StdioWriter(hub, 2, original)
+    print("to stderr", file=writer)
+    print("a", "b", sep="\n", end="", file=writer)
+    assert hub.chunks == [b"to stderr\n", b"a\n"]
+    writer.flush()
+    assert hub.chunks == [b"to stderr\n", b"a\n", b"b"]
+    assert original.getvalue() == ""
+
+
 @pytest.mark.slow
 def test_restarted_child_must_describe_the_same_hooks(start, tmp_path):
     plugin, errors = start("hookschange", str(tmp_path / "starts"))

@@ -298,24 +298,40 @@ class _StdioHub(grpc_stdio_pb2_grpc.GRPCStdioServicer):
 
 
 class _StdioWriter(io.TextIOBase):
-    """A text stream that feeds the GRPCStdio hub, or its original stream."""
+    """A text stream that feeds the GRPCStdio hub, or its original stream.
+
+    Line-buffered, as a terminal's ``sys.stderr`` is: ``print(x)`` writes ``x`` and
+    ``"\\n"`` in two calls, and as two chunks a host that stops reading between them
+    would show a line without its end. A partial line goes with the next newline, or
+    on ``flush()`` (``serve`` flushes both streams before it stops).
+    """
 
     def __init__(self, hub: _StdioHub, channel: grpc_stdio_pb2.StdioData.Channel,
                  original: Any) -> None:
         self._hub = hub
         self._channel = channel
         self._original = original
+        self._lock = threading.Lock()
+        self._partial = ""
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
-        if not self._hub.put(self._channel, text.encode("utf-8", "replace")):
-            self._original.write(text)
+        with self._lock:
+            lines, newline, self._partial = (self._partial + text).rpartition("\n")
+        self._send(lines + newline)
         return len(text)
 
     def flush(self) -> None:
+        with self._lock:
+            partial, self._partial = self._partial, ""
+        self._send(partial)
         self._original.flush()
+
+    def _send(self, text: str) -> None:
+        if text and not self._hub.put(self._channel, text.encode("utf-8", "replace")):
+            self._original.write(text)
 
 
 def serve(plugin: Any, *, max_workers: int = 8) -> None:
@@ -359,6 +375,8 @@ def serve(plugin: Any, *, max_workers: int = 8) -> None:
         sys.stdout = _StdioWriter(hub, grpc_stdio_pb2.StdioData.STDOUT, stdout)
         sys.stderr = _StdioWriter(hub, grpc_stdio_pb2.StdioData.STDERR, stderr)
         stop.wait()
+        sys.stdout.flush()  # a partial last line, while the host may still stream it
+        sys.stderr.flush()
         health_servicer.enter_graceful_shutdown()
         stopped = server.stop(_STOP_GRACE)  # no new calls from here on
         hooks.end_streams()
