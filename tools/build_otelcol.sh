@@ -37,27 +37,16 @@ say() { echo "otelcol: $*" >&2; }
 # The collector release, read from go.mod so that the two cannot disagree.
 release=$(awk '$1 == "go.opentelemetry.io/collector/otelcol" { sub(/^v/, "", $2); print $2 }' \
     "$src/go.mod")
-need_go=$(awk '$1 == "go" { print $2; exit }' "$src/go.mod")
-[ -n "$release" ] && [ -n "$need_go" ] || { say "cannot read $src/go.mod"; exit 1; }
+[ -n "$release" ] || { say "cannot read $src/go.mod"; exit 1; }
 
 # A Go toolchain at least as new as go.mod asks for (no toolchain downloads: see below).
-go_new_enough() {
-    local have
-    have=$("$1" env GOVERSION 2>/dev/null) || return 1
-    have=${have#go}
-    [ "$(printf '%s\n%s\n' "$need_go" "$have" | sort -V | head -n1)" = "$need_go" ]
-}
-gobin=
-for candidate in "${GO:-}" "$(command -v go || true)" /usr/local/go/bin/go; do
-    if [ -n "$candidate" ] && [ -x "$candidate" ] && go_new_enough "$candidate"; then
-        gobin=$candidate
-        break
-    fi
-done
-if [ -z "$gobin" ]; then
-    say "needs Go >= $need_go (tools/otelcol/go.mod); none found on PATH or at /usr/local/go"
+# shellcheck source=tools/find_go.sh
+. "$root/tools/find_go.sh"
+gobin=$(find_go "$src/go.mod") || {
+    say "needs Go >= the go line of tools/otelcol/go.mod;" \
+        "none found on PATH, at /usr/local/go or in \$GO"
     exit 1
-fi
+}
 
 # The build's environment, fixed here so a developer's settings cannot change the binary:
 # a static binary, the module graph exactly as go.mod/go.sum say, no go.work from above,

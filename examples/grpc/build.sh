@@ -24,21 +24,13 @@ binaries=(redact-plugin panic-plugin loglayer-host)
 
 say() { echo "grpc examples: $*" >&2; }
 
-need_go=$(awk '$1 == "go" { print $2; exit }' "$module/go.mod")
-go_new_enough() {
-    local have
-    have=$("$1" env GOVERSION 2>/dev/null) || return 1
-    have=${have#go}
-    [ "$(printf '%s\n%s\n' "$need_go" "$have" | sort -V | head -n1)" = "$need_go" ]
+# shellcheck source=tools/find_go.sh
+. "$root/tools/find_go.sh"
+gobin=$(find_go "$module/go.mod") || {
+    say "needs Go >= the go line of $module/go.mod; none found on PATH, at /usr/local/go" \
+        "or in \$GO"
+    exit 1
 }
-gobin=
-for candidate in "${GO:-}" "$(command -v go || true)" /usr/local/go/bin/go; do
-    if [ -n "$candidate" ] && [ -x "$candidate" ] && go_new_enough "$candidate"; then
-        gobin=$candidate
-        break
-    fi
-done
-[ -n "$gobin" ] || { say "needs Go >= $need_go ($module/go.mod); none found"; exit 1; }
 
 # The module graph exactly as go.mod/go.sum say, no go.work from above, no toolchain
 # download, no VCS stamp.
