@@ -47,6 +47,8 @@ from typing import Any, NoReturn
 
 import pytest
 
+from _daemon import Daemon
+
 __all__ = ["Collector", "Tap", "attributes", "collector_binary"]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,10 +94,12 @@ def _accepts(port: int) -> bool:
         return False
 
 
-class Collector:
+class Collector(Daemon):
     """The collector binary with the OTLP receiver on loopback and the file exporter
     writing OTLP/JSON into ``directory`` (see the module docstring). A context manager:
     entering starts it, leaving stops it (gracefully, when still running)."""
+
+    name = "the collector"
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
@@ -103,8 +107,6 @@ class Collector:
         self.binary = collector_binary()
         self.http_port, self.grpc_port = _free_ports(2)
         self.log_path = self.directory / "otelcol.log"
-        self.starts = 0
-        self._proc: subprocess.Popen[bytes] | None = None
 
     # -- where clients send ------------------------------------------------------------
 
@@ -125,68 +127,23 @@ class Collector:
 
     # -- the process -------------------------------------------------------------------
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     def start(self) -> None:
         """Start the collector (again, on the same ports) and wait until both of its
         ports accept connections."""
         if self.running:
             raise RuntimeError("the collector is already running")
-        self.starts += 1
-        config = self.directory / f"otelcol-{self.starts}.yaml"
-        config.write_text(json.dumps(self._config(self._output(self.starts)), indent=2))
-        with self.log_path.open("ab") as log:
-            log.write(f"--- start {self.starts} (test harness) ---\n".encode())
-            log.flush()
-            self._proc = subprocess.Popen([str(self.binary), f"--config={config}"],
-                                          stdin=subprocess.DEVNULL, stdout=log,
-                                          stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT
-        while not (_accepts(self.http_port) and _accepts(self.grpc_port)):
-            if self._proc.poll() is not None:
-                self._fail(f"the collector exited with {self._proc.returncode} before "
-                           "listening")
-            if time.monotonic() > deadline:
-                self.kill()
-                self._fail(f"the collector did not listen on 127.0.0.1:{self.http_port} "
-                           f"(HTTP) and 127.0.0.1:{self.grpc_port} (gRPC) within "
-                           f"{START_TIMEOUT}s")
-            time.sleep(0.05)
+        config = self.directory / f"otelcol-{self.starts + 1}.yaml"
+        config.write_text(json.dumps(self._config(self._output(self.starts + 1)), indent=2))
+        self._spawn([str(self.binary), f"--config={config}"])
+        self._await(lambda: _accepts(self.http_port) and _accepts(self.grpc_port),
+                    START_TIMEOUT, f"listen on 127.0.0.1:{self.http_port} (HTTP) and "
+                    f"127.0.0.1:{self.grpc_port} (gRPC)")
 
     def stop(self) -> None:
         """SIGTERM, and wait: the collector shuts down gracefully (exit status 0)."""
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            raise RuntimeError("the collector is not running")
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            self._fail(f"the collector did not stop within {STOP_TIMEOUT}s of SIGTERM")
+        proc = self._terminate(STOP_TIMEOUT)
         if proc.returncode != 0:
             self._fail(f"the collector exited with {proc.returncode} on SIGTERM")
-
-    def kill(self) -> None:
-        """SIGKILL, and wait: an outage with no shutdown at all."""
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-    def __enter__(self) -> Collector:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        if not self.running:
-            return
-        if exc_type is None:
-            self.stop()
-        else:  # the test's own failure is the one to see
-            self.kill()
 
     # -- what it wrote -----------------------------------------------------------------
 

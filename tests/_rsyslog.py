@@ -47,7 +47,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -57,6 +56,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+
+from _daemon import Daemon
 
 __all__ = ["INPUTS", "Rsyslog", "TestPki", "rsyslogd_binary"]
 
@@ -171,9 +172,11 @@ class TestPki:
         return context
 
 
-class Rsyslog:
+class Rsyslog(Daemon):
     """``rsyslogd -n`` with the inputs and outputs of the module docstring. A context
     manager: entering starts it, leaving stops it (when still running)."""
+
+    name = "rsyslogd"
 
     def __init__(self, directory: str | Path, *, max_message_size: int = 64 * 1024) -> None:
         self.directory = Path(directory)
@@ -191,8 +194,6 @@ class Rsyslog:
         self.config_path = self.directory / "rsyslog.conf"
         self.log_path = self.directory / "rsyslogd.log"
         self.pid_path = self.work / "rsyslogd.pid"
-        self.starts = 0
-        self._proc: subprocess.Popen[bytes] | None = None
         self.config_path.write_text(self._config())
 
     def port(self, name: str) -> int:
@@ -242,10 +243,6 @@ action(type="omfile" file="{self.directory / 'internal.log'}")
     # -- the process -------------------------------------------------------------------
 
     @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
     def pid(self) -> int:
         if self._proc is None:
             raise RuntimeError("rsyslogd was never started")
@@ -256,59 +253,20 @@ action(type="omfile" file="{self.directory / 'internal.log'}")
         inputs accept connections and its socket exists."""
         if self.running:
             raise RuntimeError("rsyslogd is already running")
-        self.starts += 1
         self.socket_path.unlink(missing_ok=True)  # the readiness check waits for a new one
-        with self.log_path.open("ab") as log:
-            log.write(f"--- start {self.starts} (test harness) ---\n".encode())
-            log.flush()
-            self._proc = subprocess.Popen(
-                [self.binary, "-n", "-f", str(self.config_path), "-i", str(self.pid_path)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
-        deadline = time.monotonic() + START_TIMEOUT
+        self._spawn([self.binary, "-n", "-f", str(self.config_path), "-i", str(self.pid_path)],
+                    start_new_session=True)
         streams = [self._ports[name] for name in ("tcp", "tls", "relp", "relptls")]
-        while not (_listening(streams) and self.socket_path.exists()):
-            if self._proc.poll() is not None:
-                self._fail(f"rsyslogd exited with {self._proc.returncode} before listening")
-            if time.monotonic() > deadline:
-                self.kill()
-                self._fail(f"rsyslogd did not listen within {START_TIMEOUT}s")
-            time.sleep(0.02)
+        self._await(lambda: _listening(streams) and self.socket_path.exists(),
+                    START_TIMEOUT, "listen", poll=0.02)
 
     def stop(self) -> None:
         """SIGTERM, and wait for the exit: rsyslogd drains its queue into the files."""
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            raise RuntimeError("rsyslogd is not running")
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            self._fail(f"rsyslogd did not stop within {STOP_TIMEOUT}s of SIGTERM")
+        self._terminate(STOP_TIMEOUT)
 
     def restart(self) -> None:
         self.stop()
         self.start()
-
-    def kill(self) -> None:
-        """SIGKILL, and wait: an outage with no shutdown at all."""
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-    def __enter__(self) -> Rsyslog:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
-        if not self.running:
-            return
-        if exc_type is None:
-            self.stop()
-        else:  # the test's own failure is the one to see
-            self.kill()
 
     # -- what it wrote -----------------------------------------------------------------
 
