@@ -761,7 +761,7 @@ def test_dispatch_batch_and_the_stream_answer_alike():
             self.details = details
 
     servicer = _HookServicer(PluginRecord(sample.Faulty()))
-    good = pb.Batch(entries=encode_batch(_entries("a", "raise")), transport_ids=["t"])
+    good = encode_batch(_entries("a", "raise"), ["t"])
     bad = pb.Batch(entries=b'[[20, ["m"]]]')  # a row of 2 values, not 7
     context = Context()
     unary = [servicer.DispatchBatch(batch, context) for batch in (good, bad)]
@@ -776,18 +776,18 @@ def test_dispatch_batch_and_the_stream_answer_alike():
 
 
 def test_non_str_keys_cross_as_text():
-    from loglayer.isolation._grpc_wire import decode_batch, dumps
+    from loglayer.isolation._grpc_wire import decode_batch, dumps, pb
 
     assert dumps({1: "a", "b": {(2, 3): None}}) == b'{"1":"a","b":{"(2, 3)":null}}'
     tt = TestTransport("collect")
     LogLayer(transports=tt).with_metadata({7: "seven"}).info("m")
-    [params] = decode_batch(dumps([(20, ["m"], {1: "x"}, tt.last_line().metadata, None, None,
-                                    None)]))
+    [params] = decode_batch(pb.Batch(entries=dumps([
+        (20, ["m"], {1: "x"}, tt.last_line().metadata, None, None, None)])))
     assert params.data == params.fields == {"1": "x"} and params.metadata == {"7": "seven"}
     # the hooks get the in-process HookParams, every attribute filled
     assert type(params) is loglayer.HookParams
     assert (params.level, params.messages, params.error, params.ctx, params.prefix,
-            params.transport_id) == (20, ["m"], None, None, None, None)
+            params.groups, params.transport_id) == (20, ["m"], None, None, None, (), None)
 
 
 @pytest.mark.parametrize("answer, words", [
@@ -860,3 +860,119 @@ def test_serve_stays_callable_when_its_module_is_imported(monkeypatch):
                         lambda plugin, **options: served.append((plugin, options)))
     loglayer.isolation.serve("plugin", max_workers=2)
     assert served == [("plugin", {"max_workers": 2})]
+
+
+# -- groups (#15): the tags cross to the plugin, routing stays with the host ------------
+
+def _routed(core, *plugins, db_level=None):
+    """A logger whose group "db" routes to transport "db" and whose untagged entries go
+    to "other", with ``plugins``."""
+    db, other = TestTransport("db"), TestTransport("other")
+    log = core.LogLayer(transports=[db, other], plugins=list(plugins), ungrouped=["other"],
+                        groups={"db": {"transports": ["db"], "level": db_level}})
+    return log, db, other
+
+
+@pytest.mark.slow
+def test_a_plugin_sees_the_groups_and_the_entry_it_changed_still_routes_by_them(core, start):
+    echo, errors = start("echo")
+    log, db, other = _routed(core, echo)
+    log.with_group("db").info("tagged")
+    log.with_metadata({"m": 1}).with_group("db", "audit").info("builder")
+    log.info("untagged")
+    tagged, builder = db.lines
+    # the hook saw the tags as a tuple, as in process, and changed the entry's data
+    assert tagged.data["seen"]["groups"] == ["db"] and tagged.data["seen"]["groups_type"] == (
+        "tuple")
+    assert builder.data["seen"]["groups"] == ["db", "audit"]
+    # the entry the logger built from the hook's answer keeps its tags, and was routed
+    assert (tagged.groups, builder.groups) == (("db",), ("db", "audit"))
+    [untagged] = other.lines
+    assert untagged.messages == ["untagged"] and untagged.data["seen"]["groups"] == []
+    assert untagged.groups == ()
+    assert errors == []
+
+
+@pytest.mark.slow
+def test_a_level_a_plugin_raised_meets_the_groups_level(core, redact_and_tag):
+    """Group levels filter on the final level: the remote level hook runs first."""
+    redact, _ = redact_and_tag
+    log, db, other = _routed(core, redact, db_level="error")
+    db_log = log.with_group("db")
+    db_log.info("plain")  # below the group's level: no transport
+    db_log.info("escalate password=x")  # raised to error by the plugin: reaches "db"
+    [entry] = db.lines
+    assert entry.level == LogLevel.ERROR and entry.groups == ("db",)
+    assert entry.messages == ["escalate password=[REDACTED]"]
+    assert other.lines == []
+
+
+@pytest.mark.slow
+def test_dispatch_batch_carries_each_entrys_groups(core, start):
+    from loglayer.isolation._grpc_wire import encode_batch
+
+    echo, errors = start("echo", batch=True)
+    tt = TestTransport("collect")
+    log = core.LogLayer(transports=tt, groups={"db": {"transports": ["collect"]}})
+    log.with_group("db").info("a")
+    log.info("b")
+    log.with_group("db").with_group("auth").info("c")
+    outcomes = echo.dispatch_batch(tt.lines)
+    assert [o.data["seen"]["groups"] for o in outcomes] == [["db"], [], ["db", "auth"]]
+    assert encode_batch(tt.lines[1:2]).groups == b""  # no entry tagged: the field is empty
+    assert errors == []
+
+
+@pytest.mark.slow
+def test_a_queue_with_a_batch_plugin_keeps_the_groups_of_the_entries_it_rebuilt(core, start):
+    from loglayer.transports import QueueTransport
+
+    echo, errors = start("echo", batch=True)
+    inner = TestTransport("inner")
+    queue = QueueTransport(inner, plugins=[echo], flush_interval=0.05)
+    log = core.LogLayer(transports=[queue, TestTransport("other")], ungrouped=["other"],
+                        groups={"db": {"transports": [queue.id]}})
+    log.with_group("db").info("queued")
+    log.info("not queued")
+    assert queue.flush(timeout=30)
+    queue.close()
+    [entry] = inner.lines
+    assert entry.data["seen"]["groups"] == ["db"] and entry.groups == ("db",)
+    assert [e for e in errors if e.hook != "process"] == []
+
+
+def test_groups_cross_in_params_and_batches(core):
+    from loglayer.isolation._grpc_wire import (
+        decode_batch,
+        decode_params,
+        encode_batch,
+        encode_params,
+    )
+
+    params = core.HookParams(LogLevel.INFO, ["m"], {}, None, None, {}, None, None,
+                             ("db", "auth"))
+    message = encode_params(params)
+    assert list(message.groups) == ["db", "auth"]
+    assert decode_params(message).groups == ("db", "auth")
+    assert decode_params(encode_params(core.HookParams(LogLevel.INFO, ["m"], {}, None, None,
+                                                       {}, None, None))).groups == ()
+    tt = TestTransport("collect")
+    log = core.LogLayer(transports=tt, groups={"db": {"transports": ["collect"]}})
+    log.with_group("db").info("a")
+    log.info("b")
+    assert [p.groups for p in decode_batch(encode_batch(tt.lines))] == [("db",), ()]
+
+
+@pytest.mark.parametrize("groups, error", [
+    (b'[["db"]]', ValueError),  # one array for two entries
+    (b'{"db": 1}', ValueError),
+    (b'[["db"], "auth"]', TypeError),
+    (b'[["db"], [1]]', TypeError),
+])
+def test_a_batch_whose_groups_have_another_shape_is_refused(groups, error):
+    from loglayer.isolation._grpc_wire import decode_batch, encode_batch
+
+    batch = encode_batch(_entries("a", "b"))
+    batch.groups = groups
+    with pytest.raises(error, match="groups"):
+        decode_batch(batch)

@@ -102,4 +102,5 @@ class Echo:
                          "messages": params.messages, "metadata": params.metadata,
                          "error": params.error, "fields": params.fields,
                          "prefix": params.prefix, "ctx": params.ctx,
+                         "groups": params.groups, "groups_type": type(params.groups).__name__,
                          "data_keys": sorted(params.data)}}

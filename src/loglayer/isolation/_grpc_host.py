@@ -842,9 +842,10 @@ class GrpcPlugin:
         """Run the plugin's dispatch hooks over ``entries`` in one call.
 
         ``entries`` are entry-like objects (``level``, ``messages``, ``data``,
-        ``metadata``, ``error``, ``fields``, ``prefix``), such as the ``LogEntry`` a
-        transport receives. For each entry the plugin runs its data, message and level
-        hooks as a logger would, then its send gate once per ID in ``transport_ids``.
+        ``metadata``, ``error``, ``fields``, ``prefix``, and ``groups`` when they have
+        any), such as the ``LogEntry`` a transport receives. For each entry the plugin
+        runs its data, message and level hooks as a logger would, then its send gate
+        once per ID in ``transport_ids``.
         Returns one :class:`BatchOutcome` per entry, in order. Never raises: when the
         call fails (deadline, crash...) every entry keeps its values and passes every
         gate, and one ``PluginError`` (hook ``"dispatch_batch"``) is reported; a hook that
@@ -872,8 +873,7 @@ class GrpcPlugin:
             cause = self._unavailable()
         else:
             try:
-                request = pb.Batch(entries=wire.encode_batch(entries),
-                                   transport_ids=transport_ids)
+                request = wire.encode_batch(entries, transport_ids)
                 answer = self._decode(self._call(
                     "dispatch_batch", request,
                     timeout=self._timeout + _BATCH_ENTRY_BUDGET * len(entries)).outcomes)

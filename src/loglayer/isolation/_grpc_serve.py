@@ -211,7 +211,7 @@ class _HookServicer(loglayer_plugin_pb2_grpc.LogLayerPluginServicer,
     def _outcomes(self, request) -> bytes:
         """A ``Batch``'s ``BatchResult.outcomes``; ValueError or TypeError when it does not
         have the documented shape."""
-        return wire.dumps(self._run_batch(wire.decode_batch(request.entries),
+        return wire.dumps(self._run_batch(wire.decode_batch(request),
                                           list(request.transport_ids)))
 
     def _hook_failed(self, err: PluginError) -> None:

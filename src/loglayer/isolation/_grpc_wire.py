@@ -5,7 +5,8 @@ protocol versions, the environment variables go-plugin hosts set) and the one en
 hook arguments and results that ``loglayer_plugin.proto`` describes. Values travel as JSON
 (``orjson``): JSON-like values as they are, record-like objects through
 :func:`loglayer.utils.to_map`, anything else as its ``str()``. Errors travel serialized
-(``{"type", "message", "traceback"?, "cause"?}``); ``ctx`` never crosses.
+(``{"type", "message", "traceback"?, "cause"?}``); ``ctx`` never crosses. An entry's
+``groups`` cross so that hooks see them, but routing by group stays with the host.
 """
 
 from __future__ import annotations
@@ -160,17 +161,23 @@ def encode_params(params: Any) -> pb.Params:
         prefix=prefix or "",
         has_prefix=prefix is not None,
         transport_id=params.transport_id or "",
+        groups=getattr(params, "groups", None) or (),
     )
 
 
-def encode_batch(entries: Iterable[Any]) -> bytes:
-    """Entry-like objects as a batch's ``entries`` JSON document, one row per entry.
+def encode_batch(entries: Iterable[Any], transport_ids: Iterable[str] = ()) -> pb.Batch:
+    """Entry-like objects as a ``Batch``: one row per entry in its ``entries`` document,
+    their group tags in ``groups`` (left empty when no entry has any).
 
     ``fields`` is sent as null when it is the entry's ``data`` itself (no ``fields_key``,
     no error: most entries), which saves encoding and decoding it twice. The rows are built
-    in one loop here rather than by a call per entry: a batch exists for speed."""
+    in one loop here rather than by a call per entry: a batch exists for speed. An entry
+    without a ``groups`` attribute (entry-like objects made by hand) has none."""
     rows: list[tuple] = []
     append = rows.append
+    tags: list[Any] = []
+    add_tags = tags.append
+    tagged = False
     for entry in entries:
         error = entry.error
         data = entry.data
@@ -178,7 +185,12 @@ def encode_batch(entries: Iterable[Any]) -> bytes:
         append((entry.level, entry.messages, data, entry.metadata,
                 None if error is None else _error_value(error),
                 None if fields is data else fields, entry.prefix))
-    return dumps(rows)
+        groups = getattr(entry, "groups", None) or ()
+        if groups:
+            tagged = True
+        add_tags(groups)
+    return pb.Batch(entries=dumps(rows), transport_ids=transport_ids,
+                    groups=dumps(tags) if tagged else b"")
 
 
 def decode_params(message: pb.Params) -> Any:
@@ -194,22 +206,43 @@ def decode_params(message: pb.Params) -> Any:
         loads(message.fields) or {},
         None,
         message.prefix if message.has_prefix else None,
+        tuple(message.groups),
     )
     params.transport_id = message.transport_id or None
     return params
 
 
-def decode_batch(raw: bytes) -> list[Any]:
-    """A batch's ``entries`` document as the ``params`` of each entry, in order.
+def _batch_groups(raw: bytes, count: int) -> list[tuple[str, ...]] | None:
+    """A batch's ``groups`` document as one tuple of tags per entry; None when it is
+    empty (no entry has a group). ValueError or TypeError when it has another shape."""
+    if not raw:
+        return None
+    document = loads(raw)
+    if type(document) is not list or len(document) != count:
+        raise ValueError(f"groups: expected an array of {count} arrays")
+    groups = []
+    for tags in document:
+        if type(tags) is not list or not all(type(tag) is str for tag in tags):
+            raise TypeError(f"groups: expected arrays of strings, got {tags!r:.100}")
+        groups.append(tuple(tags))
+    return groups
 
-    Raises ``ValueError`` or ``TypeError`` when the document does not have the documented
+
+def decode_batch(message: pb.Batch) -> list[Any]:
+    """A ``Batch``'s entries as the ``params`` of each entry, in order, with their groups.
+
+    Raises ``ValueError`` or ``TypeError`` when the documents do not have the documented
     shape. The ``HookParams`` are filled attribute by attribute rather than through
     ``HookParams(...)``: the same attributes, without an ``__init__`` call per entry."""
     batch: list[HookParams] = []
     append = batch.append
     new = HookParams.__new__
     levels = LEVELS
-    for level, messages, data, metadata, error, fields, prefix in loads(raw) or ():
+    rows = loads(message.entries) or []
+    if type(rows) is not list:
+        raise TypeError(f"entries: expected an array, got {type(rows).__name__}")
+    groups = _batch_groups(message.groups, len(rows))
+    for level, messages, data, metadata, error, fields, prefix in rows:
         if data is None:
             data = {}
         params = new(HookParams)
@@ -221,6 +254,7 @@ def decode_batch(raw: bytes) -> list[Any]:
         params.fields = data if fields is None else fields
         params.ctx = None
         params.prefix = prefix
+        params.groups = () if groups is None else groups[len(batch)]
         params.transport_id = None
         append(params)
     return batch

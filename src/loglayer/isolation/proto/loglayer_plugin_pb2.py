@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.loglayer/isolation/proto/loglayer_plugin.proto\x12\x12loglayer.plugin.v1\"\x15\n\x05Value\x12\x0c\n\x04json\x18\x01 \x01(\x0c\"\xa2\x01\n\x06Params\x12\r\n\x05level\x18\x01 \x01(\x05\x12\x10\n\x08messages\x18\x02 \x01(\x0c\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x10\n\x08metadata\x18\x04 \x01(\x0c\x12\r\n\x05\x65rror\x18\x05 \x01(\x0c\x12\x0e\n\x06\x66ields\x18\x06 \x01(\x0c\x12\x0e\n\x06prefix\x18\x07 \x01(\t\x12\x12\n\nhas_prefix\x18\x08 \x01(\x08\x12\x14\n\x0ctransport_id\x18\t \x01(\t\"\x16\n\x05Level\x12\r\n\x05level\x18\x01 \x01(\x05\"\x18\n\x08\x44\x65\x63ision\x12\x0c\n\x04send\x18\x01 \x01(\x08\"\x11\n\x0f\x44\x65scribeRequest\"R\n\x10\x44\x65scribeResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05hooks\x18\x02 \x03(\t\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\x08\x12\x14\n\x0c\x62\x61tch_stream\x18\x04 \x01(\x08\"/\n\x05\x42\x61tch\x12\x0f\n\x07\x65ntries\x18\x01 \x01(\x0c\x12\x15\n\rtransport_ids\x18\x02 \x03(\t\".\n\x0b\x42\x61tchResult\x12\x10\n\x08outcomes\x18\x01 \x01(\x0c\x12\r\n\x05\x65rror\x18\x02 \x01(\t2\xf1\x04\n\x0eLogLayerPlugin\x12U\n\x08\x44\x65scribe\x12#.loglayer.plugin.v1.DescribeRequest\x1a$.loglayer.plugin.v1.DescribeResponse\x12\x46\n\x0eOnFieldsCalled\x12\x19.loglayer.plugin.v1.Value\x1a\x19.loglayer.plugin.v1.Value\x12H\n\x10OnMetadataCalled\x12\x19.loglayer.plugin.v1.Value\x1a\x19.loglayer.plugin.v1.Value\x12H\n\x0fOnBeforeDataOut\x12\x1a.loglayer.plugin.v1.Params\x1a\x19.loglayer.plugin.v1.Value\x12K\n\x12OnBeforeMessageOut\x12\x1a.loglayer.plugin.v1.Params\x1a\x19.loglayer.plugin.v1.Value\x12J\n\x11TransformLogLevel\x12\x1a.loglayer.plugin.v1.Params\x1a\x19.loglayer.plugin.v1.Level\x12\x46\n\nShouldSend\x12\x1a.loglayer.plugin.v1.Params\x1a\x1c.loglayer.plugin.v1.Decision\x12K\n\rDispatchBatch\x12\x19.loglayer.plugin.v1.Batch\x1a\x1f.loglayer.plugin.v1.BatchResult2h\n\x13LogLayerBatchStream\x12Q\n\x0f\x44ispatchBatches\x12\x19.loglayer.plugin.v1.Batch\x1a\x1f.loglayer.plugin.v1.BatchResult(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.loglayer/isolation/proto/loglayer_plugin.proto\x12\x12loglayer.plugin.v1\"\x15\n\x05Value\x12\x0c\n\x04json\x18\x01 \x01(\x0c\"\xb2\x01\n\x06Params\x12\r\n\x05level\x18\x01 \x01(\x05\x12\x10\n\x08messages\x18\x02 \x01(\x0c\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x10\n\x08metadata\x18\x04 \x01(\x0c\x12\r\n\x05\x65rror\x18\x05 \x01(\x0c\x12\x0e\n\x06\x66ields\x18\x06 \x01(\x0c\x12\x0e\n\x06prefix\x18\x07 \x01(\t\x12\x12\n\nhas_prefix\x18\x08 \x01(\x08\x12\x14\n\x0ctransport_id\x18\t \x01(\t\x12\x0e\n\x06groups\x18\n \x03(\t\"\x16\n\x05Level\x12\r\n\x05level\x18\x01 \x01(\x05\"\x18\n\x08\x44\x65\x63ision\x12\x0c\n\x04send\x18\x01 \x01(\x08\"\x11\n\x0f\x44\x65scribeRequest\"R\n\x10\x44\x65scribeResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05hooks\x18\x02 \x03(\t\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\x08\x12\x14\n\x0c\x62\x61tch_stream\x18\x04 \x01(\x08\"?\n\x05\x42\x61tch\x12\x0f\n\x07\x65ntries\x18\x01 \x01(\x0c\x12\x15\n\rtransport_ids\x18\x02 \x03(\t\x12\x0e\n\x06groups\x18\x03 \x01(\x0c\".\n\x0b\x42\x61tchResult\x12\x10\n\x08outcomes\x18\x01 \x01(\x0c\x12\r\n\x05\x65rror\x18\x02 \x01(\t2\xf1\x04\n\x0eLogLayerPlugin\x12U\n\x08\x44\x65scribe\x12#.loglayer.plugin.v1.DescribeRequest\x1a$.loglayer.plugin.v1.DescribeResponse\x12\x46\n\x0eOnFieldsCalled\x12\x19.loglayer.plugin.v1.Value\x1a\x19.loglayer.plugin.v1.Value\x12H\n\x10OnMetadataCalled\x12\x19.loglayer.plugin.v1.Value\x1a\x19.loglayer.plugin.v1.Value\x12H\n\x0fOnBeforeDataOut\x12\x1a.loglayer.plugin.v1.Params\x1a\x19.loglayer.plugin.v1.Value\x12K\n\x12OnBeforeMessageOut\x12\x1a.loglayer.plugin.v1.Params\x1a\x19.loglayer.plugin.v1.Value\x12J\n\x11TransformLogLevel\x12\x1a.loglayer.plugin.v1.Params\x1a\x19.loglayer.plugin.v1.Level\x12\x46\n\nShouldSend\x12\x1a.loglayer.plugin.v1.Params\x1a\x1c.loglayer.plugin.v1.Decision\x12K\n\rDispatchBatch\x12\x19.loglayer.plugin.v1.Batch\x1a\x1f.loglayer.plugin.v1.BatchResult2h\n\x13LogLayerBatchStream\x12Q\n\x0f\x44ispatchBatches\x12\x19.loglayer.plugin.v1.Batch\x1a\x1f.loglayer.plugin.v1.BatchResult(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,21 +34,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VALUE']._serialized_start=70
   _globals['_VALUE']._serialized_end=91
   _globals['_PARAMS']._serialized_start=94
-  _globals['_PARAMS']._serialized_end=256
-  _globals['_LEVEL']._serialized_start=258
-  _globals['_LEVEL']._serialized_end=280
-  _globals['_DECISION']._serialized_start=282
-  _globals['_DECISION']._serialized_end=306
-  _globals['_DESCRIBEREQUEST']._serialized_start=308
-  _globals['_DESCRIBEREQUEST']._serialized_end=325
-  _globals['_DESCRIBERESPONSE']._serialized_start=327
-  _globals['_DESCRIBERESPONSE']._serialized_end=409
-  _globals['_BATCH']._serialized_start=411
-  _globals['_BATCH']._serialized_end=458
-  _globals['_BATCHRESULT']._serialized_start=460
-  _globals['_BATCHRESULT']._serialized_end=506
-  _globals['_LOGLAYERPLUGIN']._serialized_start=509
-  _globals['_LOGLAYERPLUGIN']._serialized_end=1134
-  _globals['_LOGLAYERBATCHSTREAM']._serialized_start=1136
-  _globals['_LOGLAYERBATCHSTREAM']._serialized_end=1240
+  _globals['_PARAMS']._serialized_end=272
+  _globals['_LEVEL']._serialized_start=274
+  _globals['_LEVEL']._serialized_end=296
+  _globals['_DECISION']._serialized_start=298
+  _globals['_DECISION']._serialized_end=322
+  _globals['_DESCRIBEREQUEST']._serialized_start=324
+  _globals['_DESCRIBEREQUEST']._serialized_end=341
+  _globals['_DESCRIBERESPONSE']._serialized_start=343
+  _globals['_DESCRIBERESPONSE']._serialized_end=425
+  _globals['_BATCH']._serialized_start=427
+  _globals['_BATCH']._serialized_end=490
+  _globals['_BATCHRESULT']._serialized_start=492
+  _globals['_BATCHRESULT']._serialized_end=538
+  _globals['_LOGLAYERPLUGIN']._serialized_start=541
+  _globals['_LOGLAYERPLUGIN']._serialized_end=1166
+  _globals['_LOGLAYERBATCHSTREAM']._serialized_start=1168
+  _globals['_LOGLAYERBATCHSTREAM']._serialized_end=1272
 # @@protoc_insertion_point(module_scope)

@@ -13,7 +13,7 @@ class Value(_message.Message):
     def __init__(self, json: _Optional[bytes] = ...) -> None: ...
 
 class Params(_message.Message):
-    __slots__ = ("level", "messages", "data", "metadata", "error", "fields", "prefix", "has_prefix", "transport_id")
+    __slots__ = ("level", "messages", "data", "metadata", "error", "fields", "prefix", "has_prefix", "transport_id", "groups")
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,7 @@ class Params(_message.Message):
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     HAS_PREFIX_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
     level: int
     messages: bytes
     data: bytes
@@ -32,7 +33,8 @@ class Params(_message.Message):
     prefix: str
     has_prefix: bool
     transport_id: str
-    def __init__(self, level: _Optional[int] = ..., messages: _Optional[bytes] = ..., data: _Optional[bytes] = ..., metadata: _Optional[bytes] = ..., error: _Optional[bytes] = ..., fields: _Optional[bytes] = ..., prefix: _Optional[str] = ..., has_prefix: _Optional[bool] = ..., transport_id: _Optional[str] = ...) -> None: ...
+    groups: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, level: _Optional[int] = ..., messages: _Optional[bytes] = ..., data: _Optional[bytes] = ..., metadata: _Optional[bytes] = ..., error: _Optional[bytes] = ..., fields: _Optional[bytes] = ..., prefix: _Optional[str] = ..., has_prefix: _Optional[bool] = ..., transport_id: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Level(_message.Message):
     __slots__ = ("level",)
@@ -63,12 +65,14 @@ class DescribeResponse(_message.Message):
     def __init__(self, id: _Optional[str] = ..., hooks: _Optional[_Iterable[str]] = ..., batch: _Optional[bool] = ..., batch_stream: _Optional[bool] = ...) -> None: ...
 
 class Batch(_message.Message):
-    __slots__ = ("entries", "transport_ids")
+    __slots__ = ("entries", "transport_ids", "groups")
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_IDS_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
     entries: bytes
     transport_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, entries: _Optional[bytes] = ..., transport_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    groups: bytes
+    def __init__(self, entries: _Optional[bytes] = ..., transport_ids: _Optional[_Iterable[str]] = ..., groups: _Optional[bytes] = ...) -> None: ...
 
 class BatchResult(_message.Message):
     __slots__ = ("outcomes", "error")
