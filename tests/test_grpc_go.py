@@ -147,6 +147,22 @@ def test_go_host_launches_a_python_plugin(go_bin):
     assert "error closing client" not in done.stderr
 
 
+def test_go_host_sends_groups_a_python_plugin_sees(go_bin):
+    """The Go stubs generated from loglayer_plugin.proto carry an entry's groups: in
+    Params for each hook, and in a batch's groups document, one array per entry."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "tests" / "grpc_plugins"), *filter(None, [env.get("PYTHONPATH")])])
+    done = subprocess.run([str(go_bin / "loglayer-host"), sys.executable, "-m",
+                           "loglayer.isolation.serve", "sample:Echo"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    answers = json.loads(done.stdout)
+    assert answers["on_before_data_out"]["seen"]["groups"] == ["db"]
+    assert [outcome["data"]["seen"]["groups"] for outcome in answers["dispatch_batch"]] == [
+        ["db"], [], ["db", "auth"]]
+
+
 def test_go_plugin_stdout_and_stderr_reach_the_hosts_output(go_bin):
     """Lines a Go plugin prints travel over go-plugin's GRPCStdio stream (Serve redirects
     os.Stdout and os.Stderr into it) and become entries of the host's ``output``."""

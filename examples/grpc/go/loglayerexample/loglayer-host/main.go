@@ -3,7 +3,9 @@
 // go-plugin's handshake, checks the plugin's health, calls Describe and then each hook
 // the plugin described once, stops the plugin (go-plugin's Kill: the controller's
 // Shutdown first), and prints the answers, with what the plugin wrote to its stdout and
-// stderr (go-plugin's GRPCStdio stream), as one JSON object on stdout.
+// stderr (go-plugin's GRPCStdio stream), as one JSON object on stdout. The entry the
+// hooks see is tagged with the group "db"; the three entries of the batch (when the
+// plugin batches) with "db", nothing, and "db" and "auth".
 //
 //	loglayer-host [-message TEXT] PROGRAM [ARG...]
 //
@@ -111,6 +113,7 @@ func main() {
 		Prefix:      "[go]",
 		HasPrefix:   true,
 		TransportId: "console",
+		Groups:      []string{"db"},
 	}
 	answers := map[string]interface{}{
 		"id":    described.Id,
@@ -159,7 +162,8 @@ func main() {
 	}
 	if described.Batch {
 		entries := []byte(`[[20,["a token=x"],{},null,null,{},null],[30,[],{"secret":1},null,null,{},"[go]"],[10,["plain"],{},null,null,{},null]]`)
-		out, err := hooks.DispatchBatch(ctx, &pb.Batch{Entries: entries, TransportIds: []string{"console"}})
+		groups := []byte(`[["db"],[],["db","auth"]]`)
+		out, err := hooks.DispatchBatch(ctx, &pb.Batch{Entries: entries, TransportIds: []string{"console"}, Groups: groups})
 		if err != nil {
 			fail("DispatchBatch", err)
 		}
