@@ -413,6 +413,7 @@ cdef class FastHook:
                 "metadata": arg.metadata,
                 "error": None if error is None else error_document(error),
                 "prefix": arg.prefix,
+                "groups": getattr(arg, "groups", None) or (),
             }
             if self.kind == SEND:
                 document["transport_id"] = arg.transport_id

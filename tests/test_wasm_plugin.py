@@ -79,7 +79,7 @@ def wasmtime_major() -> int:
 
 def params(**overrides):
     values = dict(level=LogLevel.INFO, messages=["hello"], data={"a": 1}, metadata=None,
-                  error=None, fields={"a": 1}, ctx=None, prefix=None)
+                  error=None, fields={"a": 1}, ctx=None, prefix=None, groups=())
     values.update(overrides)
     p = loglayer.HookParams(*values.values())
     p.transport_id = "tt"
@@ -335,13 +335,38 @@ def test_guest_sees_the_documented_dispatch_document(fast):
     log.with_metadata({"ip": "10.0.0.1"}).with_error(error).warn("a", 2)
     data = tt.last_line().data
     assert list(data) == ["user", "err", "v", "level", "messages", "data", "metadata",
-                          "error", "prefix"]
+                          "error", "prefix", "groups"]
     assert data["v"] == abi.SCHEMA_VERSION
     assert data["level"] == 30 and data["messages"] == ["a", 2]
     assert data["data"]["user"] == "ada" and data["data"]["err"]["type"] == "ValueError"
     assert data["metadata"] == {"ip": "10.0.0.1"}
     assert data["error"] == {"type": "ValueError", "message": "boom"}
-    assert data["prefix"] == "[app]"
+    assert data["prefix"] == "[app]" and data["groups"] == []
+
+
+@pytest.mark.parametrize("fast", PATHS)
+def test_guest_sees_the_groups_and_its_rewrite_keeps_them(core, fast):
+    """A guest reads the entry's groups in its document; the entry the host builds from
+    the guest's results keeps them, and is routed by them (#15)."""
+    rewrite = WasmPlugin(const_guest(on_before_message_out='["rewritten"]',
+                                     transform_log_level='"error"'), fast_path=fast)
+    echo = WasmPlugin(echo_guest("on_before_data_out"), fast_path=fast)
+    db, other = TestTransport("db"), TestTransport("other")
+    log = core.LogLayer(transports=[db, other], plugins=[rewrite, echo],
+                        groups={"db": {"transports": ["db"], "level": "error"}},
+                        ungrouped=["other"])
+    log.with_group("db").info("tagged")
+    log.with_metadata({"m": 1}).with_group("db", "audit").info("builder")
+    log.info("untagged")
+    tagged, builder = db.lines
+    # what the guest was handed: the tags, as an array after the prefix
+    assert tagged.data["groups"] == ["db"] and builder.data["groups"] == ["db", "audit"]
+    assert list(tagged.data)[-2:] == ["prefix", "groups"]
+    # the rewritten entry (messages, and a level that now meets the group's) keeps them
+    assert tagged.messages == ["rewritten"] and tagged.level == LogLevel.ERROR
+    assert (tagged.groups, builder.groups) == (("db",), ("db", "audit"))
+    [untagged] = other.lines
+    assert untagged.data["groups"] == [] and untagged.groups == ()
 
 
 @pytest.mark.parametrize("fast", PATHS)
@@ -381,7 +406,9 @@ def test_values_json_cannot_hold_are_converted(fast):
 
 def test_should_send_document_names_the_transport():
     doc = abi.encode_params(params(), True)
-    assert doc.endswith(b',"transport_id":"tt"}')
+    assert doc.endswith(b',"prefix":null,"groups":[],"transport_id":"tt"}')
+    assert abi.encode_params(params(groups=("db", "auth")), False).endswith(
+        b',"prefix":null,"groups":["db","auth"]}')
     assert b"transport_id" not in abi.encode_params(params(), False)
     assert abi.encode_fields({"a": 1}) == b'{"v":1,"fields":{"a":1}}'
     assert abi.encode_metadata(None) == b'{"v":1,"metadata":null}'
@@ -393,7 +420,8 @@ def test_fast_path_encodes_the_same_bytes_as_the_abi_module():
 
     current = host._Current(None)
     samples = [params(), params(metadata=Point(1, 2), error=OSError("x"), prefix="p"),
-               params(data={1: "non-str key"}, messages=[Opaque(), None, 1.5])]
+               params(data={1: "non-str key"}, messages=[Opaque(), None, 1.5]),
+               params(groups=("db", "auth"))]
     for name in HOOK_NAMES[2:]:
         hook = _wasmfast.FastHook(current, name)
         for p in samples:

@@ -13,8 +13,13 @@ followed by the hook's arguments in a fixed order:
 * ``on_metadata_called``: ``{"v":1,"metadata":<any>}``
 * dispatch hooks (``on_before_data_out``, ``on_before_message_out``,
   ``transform_log_level``): ``{"v":1,"level":30,"messages":[...],"data":{...},
-  "metadata":<any>,"error":null|{"type":..,"message":..},"prefix":null|"..."}``
+  "metadata":<any>,"error":null|{"type":..,"message":..},"prefix":null|"...",
+  "groups":[...]}``
 * ``should_send``: the same, plus ``"transport_id":"..."`` last.
+
+``groups`` are the entry's group tags (``LogLayer.with_group``), an empty array when it
+has none. A guest sees them and cannot change them: routing by group happens in the
+host after the hooks, on the entry the host assembled from the guest's results.
 
 ``fields`` are not sent separately to dispatch hooks: they are already part of
 ``data`` as it was assembled (at the root or under ``fields_key``), and muted fields
@@ -190,6 +195,7 @@ def encode_params(params: Any, with_transport: bool) -> bytes:
         "metadata": params.metadata,
         "error": None if error is None else error_document(error),
         "prefix": params.prefix,
+        "groups": getattr(params, "groups", None) or (),  # hand-made params may lack it
     }
     if with_transport:
         document["transport_id"] = params.transport_id

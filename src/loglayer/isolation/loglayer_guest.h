@@ -24,6 +24,13 @@
  *     discard every lg_out it started.
  *   - an instance serves one call at a time, but a plugin keeps a pool of instances
  *     and replaces one after any failure: do not rely on state kept between calls.
+ *   - a dispatch hook's document is
+ *         {"v":1,"level":20,"messages":[...],"data":{...},"metadata":...,
+ *          "error":null,"prefix":null,"groups":["db"]}
+ *     (should_send adds "transport_id" last). "groups" holds the entry's group tags
+ *     (log.with_group), [] when it has none; the host routes by them after the hooks,
+ *     so a guest that rewrites the data or the messages cannot move an entry to
+ *     another group. Read members by name with lg_json_member: keys may be added.
  */
 #ifndef LOGLAYER_GUEST_H
 #define LOGLAYER_GUEST_H
