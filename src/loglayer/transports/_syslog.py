@@ -184,7 +184,8 @@ def _param_value(value: Any) -> str:
     if value is None:
         return "null"
     if cls is int or cls is float:
-        return repr(value)
+        with contextlib.suppress(ValueError):  # an int past str()'s digit limit: below
+            return repr(value)
     try:
         text = orjson.dumps(value, default=_default, option=_JSON_OPTIONS)
     except Exception:  # a key orjson cannot take, a cycle, a huge int: sanitized
