@@ -21,6 +21,16 @@ The rest is here, on top of ``QueueTransport``'s queue and worker (``_queue._Pip
   costs bounded memory and counted drops, not a growing heap. A permanent failure (the
   wire raises :class:`Reject`: HTTP 4xx other than 408/429, a malformed batch) drops
   that batch, counted; a partial success drops the entries the server refused.
+* Delivered so far: a protocol that acknowledges entry by entry (RELP's answers, TCP's
+  acknowledged bytes) can say in its ``Retry`` which entries of the batch arrived
+  before the failure (``Retry(..., delivered=indices)``). Those count as delivered at
+  once and are not retried (nor counted in ``retried``), so a deadline that cuts the
+  batch short gives up only on the others. With a spool, their records are
+  acknowledged as soon as every entry before them in the batch is settled (the spool
+  acknowledges in order): an acknowledged record is never sent again, and a record is
+  acknowledged only once delivered (or refused for good). An entry delivered behind one
+  that was not stays in the spool when the batch is given up, and the next start sends
+  it again with the undelivered ones (at least once).
 * Overflow: ``overflow="block"`` (the default) makes the caller wait for room at most
   ``block_timeout`` seconds, then counts the entry as dropped; ``"drop_newest"`` and
   ``"drop_oldest"`` drop without waiting. The buffer is bounded by ``max_buffer_entries``
@@ -54,7 +64,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from os import PathLike
 from typing import Any, Protocol
 
@@ -95,11 +105,23 @@ _jitter = random.Random()
 
 class Retry(Exception):  # noqa: N818 - a verdict, raised by a wire
     """A transient failure: the batch is sent again later. ``retry_after`` is the
-    server's requested wait in seconds, when it gave one."""
+    server's requested wait in seconds, when it gave one.
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    ``delivered``: the entries of the batch the server acknowledged before the failure,
+    as indices into the list ``encode`` was given (any order; an index reported by an
+    earlier ``Retry`` of the same batch may be reported again, and counts once). The
+    engine counts them as delivered at once, so that a deadline that cuts the batch
+    short gives up only on the others, and retries only the others: a wire that reports
+    entries here keeps them out of its next attempt (the engine passes the same
+    ``payload`` object again, so the wire can tell the batch it already knows). A wire
+    that knows nothing of the kind leaves it empty: the whole batch is retried.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None, *,
+                 delivered: Iterable[int] = ()) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.delivered = delivered
 
 
 class Reject(Exception):  # noqa: N818 - a verdict, raised by a wire
@@ -112,6 +134,11 @@ class Wire(Protocol):
     ``encode`` and ``send`` run on the worker thread only. ``send`` returns how many of
     the ``count`` entries the server refused in an otherwise successful answer (a
     partial success), with the reason; it raises :class:`Retry` or :class:`Reject`.
+    A ``Retry`` may say which entries were delivered before the failure (its
+    ``delivered``): a wire that speaks a protocol acknowledging entry by entry (RELP,
+    or TCP's byte acknowledgements) keeps its batch's state across attempts, and then
+    the count ``send`` finally returns is of the entries refused among those it never
+    reported delivered.
     """
 
     def encode(self, entries: list) -> bytes: ...
@@ -254,18 +281,27 @@ class _Shipper:
         pipeline = self.pipeline
         assert pipeline is not None
         attempt = 0
+        progress: _Progress | None = None  # made at the first Retry that reports some
         while True:
             timeout = self.timeout
             deadline = self.deadline
+            left = count if progress is None else count - progress.delivered
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:  # close() or the exit drain ran out of time
-                    pipeline.give_up(count, "not delivered by the deadline")
+                    pipeline.give_up(left, "not delivered by the deadline")
                     return
                 timeout = min(timeout, remaining)
             try:
                 refused, reason = self.wire.send(payload, count, timeout)
             except Retry as exc:
+                if exc.delivered:
+                    if progress is None:
+                        progress = _Progress(count)
+                    newly, acked = progress.note(exc.delivered)
+                    if newly or acked:
+                        pipeline.deliver_part(newly, acked)
+                        left = count - progress.delivered
                 delay = exc.retry_after
                 if delay is None:  # full jitter over the exponential bound
                     delay = _jitter.uniform(0, min(self.retry_max,
@@ -278,27 +314,28 @@ class _Shipper:
                 # a last attempt just before the deadline, none after it
                 delay = min(delay, max(remaining - 0.01, 0.0))
                 if pipeline.direct or remaining <= 0.01:
-                    pipeline.give_up(count, f"not delivered by the deadline "
+                    pipeline.give_up(left, f"not delivered by the deadline "
                                      f"(last failure: {exc})")
                     return
-                pipeline.count_retry(count, exc)
+                pipeline.count_retry(left, exc)
                 if self.stop.wait(delay):  # a deadline was set meanwhile: look again
                     self.stop.clear()
                 continue
             except Reject as exc:
-                pipeline.resolve(0, count, f"the backend rejected {count} entries: {exc}")
+                pipeline.resolve(0, left, f"the backend rejected {left} entries: {exc}",
+                                 _unacked(count, progress))
                 return
             except Exception as exc:  # a wire bug: never lose the count
-                pipeline.resolve(0, count, f"sending {count} entries failed: "
-                                 f"{describe(exc)}")
+                pipeline.resolve(0, left, f"sending {left} entries failed: "
+                                 f"{describe(exc)}", _unacked(count, progress))
                 return
             if refused:
-                refused = min(max(int(refused), 0), count)
-                pipeline.resolve(count - refused, refused,
+                refused = min(max(int(refused), 0), left)
+                pipeline.resolve(left - refused, refused,
                                  f"the backend refused {refused} of {count} entries: "
-                                 f"{reason}")
+                                 f"{reason}", _unacked(count, progress))
             else:
-                pipeline.resolve(count, 0, "")
+                pipeline.resolve(left, 0, "", _unacked(count, progress))
             return
 
     def flush(self) -> None:
@@ -306,6 +343,47 @@ class _Shipper:
 
     def close(self) -> None:
         self.wire.close()
+
+
+class _Progress:
+    """What a batch's ``Retry`` verdicts said was delivered so far: which entries
+    (``done``), how many (``delivered``), and how many from the batch's start are
+    settled (``acked``): the spool acknowledges records in order only, so an entry
+    delivered after one that is not yet stays in the spool until that one is settled
+    (or, if the batch is given up, until the next start sends both again)."""
+
+    __slots__ = ("done", "delivered", "acked")
+
+    def __init__(self, count: int) -> None:
+        self.done = bytearray(count)
+        self.delivered = 0
+        self.acked = 0
+
+    def note(self, indices: Iterable[int]) -> tuple[int, int]:
+        """Take a verdict's indices (out of range or repeated ones ignored); return how
+        many are new, and by how many the settled run from the start grew."""
+        done = self.done
+        count = len(done)
+        newly = 0
+        try:
+            for index in indices:
+                if type(index) is int and 0 <= index < count and not done[index]:
+                    done[index] = 1
+                    newly += 1
+        except TypeError:  # a wire bug (not an iterable): what was taken stands
+            pass
+        self.delivered += newly
+        start = acked = self.acked
+        while acked < count and done[acked]:
+            acked += 1
+        self.acked = acked
+        return newly, acked - start
+
+
+def _unacked(count: int, progress: _Progress | None) -> int:
+    """The records of a batch the spool has not acknowledged yet (all of them unless a
+    verdict delivered a run from its start)."""
+    return count if progress is None else count - progress.acked
 
 
 # -- the pipeline ----------------------------------------------------------------------------
@@ -494,20 +572,39 @@ class _DeliveryPipeline(_Pipeline):
 
     # -- resolving ---------------------------------------------------------------------
 
-    def resolve(self, delivered: int, dropped: int, reason: str) -> None:
-        """The shipper's verdict on the oldest ``delivered + dropped`` entries in flight."""
+    def resolve(self, delivered: int, dropped: int, reason: str,
+                acked: int | None = None) -> None:
+        """The shipper's final verdict on a batch in flight: ``delivered`` and
+        ``dropped`` entries (those a ``Retry`` had not already delivered), and
+        ``acked`` records to acknowledge in the spool, the oldest in flight (by
+        default ``delivered + dropped``; more when a partial verdict delivered entries
+        the spool could not acknowledge yet, being behind an undelivered one)."""
         with self.lock:
             self.unresolved -= delivered + dropped
             self.delivered += delivered
             self.rejected += dropped
             if self.spool is not None and not self.spool_frozen:
-                self.spool.ack(delivered + dropped)
+                self.spool.ack(delivered + dropped if acked is None else acked)
         if dropped:
             self._rejected(dropped, reason)
 
+    def deliver_part(self, delivered: int, acked: int) -> None:
+        """A ``Retry``'s partial verdict: ``delivered`` entries of the batch in flight
+        arrived before the failure; the spool acknowledges the ``acked`` oldest records
+        in flight (the batch's settled run from its start grew by that much). The rest
+        of the batch is still in flight."""
+        with self.lock:
+            self.unresolved -= delivered
+            self.delivered += delivered
+            if acked and self.spool is not None and not self.spool_frozen:
+                self.spool.ack(acked)
+
     def give_up(self, count: int, reason: str) -> None:
-        """A deadline passed before the entries could be delivered: without a spool
-        they are dropped; with one they stay in it for the next start."""
+        """A deadline passed before the entries could be delivered (``count``: those of
+        the batch a partial verdict had not delivered): without a spool they are
+        dropped; with one they stay in it for the next start, and so do the delivered
+        entries of the batch the spool could not acknowledge in order (sent again at
+        the next start: at least once)."""
         with self.lock:
             self.given_up += count
         if self.spool is None:
@@ -755,7 +852,10 @@ class DeliveryTransport(QueueTransport):
         ``accepted``: entries given to ``send`` (plus, with a spool, those a previous
         process left); ``delivered``: acknowledged by the backend; ``dropped``: given up
         on (overflow, a full spool, rejected by the backend, a deadline passed without a
-        spool); ``retried``: entries sent again after a transient failure; ``pending``:
+        spool); ``retried``: entries whose batch was attempted again after a transient
+        failure, once per attempt (an entry retried three times counts three, whether
+        or not the failed attempt had put anything on the wire; entries a partial
+        verdict delivered are not retried); ``pending``:
         buffered, being sent, or in the spool. ``accepted == delivered + dropped +
         pending`` holds in every mapping returned. Also ``buffered_bytes`` and, with a
         spool, ``spooled``, ``spool_bytes`` and ``torn`` (records cut by a crash)."""
