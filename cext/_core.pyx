@@ -266,6 +266,13 @@ cdef inline int _level_slot(object level):
     return -1
 
 
+cdef inline int _parsed_index(object level) except -1:
+    """The bit index of any level spelling ``LogLevel.parse`` takes; a member costs no
+    Python call."""
+    cdef int slot = _level_slot(level)
+    return slot if slot >= 0 else _index_of(LogLevel.parse(level))
+
+
 cdef inline int _mask_from(int index):
     """The bitmap with the level at ``index`` and every level above it enabled."""
     return _ALL_LEVELS & ~((1 << index) - 1)
@@ -984,15 +991,15 @@ A structured logger: fields, metadata and errors through plugins to transports.
 
     def set_level(self, level):
         """Enable ``level`` and every level above it; disable those below."""
-        _change_levels(self, _SET_LEVELS, _mask_from(_index_of(LogLevel.parse(level))))
+        _change_levels(self, _SET_LEVELS, _mask_from(_parsed_index(level)))
 
     def enable_level(self, level):
         """Enable ``level`` alone; the other levels keep their state."""
-        _change_levels(self, _ENABLE_LEVELS, 1 << _index_of(LogLevel.parse(level)))
+        _change_levels(self, _ENABLE_LEVELS, 1 << _parsed_index(level))
 
     def disable_level(self, level):
         """Disable ``level`` alone; the other levels keep their state."""
-        _change_levels(self, _DISABLE_LEVELS, 1 << _index_of(LogLevel.parse(level)))
+        _change_levels(self, _DISABLE_LEVELS, 1 << _parsed_index(level))
 
     def enable_logging(self):
         """Turn the master switch on; the per-level state is kept as it was."""
@@ -1004,7 +1011,7 @@ A structured logger: fields, metadata and errors through plugins to transports.
 
     def is_level_enabled(self, level):
         """True when logging is enabled and ``level`` is."""
-        return bool(self._active & (1 << _index_of(LogLevel.parse(level))))
+        return bool(self._active & (1 << _parsed_index(level)))
 
     def mute_fields(self):
         """Leave the persistent fields out of entries until ``unmute_fields()``."""
@@ -1201,7 +1208,7 @@ A structured logger: fields, metadata and errors through plugins to transports.
         """Log just an error; with ``copy_msg`` its ``str()`` becomes the message."""
         if not isinstance(error, BaseException):
             raise TypeError(f"error must be an exception, got {type(error).__name__}")
-        cdef int index = _index_of(LogLevel.parse(level))
+        cdef int index = _parsed_index(level)
         if not self._active & (1 << index):
             return
         if copy_msg is None:
@@ -1217,7 +1224,7 @@ A structured logger: fields, metadata and errors through plugins to transports.
 
     def metadata_only(self, metadata, level=LogLevel.INFO):
         """Log just metadata; nothing is sent when metadata is muted or a hook drops it."""
-        cdef int index = _index_of(LogLevel.parse(level))
+        cdef int index = _parsed_index(level)
         if not self._active & (1 << index) or self._mute_metadata or metadata is None:
             return
         cdef tuple hooks = self._plugins.metadata
@@ -1233,11 +1240,12 @@ A structured logger: fields, metadata and errors through plugins to transports.
         Metadata hooks run; fields hooks do not. ``fields`` replaces the logger's
         fields for this entry; ``ctx`` (when not None) replaces its context.
         """
-        cdef int index = _index_of(LogLevel.parse(level))
+        cdef int index = _parsed_index(level)
         if error is not None and not isinstance(error, BaseException):
             raise TypeError(f"error must be an exception or None, got {type(error).__name__}")
         if fields is not None:
-            fields = check_mapping("fields", fields)
+            fields = (PyDict_Copy(fields) if type(fields) is dict
+                      else check_mapping("fields", fields))
         if not self._active & (1 << index):
             return
         if metadata is not None:
@@ -1245,7 +1253,8 @@ A structured logger: fields, metadata and errors through plugins to transports.
                 metadata = None
             elif self._plugins.metadata:
                 metadata = _run_metadata_hooks(self._plugins.metadata, metadata)
-        self._emit(index, as_message_list(messages), metadata, error,
+        self._emit(index, (<list>messages)[:] if type(messages) is list
+                   else as_message_list(messages), metadata, error,
                    self._ctx if ctx is None else ctx, fields, None)
 
     cdef int _emit(self, int index, list messages, object metadata, object error, object ctx,
@@ -1292,7 +1301,7 @@ A structured logger: fields, metadata and errors through plugins to transports.
                 field_map = resolve_lazy(field_map)
         else:
             field_map = <dict>fields
-            if has_lazy(field_map):
+            if _values_have_lazy(field_map):
                 field_map = resolve_lazy(field_map)
         if _context_on:
             bound = get_value(context_fields)
