@@ -20,7 +20,7 @@ import loglayer
 from loglayer import _native, _select
 
 EXTENSIONS = ("_core", "_render", "utils._clonefast", "plugins._samplefast",
-              "isolation._wasmfast")
+              "isolation._wasmfast", "_stdlibfast")
 
 expected = pytest.mark.skipif(
     _native.NO_EXTENSIONS,
@@ -39,6 +39,9 @@ def _in_use(name: str):
     if name == "plugins._samplefast":
         from loglayer.plugins import sampling
         return sampling._fast
+    if name == "_stdlibfast":
+        from loglayer import stdlib
+        return stdlib._fast
     from loglayer.isolation import _wasm_host
     return _wasm_host._wasmfast
 

@@ -31,6 +31,7 @@ CYTHON_MODULES = {
     "loglayer.utils._clonefast": CEXT / "_clonefast.pyx",
     "loglayer.plugins._samplefast": CEXT / "_samplefast.pyx",
     "loglayer.isolation._wasmfast": CEXT / "_wasmfast.pyx",
+    "loglayer._stdlibfast": CEXT / "_stdlibfast.pyx",
     "loglayer._core.pxd": CEXT / "loglayer" / "_core.pxd",
     "loglayer._hookabi": CEXT / "loglayer" / "_hookabi.pxd",
 }
@@ -71,6 +72,7 @@ LAYERS = {
     "loglayer._taps": ASSEMBLY,
     "loglayer.registry": ASSEMBLY,
     "loglayer.stdlib": ASSEMBLY,
+    "loglayer._stdlibfast": ASSEMBLY,
     "loglayer.testing": ASSEMBLY,
     "loglayer.pytest_plugin": ASSEMBLY,
     "loglayer": ASSEMBLY,  # the package's __init__: the public names

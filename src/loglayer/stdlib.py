@@ -57,6 +57,7 @@ from typing import Any
 
 from . import _default
 from ._common import describe, stderr_line
+from ._native import compiled
 from .levels import LogLevel
 from .transports._stdlib import DATA_KEY, RECORD_KEYS, StdlibTransport, bridge_state
 
@@ -558,3 +559,18 @@ class LogLayerHandler(logging.Handler):
             raise
         except Exception:
             self.handleError(record)
+
+
+# The level methods, compiled: the same calls, served without a LogRecord when nothing
+# needs one, also by StreamHandlers with a plain formatter (see cext/_stdlibfast.pyx).
+_fast: Any = compiled("_stdlibfast")
+if _fast is not None:
+    _fast.bind((StdlibLogger, _StdlibRootLogger), LogLayerHandler, _default)
+    StdlibLogger.debug = _fast.debug  # type: ignore[method-assign]
+    StdlibLogger.info = _fast.info  # type: ignore[method-assign]
+    StdlibLogger.warning = _fast.warning  # type: ignore[method-assign]
+    StdlibLogger.warn = _fast.warn  # type: ignore[method-assign]
+    StdlibLogger.error = _fast.error  # type: ignore[method-assign]
+    StdlibLogger.exception = _fast.exception  # type: ignore[method-assign]
+    StdlibLogger.critical = StdlibLogger.fatal = _fast.critical  # type: ignore[method-assign]
+    StdlibLogger.log = _fast.log  # type: ignore[method-assign]

@@ -1,0 +1,389 @@
+"""The facade's level methods write what the stdlib writes, with or without a record.
+
+With the compiled core, a plain call whose way up the tree meets only loglayer's
+handlers and exact ``StreamHandler``s with a plain ``Formatter`` is served without a
+``LogRecord`` (``loglayer._stdlibfast``); everything else builds the record. Each test
+here makes the same calls, on the same line, on a facade logger and on a plain
+``logging.Logger`` set up alike, and compares what reached the streams; and it checks
+which calls built a record, so that a fast path that silently stopped serving (or
+served a call it must not) fails here. On the pure core every call builds its record
+and the outputs must match all the same.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import logging
+import threading
+from typing import Any
+
+import pytest
+
+from loglayer import LogLayer
+from loglayer import stdlib as facade
+from loglayer.stdlib import LogLayerHandler, get_logger, install
+from loglayer.testing import TestTransport
+
+NATIVE = facade._fast is not None
+_names = itertools.count()
+
+
+class Pair:
+    """A facade logger and a plain ``logging.Logger``, each with its own copy of the
+    handlers a factory makes; records the facade builds are counted."""
+
+    def __init__(self, make_handlers: Any, level: int = logging.DEBUG) -> None:
+        install()
+        suffix = next(_names)
+        self.facade = get_logger(f"native{suffix}")
+        self.plain = logging.Logger(f"native{suffix}")
+        self.plain.parent = logging.root
+        self.streams: dict[str, list[io.StringIO]] = {}
+        for key, logger in (("facade", self.facade), ("plain", self.plain)):
+            logger.propagate = False
+            logger.setLevel(level)
+            handlers = make_handlers()
+            self.streams[key] = [h.stream for h in handlers if hasattr(h, "stream")]
+            for handler in handlers:
+                logger.addHandler(handler)
+        self.records = 0
+        make_record = self.facade.makeRecord
+
+        def counting(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            self.records += 1
+            return make_record(*args, **kwargs)
+
+        self.facade.makeRecord = counting  # type: ignore[method-assign]
+
+    @property
+    def loggers(self) -> tuple[logging.Logger, logging.Logger]:
+        return self.facade, self.plain
+
+    def outputs(self) -> tuple[list[str], list[str]]:
+        return ([s.getvalue() for s in self.streams["facade"]],
+                [s.getvalue() for s in self.streams["plain"]])
+
+    def assert_same(self) -> None:
+        mine, theirs = self.outputs()
+        assert mine == theirs
+        assert any(theirs), "the calls wrote nothing: the comparison proves nothing"
+
+
+def stream_handler(fmt: str | None, stream: Any = None, **kwargs: Any) -> logging.Handler:
+    handler = logging.StreamHandler(io.StringIO() if stream is None else stream)
+    if fmt is not None:
+        handler.setFormatter(logging.Formatter(fmt, **kwargs))
+    return handler
+
+
+class Shown:
+    def __str__(self) -> str:
+        return "shown <é>"
+
+
+FORMATS = [
+    "%(levelname)s %(name)s %(message)s",
+    logging.BASIC_FORMAT,
+    "%(levelname)-8s|%(name)10s|%(message)r",
+    "[%(levelno)03d] %(message)s",
+    "%%(name)s stays; %(message)s at 100%%",
+    "%(message)s",
+    None,  # the handler's default formatter
+]
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=repr)
+def test_plain_calls_write_what_the_stdlib_writes_without_a_record(fmt):
+    pair = Pair(lambda: [stream_handler(fmt)])
+    for logger in pair.loggers:
+        logger.debug("plain")
+        logger.info("args %s and %d", "a", 3)
+        logger.warning("%(key)s from a mapping", {"key": "v"})
+        logger.error(Shown())
+        logger.critical("100% literal, no args")
+        logger.fatal("fatal alias")
+        logger.log(25, "custom level %s", 25)
+        logger.log(15, "unnamed level")
+    pair.assert_same()
+    assert pair.records == (0 if NATIVE else 8)
+    pair.facade.warn("the loglayer spelling, without a deprecation warning")
+    assert pair.records == (0 if NATIVE else 9)
+
+
+def test_a_level_name_added_later_is_the_one_written():
+    logging.addLevelName(23, "NOTICE23")
+    pair = Pair(lambda: [stream_handler("%(levelname)s:%(levelno)s:%(message)s")])
+    for logger in pair.loggers:
+        logger.log(23, "noticed")
+    pair.assert_same()
+    assert pair.outputs()[0] == ["NOTICE23:23:noticed\n"]
+
+
+@pytest.mark.parametrize("fmt", [
+    "%(asctime)s %(message)s",           # a field the four values do not have
+    "%(lineno)d %(funcName)s %(message)s",
+    "%(process)d %(message)s",           # another field of the record
+    "%(message)s %(user)s",              # a field only extra= gives
+], ids=repr)
+def test_formats_needing_the_record_get_one(fmt):
+    pair = Pair(lambda: [stream_handler(fmt)])
+    for logger in pair.loggers:
+        logger.info("needs a record", extra={"user": "ada"})
+        logger.info("again", extra={"user": "bob"})
+    if "asctime" not in fmt:  # the time differs between the two calls
+        pair.assert_same()
+    assert pair.records == 2
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"exc_info": True}, {"stack_info": True}, {"stacklevel": 1}, {"extra": {"user": "ada"}},
+], ids=lambda k: next(iter(k)))
+def test_calls_with_record_options_build_the_record(kwargs):
+    pair = Pair(lambda: [stream_handler("%(levelname)s %(message)s")])
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        for logger in pair.loggers:
+            logger.error("with options", **kwargs)
+    mine, theirs = pair.outputs()
+    assert mine[0].splitlines()[0] == theirs[0].splitlines()[0] == "ERROR with options"
+    assert pair.records == 1
+    if "exc_info" in kwargs:
+        assert "ValueError: boom" in mine[0]
+    if "stack_info" in kwargs:
+        assert "Stack (most recent call last)" in mine[0]
+
+
+def test_exception_logs_the_handled_error():
+    pair = Pair(lambda: [stream_handler("%(message)s")])
+    try:
+        raise KeyError("lost")
+    except KeyError:
+        for logger in pair.loggers:
+            logger.exception("handled")
+    mine, theirs = pair.outputs()
+    assert mine == theirs and "KeyError: 'lost'" in mine[0]
+
+
+def test_another_handler_class_filters_and_levels_take_the_stdlib_path():
+    class Upper(logging.StreamHandler):
+        def format(self, record: logging.LogRecord) -> str:
+            return super().format(record).upper()
+
+    def handlers() -> list[logging.Handler]:
+        quiet = stream_handler("%(message)s")
+        quiet.setLevel(logging.ERROR)
+        filtered = stream_handler("%(message)s")
+        filtered.addFilter(lambda record: "keep" in record.getMessage())
+        return [quiet, Upper(io.StringIO()), filtered]
+
+    pair = Pair(handlers)
+    for logger in pair.loggers:
+        logger.info("keep this")
+        logger.info("drop this")
+        logger.error("keep error")
+    pair.assert_same()
+    assert pair.outputs()[0] == ["keep error\n", "KEEP THIS\nDROP THIS\nKEEP ERROR\n",
+                                 "keep this\nkeep error\n"]
+    assert pair.records == 3
+
+
+def test_a_handler_level_alone_keeps_the_fast_path():
+    def handlers() -> list[logging.Handler]:
+        quiet = stream_handler("%(message)s")
+        quiet.setLevel(logging.ERROR)
+        return [quiet, stream_handler("%(levelname)s %(message)s")]
+
+    pair = Pair(handlers)
+    for logger in pair.loggers:
+        logger.info("info")
+        logger.error("error")
+    pair.assert_same()
+    assert pair.records == (0 if NATIVE else 2)
+
+
+def test_a_custom_record_factory_sees_every_call(monkeypatch):
+    made = []
+    original = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = original(*args, **kwargs)
+        record.levelname = "CUSTOM"
+        made.append(record)
+        return record
+
+    monkeypatch.setattr(logging, "_logRecordFactory", factory)
+    pair = Pair(lambda: [stream_handler("%(levelname)s %(message)s")])
+    for logger in pair.loggers:
+        logger.info("made by the factory")
+    pair.assert_same()
+    assert pair.outputs()[0] == ["CUSTOM made by the factory\n"]
+    assert len(made) == 2
+
+
+def test_a_message_that_cannot_be_formatted_is_reported_as_the_stdlib_reports_it(capsys):
+    pair = Pair(lambda: [stream_handler("%(message)s")])
+    for logger in pair.loggers:
+        logger.info("%d items", "not a number")
+    assert pair.outputs() == ([""], [""])
+    errors = capsys.readouterr().err
+    assert errors.count("--- Logging error ---") == 2
+    assert errors.count("TypeError: %d format: a real number is required") == 2
+
+
+class Failing(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError("disk full")
+
+
+def test_a_failed_write_reaches_handle_error_with_the_calls_record():
+    seen: list[logging.LogRecord] = []
+
+    class Reporting(logging.StreamHandler):
+        pass
+
+    def handlers() -> list[logging.Handler]:
+        handler = stream_handler("%(message)s", stream=Failing())
+        handler.handleError = seen.append  # type: ignore[method-assign]
+        return [handler]
+
+    pair = Pair(handlers)
+    for logger in pair.loggers:
+        logger.warning("lost %s", "line")
+    mine, theirs = seen
+    for attribute in ("name", "levelno", "msg", "args", "lineno", "funcName", "pathname"):
+        assert getattr(mine, attribute) == getattr(theirs, attribute), attribute
+    assert mine.getMessage() == "lost line"
+    assert mine.funcName == "test_a_failed_write_reaches_handle_error_with_the_calls_record"
+
+
+class LockWatching(io.StringIO):
+    """Records whether the handler's lock was held by this thread at each call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handler: logging.Handler | None = None
+        self.held: list[tuple[str, bool]] = []
+
+    def write(self, text: str) -> int:
+        self.held.append(("write", self.handler.lock._is_owned()))  # type: ignore[union-attr]
+        return super().write(text)
+
+    def flush(self) -> None:
+        self.held.append(("flush", self.handler.lock._is_owned()))  # type: ignore[union-attr]
+
+
+def test_the_write_and_flush_happen_under_the_handlers_lock():
+    def handlers() -> list[logging.Handler]:
+        stream = LockWatching()
+        handler = stream_handler("%(message)s", stream=stream)
+        stream.handler = handler
+        return [handler]
+
+    pair = Pair(handlers)
+    pair.facade.info("locked")
+    assert pair.streams["facade"][0].held == [("write", True), ("flush", True)]
+    assert pair.records == 0 if NATIVE else 1
+
+
+def test_a_stream_without_flush_or_false_as_a_bool_is_handled_as_the_stdlib_does():
+    class NoFlush:
+        def __init__(self) -> None:
+            self.parts: list[str] = []
+
+        def write(self, text: str) -> None:
+            self.parts.append(text)
+
+    class Empty(io.StringIO):
+        flushed = 0
+
+        def __len__(self) -> int:
+            return 0
+
+        def flush(self) -> None:
+            type(self).flushed += 1
+
+    for stream_type in (NoFlush, Empty):
+        pair = Pair(lambda stream_type=stream_type: [stream_handler("%(message)s",
+                                                                    stream=stream_type())])
+        for logger in pair.loggers:
+            logger.info("kept")
+    assert Empty.flushed == 0  # StreamHandler.flush skips a stream that is false
+
+
+def test_threads_writing_at_once_lose_and_tear_nothing():
+    pair = Pair(lambda: [stream_handler("%(name)s %(message)s")])
+
+    def write(number: int) -> None:
+        for i in range(500):
+            pair.facade.info("thread %d line %d", number, i)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    lines = pair.outputs()[0][0].splitlines()
+    assert sorted(lines) == sorted(f"{pair.facade.name} thread {n} line {i}"
+                                   for n in range(4) for i in range(500))
+
+
+def test_a_chain_of_stream_and_loglayer_handlers_keeps_the_stdlib_order():
+    install()
+    suffix = next(_names)
+    parent = get_logger(f"chain{suffix}")
+    child = get_logger(f"chain{suffix}.child")
+    parent.propagate = False
+    child.setLevel(logging.INFO)
+    shared = io.StringIO()
+    child.addHandler(stream_handler("child %(message)s", stream=shared))
+    transport = TestTransport()
+    parent.addHandler(LogLayerHandler(LogLayer(transports=transport)))
+    parent.addHandler(stream_handler("parent %(message)s", stream=shared))
+    child.info("once %s", "only")
+    child.debug("below the level")
+    assert shared.getvalue() == "child once only\nparent once only\n"
+    (entry,) = transport.lines
+    assert entry.messages == ["once only"]
+    assert entry.data["logger"] == child.name
+
+
+def test_a_conversion_without_a_name_is_left_to_the_formatter(capsys):
+    pair = Pair(lambda: [stream_handler("%(message)s %s", validate=False)])
+    for logger in pair.loggers:
+        logger.info("unnamed")
+    assert pair.outputs() == ([""], [""])  # the stdlib's formatter fails on it, and reports
+    assert capsys.readouterr().err.count("--- Logging error ---") == 2
+    assert pair.records == 1
+
+
+def test_a_disabled_logger_and_logging_disable_stop_the_fast_path():
+    pair = Pair(lambda: [stream_handler("%(message)s")])
+    pair.facade.disabled = pair.plain.disabled = True
+    for logger in pair.loggers:
+        logger.critical("not written")
+    pair.facade.disabled = pair.plain.disabled = False
+    logging.disable(logging.WARNING)
+    try:
+        for logger in pair.loggers:
+            logger.warning("not written either")
+            logger.error("written")
+    finally:
+        logging.disable(logging.NOTSET)
+    pair.assert_same()
+    assert pair.outputs()[0] == ["written\n"]
+
+
+def test_unknown_keywords_raise_type_error():
+    pair = Pair(lambda: [stream_handler("%(message)s")])
+    for logger in pair.loggers:
+        with pytest.raises(TypeError):
+            logger.info("x", colour="red")
+
+
+def test_log_with_a_level_that_is_not_an_int_raises_as_the_stdlib_does():
+    pair = Pair(lambda: [stream_handler("%(message)s")])
+    for logger in pair.loggers:
+        with pytest.raises(TypeError, match="level must be an integer"):
+            logger.log("INFO", "x")
