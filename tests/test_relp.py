@@ -662,10 +662,6 @@ def test_rsyslog_stopping_ends_the_session(tmp_path) -> None:
         rsyslog.start()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine (_delivery.py): a wire can report a partial success only as entries refused; "
-    "when close()'s deadline passes while a batch is retried, give_up() counts the whole "
-    "batch dropped, the entries the server already answered with 200 included"))
 def test_entries_answered_before_the_close_deadline_count_as_delivered(serve) -> None:
     release = threading.Event()
 

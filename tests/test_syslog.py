@@ -744,11 +744,14 @@ class Relay:
         with self.lock:
             self.frozen = True
 
-    def cut(self) -> None:
+    def thaw(self) -> None:
+        with self.lock:
+            self.frozen = False
+
+    def stalled(self) -> socket.socket:
         """Wait until the transport has bytes the relay's full window leaves
-        unacknowledged and nothing moves, then forward what was acknowledged and
-        reset the transport's connection (see the class docstring)."""
-        client, upstream, peer, threads = self.links[-1]
+        unacknowledged and nothing moves; return the relay's end of the connection."""
+        client, _, peer, _ = self.links[-1]
         stop = time.monotonic() + WAIT
         last = None
         while True:
@@ -756,10 +759,16 @@ class Relay:
             assert queues is not None, "the transport's connection is gone"
             state = (unread(client), queues[0])
             if state == last and state[1] > 0:
-                break
+                return client
             assert time.monotonic() < stop, f"the transport never filled the window: {state}"
             last = state
             time.sleep(0.1)
+
+    def cut(self) -> None:
+        """Once ``stalled()``, forward what was acknowledged and reset the transport's
+        connection (see the class docstring)."""
+        client, upstream, peer, threads = self.links[-1]
+        self.stalled()
         with self.lock:
             waiting = unread(client)
             data = client.recv(waiting, socket.MSG_PEEK) if waiting else b""
@@ -836,6 +845,53 @@ def test_a_connection_cut_with_entries_in_flight_costs_exactly_what_is_counted(
         assert len(missing) == stats["dropped"] == stats["unacknowledged"]
         assert missing == list(range(missing[0], missing[0] + len(missing)))
         assert stats["delivered"] == 3100 - len(missing) and stats["resent"] == 0
+
+
+def whole_frames(data: bytes) -> int:
+    """How many octet-counted frames ``data`` holds whole (the last may be cut)."""
+    count = position = 0
+    while True:
+        space = data.find(b" ", position)
+        if space < 0:
+            return count
+        end = space + 1 + int(data[position:space])
+        if end > len(data):
+            return count
+        count += 1
+        position = end
+
+
+@pytest.mark.slow
+def test_entries_tcp_acknowledged_before_close_gives_up_count_as_delivered(rsyslog) -> None:
+    """The batch in flight when close()'s deadline passes: the entries whose bytes the
+    receiver's TCP acknowledged count as delivered (the wire's partial verdict), the
+    rest of it and what was queued behind it as dropped, and nothing more."""
+    app = unique()
+    relay = Relay(rsyslog.address("tcp"))
+    # small batches (one fits the transport's send buffer whole) and short attempts
+    transport = make(rsyslog, "tcp", app, address=relay.address, structured_data=None,
+                     max_batch_entries=50, timeout=0.5)
+    log = loglayer.LogLayer(transports=transport)
+    try:
+        for index in range(100):
+            log.info(numbered(index))
+        assert transport.flush(WAIT)
+        rsyslog.wait_for_records("tcp", 100, match=lambda r: r["app"] == app)
+        relay.freeze()
+        for index in range(100, 1100):
+            log.info(numbered(index))
+        client = relay.stalled()
+        assert not transport.close(2.0)
+        stats = balanced(transport)
+        waiting = unread(client)  # what the relay's TCP acknowledged since the freeze
+        whole = whole_frames(client.recv(waiting, socket.MSG_PEEK))
+    finally:
+        relay.thaw()
+        transport.close(WAIT)
+        relay.close()
+    assert 0 < whole < 1000
+    assert (stats["delivered"], stats["dropped"], stats["pending"]) == (100 + whole,
+                                                                        1000 - whole, 0)
 
 
 @pytest.mark.slow

@@ -43,10 +43,13 @@ by default) for a framing error and garbles the messages after it.
 Across the engine's retries a wire keeps what it knows of the batch it was given (the
 engine sends the same payload object again after a ``Retry``): an entry already
 delivered is never sent again, and ``send`` returns only when every entry of the batch
-is delivered or lost for good, with the lost ones as the refused count. The engine
-counts a batch that ``close()``'s deadline cut short as dropped as a whole, entries
-the receiver had already acknowledged included: ``delivered`` never claims more than
-arrived.
+is delivered or lost for good, with the lost ones as the refused count. Every ``Retry``
+a wire raises says which entries of the batch were delivered so far (its
+``delivered``: answered ``rsp 200`` over RELP, acknowledged by the receiver's TCP over
+TCP and TLS, taken by the kernel for a datagram), and the engine counts them at once:
+when ``close()``'s deadline cuts a batch short, only its other entries are given up
+(dropped, or left in the spool). ``delivered`` never claims more than arrived, and no
+longer less either.
 
 The payload the engine hands from ``encode`` to ``send`` is the batch in octet-counted
 framing (each message preceded by its length and a space) for every wire: it is what
@@ -461,6 +464,11 @@ class _Batch:
     def sent(self) -> list[int]:
         return [index for index, state in enumerate(self.state) if state == _SENT]
 
+    def delivered(self) -> list[int]:
+        """The entries delivered so far: a ``Retry``'s partial verdict, so that the
+        engine counts them even when a deadline ends the batch before the rest."""
+        return [index for index, state in enumerate(self.state) if state == _DONE]
+
     def finished(self) -> bool:
         return not self.unfinished
 
@@ -586,7 +594,7 @@ class _DatagramWire(_WireBase):
                 where = (self.address if self.protocol == "unix"
                          else f"{self.address[0]}:{self.address[1]}")
                 raise Retry(f"sending to {where} over {self.protocol.upper()}: "
-                            f"{describe(exc)}") from None
+                            f"{describe(exc)}", delivered=batch.delivered()) from None
             batch.done(index)
             if batch.cut[index]:
                 self._count("truncated")
@@ -715,23 +723,31 @@ class _StreamWire(_WireBase):
     def send(self, payload: bytes, count: int, timeout: float) -> tuple[int, str]:
         deadline = time.monotonic() + timeout
         batch = self._batch(payload)
-        while not batch.finished():
-            connection = self._connection(batch, deadline)
-            try:
-                self._write(connection, batch, deadline)
-            except OSError as exc:  # a timeout too: the stream may be cut mid-frame
-                self._broken(batch, describe(exc))
-                raise Retry(f"{self._where()}: writing failed: {describe(exc)}") from None
-            try:
-                self._confirm(connection, batch, deadline)
-            except TimeoutError:  # the connection stays: the next attempt waits on
-                raise Retry(f"{self._where()}: the receiver did not acknowledge the "
-                            "batch within the timeout") from None
-            except OSError as exc:
-                self._broken(batch, describe(exc))
-                raise Retry(f"{self._where()}: the connection broke: "
-                            f"{describe(exc)}") from None
+        try:
+            while not batch.finished():
+                self._attempt(batch, deadline)
+        except Retry as exc:  # with what was acknowledged before the failure
+            exc.delivered = batch.delivered()
+            raise
         return batch.result()
+
+    def _attempt(self, batch: _Batch, deadline: float) -> None:
+        connection = self._connection(batch, deadline)
+        try:
+            self._write(connection, batch, deadline)
+        except OSError as exc:  # a timeout too: the stream may be cut mid-frame
+            self._broken(batch, describe(exc))
+            raise Retry(f"{self._where()}: writing failed: {describe(exc)}") from None
+        try:
+            self._confirm(connection, batch, deadline)
+        except TimeoutError:  # the connection stays: the next attempt waits on
+            self._acknowledged(connection, batch)
+            raise Retry(f"{self._where()}: the receiver did not acknowledge the "
+                        "batch within the timeout") from None
+        except OSError as exc:
+            self._broken(batch, describe(exc))
+            raise Retry(f"{self._where()}: the connection broke: "
+                        f"{describe(exc)}") from None
 
     def _connection(self, batch: _Batch, deadline: float) -> _Connection:
         """The open connection, or a new one when there is none or the receiver ended
@@ -802,21 +818,29 @@ class _StreamWire(_WireBase):
         for index in batch.sent():
             batch.done(index)
 
+    def _acknowledged(self, connection: _Connection, batch: _Batch) -> None:
+        """Mark delivered the entries written whose last byte the receiver's TCP has
+        acknowledged (nothing where that cannot be read): what a ``Retry`` reports as
+        delivered so far when the rest of the batch is not acknowledged in time."""
+        if not connection.exact:
+            return
+        try:
+            acked = connection.acked()
+        except OSError:
+            return
+        for index in batch.sent():
+            if batch.ends[index] <= acked:
+                batch.done(index)
+
     def _broken(self, batch: _Batch, reason: str) -> None:
         """The connection is gone: entries it acknowledged are delivered, the others
         are written again on the next one, or lost (``resend_unacknowledged``)."""
         connection, self.connection = self.connection, None
         if connection is None:
             return
-        acked = -1
-        if connection.exact:
-            with contextlib.suppress(OSError):
-                acked = connection.acked()
+        self._acknowledged(connection, batch)
         connection.close()
         for index in batch.sent():
-            if batch.ends[index] <= acked:
-                batch.done(index)
-                continue
             self._count("unacknowledged")
             if self.resend:
                 batch.again(index)
@@ -872,15 +896,20 @@ class _RelpWire(_WireBase):
     def send(self, payload: bytes, count: int, timeout: float) -> tuple[int, str]:
         deadline = time.monotonic() + timeout
         batch = self._batch(payload)
-        while not batch.finished():
-            session = self._session(batch, deadline)
-            try:
-                self._exchange(session, batch, deadline)
-            except TimeoutError:
-                raise Retry(f"{self._where()}: no answer within the timeout") from None
-            except (OSError, _relp.RelpError) as exc:
-                self._broken(batch)
-                raise Retry(f"{self._where()}: the session broke: {describe(exc)}") from None
+        try:
+            while not batch.finished():
+                session = self._session(batch, deadline)
+                try:
+                    self._exchange(session, batch, deadline)
+                except TimeoutError:
+                    raise Retry(f"{self._where()}: no answer within the timeout") from None
+                except (OSError, _relp.RelpError) as exc:
+                    self._broken(batch)
+                    raise Retry(f"{self._where()}: the session broke: "
+                                f"{describe(exc)}") from None
+        except Retry as exc:  # with what rsyslog answered before the failure
+            exc.delivered = batch.delivered()
+            raise
         return batch.result()
 
     def _session(self, batch: _Batch, deadline: float) -> _relp.RelpSession:
@@ -1010,7 +1039,8 @@ class SyslogTransport(DeliveryTransport):
     server's answer and sends unanswered entries again after a reconnect, at most
     ``relp_window`` of them in flight. ``stats()`` adds ``truncated`` and, for TCP, TLS
     and RELP, ``reconnects``, ``unacknowledged`` and ``resent`` to the engine's
-    counters. Reconnecting waits the engine's backoff.
+    counters. Reconnecting waits the engine's backoff. When ``close()`` gives up on a
+    batch, the entries of it the receiver already acknowledged count as delivered.
 
     Delivery (batching, retries, overflow, the spool, ``flush``/``close``) is the
     engine's: see ``loglayer.transports._delivery`` for every option. Defaults here:
