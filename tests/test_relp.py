@@ -586,6 +586,34 @@ def test_unanswered_messages_are_sent_again_after_the_session_breaks(serve) -> N
     assert [frame.txnr for frame in second.received[:4]] == [1, 2, 3, 4]
 
 
+def test_the_wires_counters_start_from_zero_in_a_forked_child(serve) -> None:
+    """``stats()`` in a forked child count since the fork: the wire's counters too (the
+    child's first session is its first connection, not a reconnect)."""
+    def cut_after_answering_one(peer: Peer) -> None:
+        peer.accept_open()
+        peer.answer(peer.frame())
+        peer.frame()  # left unanswered: the connection ends here
+
+    def answer_all(peer: Peer) -> None:
+        peer.accept_open()
+        until_closed(peer)
+
+    server = serve(cut_after_answering_one, answer_all)
+    transport = relp_transport(server.address, max_batch_entries=2, flush_interval=60)
+    log = loglayer.LogLayer(transports=transport)
+    log.info("a")
+    log.info("b")
+    assert transport.flush(WAIT)
+    stats = transport.stats()
+    assert (stats["reconnects"], stats["unacknowledged"], stats["resent"]) == (1, 1, 1)
+    wire = transport._delivery.shipper.wire
+    wire.after_fork_in_child()  # what the engine calls in the child
+    assert wire.stats() == {"truncated": 0, "reconnects": 0, "unacknowledged": 0,
+                            "resent": 0}
+    assert wire.session is None and wire.current is None and not wire.down
+    assert transport.close(WAIT)
+
+
 def test_a_serverclose_mid_batch_resends_only_the_unanswered(serve) -> None:
     def hint_after_one(peer: Peer) -> None:
         peer.accept_open()

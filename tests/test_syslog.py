@@ -918,6 +918,37 @@ def test_a_stream_reconnects_after_rsyslog_restarts(restarting, protocol) -> Non
     assert (stats["delivered"], stats["dropped"], stats["reconnects"]) == (51, 0, 1)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("protocol", ["tcp", "relp"])
+def test_the_first_connection_after_failed_attempts_counts_as_a_reconnect(restarting,
+                                                                          protocol) -> None:
+    """rsyslogd down before the transport ever connected: its batches are retried
+    (``retried``), nothing was written, so nothing is unacknowledged or resent, and the
+    connection made once it is back is a reconnect: ``reconnects`` counts the outage."""
+    app = unique()
+    restarting.stop()
+    try:
+        transport = make(restarting, protocol, app)
+        log = loglayer.LogLayer(transports=transport)
+        for index in range(1000):
+            log.info(numbered(index))
+        deadline = time.monotonic() + WAIT
+        while transport.stats()["retried"] == 0:
+            assert time.monotonic() < deadline, transport.stats()
+            time.sleep(0.01)
+        stats = balanced(transport)
+        assert (stats["delivered"], stats["reconnects"], stats["resent"]) == (0, 0, 0)
+    finally:
+        restarting.start()
+    assert transport.flush(WAIT)
+    stats = balanced(transport)
+    assert transport.close(WAIT)
+    assert (stats["delivered"], stats["dropped"], stats["reconnects"]) == (1000, 0, 1)
+    assert stats["retried"] > 0 and stats["resent"] == stats["unacknowledged"] == 0
+    records = restarting.wait_for_records(protocol, 1000, match=lambda r: r["app"] == app)
+    assert arrived(records) == collections.Counter(range(1000))
+
+
 def stream_with_restarts(daemon: Rsyslog, transport: SyslogTransport, total: int,
                          stops: tuple[int, ...]) -> list[dict[str, int]]:
     """Log ``total`` numbered entries; at each of ``stops``, once some of the entries
@@ -965,6 +996,9 @@ def test_relp_delivers_every_entry_across_two_restarts_mid_stream(restarting) ->
     # a window of them per break, and every unanswered entry was sent again
     assert stats["reconnects"] == 2
     assert duplicates <= stats["resent"] == stats["unacknowledged"] <= 2 * window
+    # what was sent again was retried; not everything retried had been sent (an attempt
+    # that could not connect sends nothing)
+    assert stats["retried"] >= stats["resent"]
 
 
 @pytest.mark.slow

@@ -51,6 +51,18 @@ when ``close()``'s deadline cuts a batch short, only its other entries are given
 (dropped, or left in the spool). ``delivered`` never claims more than arrived, and no
 longer less either.
 
+The wires' counters, added to the engine's ``stats()``: ``truncated`` (messages cut to
+``max_message_bytes``); for TCP, TLS and RELP, ``reconnects`` (connections, or RELP
+sessions, made after a failure: after one broke, or after attempts to make one failed,
+so a first connection that came only after failed attempts counts too),
+``unacknowledged`` (entries written to a connection or session that broke before their
+acknowledgement or answer came) and ``resent`` (entries written again on a later one:
+those unacknowledged entries, when they are sent again). The engine's ``retried`` is
+another measure: the entries of each attempt that failed and was made again, including
+attempts that could not connect and so wrote nothing; an rsyslogd that is down before
+the first connection makes ``retried`` grow while ``unacknowledged`` and ``resent`` stay
+at 0, and ``reconnects`` counts 1 once it is back.
+
 The payload the engine hands from ``encode`` to ``send`` is the batch in octet-counted
 framing (each message preceded by its length and a space) for every wire: it is what
 TCP and TLS write, and the datagram and RELP wires cut it back into messages, so
@@ -507,6 +519,9 @@ class _WireBase:
         self.limit = limit
         self.current: _Batch | None = None
         self.counters: dict[str, int] = {"truncated": 0}
+        # Set when a connection broke or could not be made: the next one made is a
+        # reconnect (the first connection too, when attempts before it failed).
+        self.down = False
         # The payload last encoded and which of its entries were cut: the engine sends
         # what it encoded last (it encodes a batch's halves only to send them).
         self._cut: tuple[bytes | None, list[bool]] = (None, [])
@@ -538,6 +553,19 @@ class _WireBase:
 
     def _count(self, key: str, amount: int = 1) -> None:
         self.counters[key] += amount
+
+    def _connected(self) -> None:
+        """A connection (a RELP session) was made: a reconnect when one was down."""
+        if self.down:
+            self._count("reconnects")
+            self.down = False
+
+    def _forget(self) -> None:
+        """After ``os.fork()`` in the child: no batch, and counters from zero (the
+        engine's ``stats()`` in a child count since the fork; so do the wire's)."""
+        self.current = None
+        self.down = False
+        self.counters = dict.fromkeys(self.counters, 0)
 
     def stats(self) -> dict[str, int]:
         return dict(self.counters)
@@ -607,7 +635,7 @@ class _DatagramWire(_WireBase):
 
     def after_fork_in_child(self) -> None:
         self.close()
-        self.current = None
+        self._forget()
 
 
 class _Connection:
@@ -714,7 +742,6 @@ class _StreamWire(_WireBase):
         self.tls_context = tls_context
         self.resend = resend
         self.connection: _Connection | None = None
-        self.connections = 0
         self.counters.update(reconnects=0, unacknowledged=0, resent=0)
 
     def _where(self) -> str:
@@ -760,10 +787,9 @@ class _StreamWire(_WireBase):
         try:
             sock = _connect(self.host, self.port, self.tls_context, deadline)
         except (OSError, ssl.SSLError) as exc:
+            self.down = True
             raise Retry(f"connecting to {self._where()}: {describe(exc)}") from None
-        if self.connections:
-            self._count("reconnects")
-        self.connections += 1
+        self._connected()
         self.connection = connection = _Connection(sock)
         return connection
 
@@ -838,6 +864,7 @@ class _StreamWire(_WireBase):
         connection, self.connection = self.connection, None
         if connection is None:
             return
+        self.down = True
         self._acknowledged(connection, batch)
         connection.close()
         for index in batch.sent():
@@ -855,7 +882,7 @@ class _StreamWire(_WireBase):
 
     def after_fork_in_child(self) -> None:
         self.close()  # the parent's connection stays open in the parent
-        self.current = None
+        self._forget()
 
 
 def _records(todo: list[int], frames: list[memoryview]) -> list[list[int]]:
@@ -887,7 +914,6 @@ class _RelpWire(_WireBase):
         self.tls_context = tls_context
         self.window = window
         self.session: _relp.RelpSession | None = None
-        self.sessions = 0
         self.counters.update(reconnects=0, unacknowledged=0, resent=0)
 
     def _where(self) -> str:
@@ -919,16 +945,16 @@ class _RelpWire(_WireBase):
         try:
             sock = _connect(self.host, self.port, self.tls_context, deadline)
         except (OSError, ssl.SSLError) as exc:
+            self.down = True
             raise Retry(f"connecting to {self._where()}: {describe(exc)}") from None
         session = _relp.RelpSession(sock, window=self.window)
         try:
             session.open(deadline)
         except (OSError, _relp.RelpError) as exc:
             session.abort()
+            self.down = True
             raise Retry(f"opening a session with {self._where()}: {describe(exc)}") from None
-        if self.sessions:
-            self._count("reconnects")
-        self.sessions += 1
+        self._connected()
         self.session = session
         return session
 
@@ -970,6 +996,7 @@ class _RelpWire(_WireBase):
         session, self.session = self.session, None
         if session is not None:
             session.abort()
+        self.down = True
         for index in batch.sent():
             self._count("unacknowledged")
             batch.again(index)
@@ -984,7 +1011,7 @@ class _RelpWire(_WireBase):
         session, self.session = self.session, None
         if session is not None:
             session.abort()  # no close command: the session is the parent's
-        self.current = None
+        self._forget()
 
 
 #: How long ``close`` waits for the answer to RELP's ``close``.
@@ -1038,7 +1065,9 @@ class SyslogTransport(DeliveryTransport):
     ``resend_unacknowledged=True`` (at least once); RELP counts an entry only on the
     server's answer and sends unanswered entries again after a reconnect, at most
     ``relp_window`` of them in flight. ``stats()`` adds ``truncated`` and, for TCP, TLS
-    and RELP, ``reconnects``, ``unacknowledged`` and ``resent`` to the engine's
+    and RELP, ``reconnects`` (connections made after a failure, a first one after failed
+    attempts included), ``unacknowledged`` (entries written to a connection that broke
+    before they were acknowledged) and ``resent`` (those written again) to the engine's
     counters. Reconnecting waits the engine's backoff. When ``close()`` gives up on a
     batch, the entries of it the receiver already acknowledged count as delivered.
 
