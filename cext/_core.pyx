@@ -78,12 +78,14 @@ from loglayer._callsite import plumbing_files
 from loglayer._family import LEVEL_MANAGERS, LevelNode
 from loglayer._routing import build_routing, check_group_names, empty_routing, merge_tags
 from loglayer._validate import (
+    LOGGER_FIELD,
     check_bool,
     check_choice,
     check_int,
     check_key,
     check_level,
     check_mapping,
+    named_fields,
 )
 from loglayer.levels import LogLevel
 
@@ -791,7 +793,7 @@ cdef object _run_metadata_hooks(tuple hooks, object metadata):
 
 @cython.freelist(16)
 cdef class LogLayer:
-    """LogLayer(transports=None, plugins=(), level=LogLevel.TRACE, enabled=True, prefix=None, fields=None, fields_key=None, metadata_key=None, error_key='err', error_serializer=None, copy_msg_on_only_error=False, mute_fields=False, mute_metadata=False, on_transport_error=None, source=False, source_key='source', level_manager='copy', groups=None, active_groups=None, ungrouped='all')
+    """LogLayer(transports=None, plugins=(), level=LogLevel.TRACE, enabled=True, prefix=None, fields=None, fields_key=None, metadata_key=None, error_key='err', error_serializer=None, copy_msg_on_only_error=False, mute_fields=False, mute_metadata=False, on_transport_error=None, source=False, source_key='source', level_manager='copy', groups=None, active_groups=None, ungrouped='all', name=None)
 --
 
 A structured logger: fields, metadata and errors through plugins to transports.
@@ -830,7 +832,7 @@ A structured logger: fields, metadata and errors through plugins to transports.
                  error_serializer=None, copy_msg_on_only_error=False, mute_fields=False,
                  mute_metadata=False, on_transport_error=None, source=False,
                  source_key="source", level_manager="copy", groups=None, active_groups=None,
-                 ungrouped="all"):
+                 ungrouped="all", name=None):
         # Validate everything before building anything.
         cdef _Config config = _Config.__new__(_Config)
         config.fields_key = check_key("fields_key", fields_key)
@@ -859,7 +861,8 @@ A structured logger: fields, metadata and errors through plugins to transports.
         mute_metadata = check_bool("mute_metadata", mute_metadata)
         if prefix is not None and not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str or None, got {type(prefix).__name__}")
-        field_map = {} if fields is None else check_mapping("fields", fields)
+        field_map = named_fields(name, {} if fields is None
+                                 else check_mapping("fields", fields))
         records = [PluginRecord(p) for p in plugin_list(plugins)]
         if transports is None:  # the default: what the assembly set (a console)
             if _default_transport_factory is None:
@@ -983,6 +986,12 @@ A structured logger: fields, metadata and errors through plugins to transports.
     def get_fields(self):
         """A shallow copy of the persistent fields."""
         return PyDict_Copy(self._fields)
+
+    @property
+    def name(self):
+        """The logger's name: its ``logger`` field (``LogLayer(name=...)``), if a str."""
+        value = self._fields.get(LOGGER_FIELD)
+        return value if type(value) is str else None
 
     # -- levels and mutes ----------------------------------------------------------
 

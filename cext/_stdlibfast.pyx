@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from cpython.dict cimport PyDict_GetItemWithError
 from cpython.object cimport PyObject
 
+from loglayer._validate import LOGGER_FIELD
 from loglayer.levels import LogLevel
 
 cdef object _logging = logging
@@ -208,7 +209,7 @@ cdef int _send(object log, object logger, long levelno, object level, object tex
                object metadata) except -1:
     """``loglayer.stdlib._send`` for a call without an error."""
     fields = log.get_fields()
-    fields["logger"] = logger.name
+    fields[LOGGER_FIELD] = logger.name
     if levelno % 10 != 0 or not 10 <= levelno <= 50:
         fields["levelno"] = levelno
         fields["levelname"] = _logging.getLevelName(levelno)

@@ -81,6 +81,16 @@ def test_caplog_records_stdlib_transport_entries_with_the_callers_place_and_name
     assert f"test_caplog.py:{warned.lineno} card declined" in caplog.text
 
 
+def test_a_named_loglayer_logger_names_its_records(caplog, name):
+    caplog.set_level(logging.DEBUG)
+    log = LogLayer(transports=StdlibTransport(name), name=f"{name}.billing")
+    log.child().with_fields(order=7).info("invoiced")
+    [record] = caplog.records
+    assert record.name == f"{name}.billing" and record.order == 7
+    assert log.name == f"{name}.billing"
+    assert caplog.record_tuples == [(f"{name}.billing", logging.INFO, "invoiced")]
+
+
 def test_caplog_records_stdlib_transport_exceptions(caplog, name):
     caplog.set_level(logging.DEBUG)
     log = LogLayer(transports=StdlibTransport(name))

@@ -680,3 +680,26 @@ def test_flush_and_close_failures_are_reported(core, tt):
     log.flush()
     log.close()
     assert [type(e.__cause__) for e in reported] == [ZeroDivisionError, ZeroDivisionError]
+
+
+def test_a_name_is_the_logger_field_of_every_entry_and_of_derived_loggers(core, tt):
+    log = core.LogLayer(transports=tt, name="billing", fields={"region": "eu"})
+    log.child().with_fields(order=7).info("invoiced")
+    assert tt.lines[-1].data == {"region": "eu", "logger": "billing", "order": 7}
+    assert log.name == log.child().name == "billing"
+    assert core.LogLayer(transports=tt).name is None
+    assert core.LogLayer(transports=tt, fields={"logger": "same"}, name="same").name == "same"
+
+
+@pytest.mark.parametrize(("name", "error", "words"), [
+    (3, TypeError, "name must be a non-empty str or None, got int"),
+    ("", ValueError, "name must be a non-empty str or None, got ''"),
+])
+def test_a_bad_name_is_refused_by_name(core, tt, name, error, words):
+    with pytest.raises(error, match=words):
+        core.LogLayer(transports=tt, name=name)
+
+
+def test_a_name_that_disagrees_with_the_fields_is_refused(core, tt):
+    with pytest.raises(ValueError, match="name is 'a' but fields\\['logger'\\] is 'b'"):
+        core.LogLayer(transports=tt, name="a", fields={"logger": "b"})

@@ -16,7 +16,7 @@ editing a file::
     options = { keys = ["password", "token"] }
 
 Besides ``level``, ``transports`` and ``plugins``, the keys are the logger's own simple
-settings: ``enabled``, ``prefix``, ``fields``, ``fields_key``, ``metadata_key``,
+settings: ``enabled``, ``name``, ``prefix``, ``fields``, ``fields_key``, ``metadata_key``,
 ``error_key``, ``copy_msg_on_only_error``, ``mute_fields``, ``mute_metadata``,
 ``source``, ``source_key``, ``level_manager``, ``groups``, ``active_groups`` and
 ``ungrouped``.
@@ -103,6 +103,10 @@ def _prefix(path: str, value: Any) -> str | None:
     return check_type(_at(path), value, (str, type(None)), "a str or None")
 
 
+def _name(path: str, value: Any) -> str | None:
+    return check_key(_at(path), value)
+
+
 def _error_key(path: str, value: Any) -> str | None:
     return check_key(_at(path), value, allow_none=False)
 
@@ -148,6 +152,7 @@ _SIMPLE_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "level": _level,
     "enabled": _bool,
     "prefix": _prefix,
+    "name": _name,
     "fields": _fields,
     "fields_key": _key,
     "metadata_key": _key,

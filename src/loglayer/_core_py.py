@@ -58,12 +58,14 @@ from ._common import (
 from ._family import LEVEL_MANAGERS, LevelNode
 from ._routing import build_routing, check_group_names, empty_routing, merge_tags
 from ._validate import (
+    LOGGER_FIELD,
     check_bool,
     check_choice,
     check_int,
     check_key,
     check_level,
     check_mapping,
+    named_fields,
 )
 from .errors import TransportError
 from .levels import LogLevel
@@ -517,7 +519,7 @@ class LogLayer:
                  source: bool = False, source_key: str = "source",
                  level_manager: str = "copy", groups: Mapping[str, Any] | None = None,
                  active_groups: Iterable[str] | None = None,
-                 ungrouped: str | Sequence[str] = "all") -> None:
+                 ungrouped: str | Sequence[str] = "all", name: str | None = None) -> None:
         # Validate everything before building anything.
         config = _Config()
         config.fields_key = check_key("fields_key", fields_key)
@@ -545,7 +547,8 @@ class LogLayer:
         mute_metadata = check_bool("mute_metadata", mute_metadata)
         if prefix is not None and not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str or None, got {type(prefix).__name__}")
-        field_map = {} if fields is None else check_mapping("fields", fields)
+        field_map = named_fields(name, {} if fields is None
+                                 else check_mapping("fields", fields))
         records = [PluginRecord(p) for p in plugin_list(plugins)]
         if transports is None:  # the default: what the assembly set (a console)
             if _default_transport_factory is None:
@@ -724,6 +727,12 @@ class LogLayer:
     def get_fields(self) -> dict[str, Any]:
         """A shallow copy of the persistent fields."""
         return dict(self._fields)
+
+    @property
+    def name(self) -> str | None:
+        """The logger's name: its ``logger`` field (``LogLayer(name=...)``), if a str."""
+        value = self._fields.get(LOGGER_FIELD)
+        return value if type(value) is str else None
 
     # -- levels and mutes ----------------------------------------------------------
 

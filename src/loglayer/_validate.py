@@ -209,3 +209,24 @@ def check_level(name: str, value: Any) -> LogLevel:
     except ValueError:
         raise ValueError(f"{name} must be a log level ({_LEVEL_NAMES}, warning, critical, or "
                          f"{_LEVEL_NUMBERS}), got {value!r}") from None
+
+
+#: The field that names the logger an entry came from: ``LogLayer(name=...)`` sets it,
+#: the stdlib facade sets it to the ``logging`` logger's name, and ``StdlibTransport``
+#: names its records after it.
+LOGGER_FIELD = "logger"
+
+
+def named_fields(name: Any, fields: dict) -> dict:
+    """``fields`` (the constructor's copy) with ``name`` as the ``logger`` field.
+
+    ``name`` is a non-empty str or None (no name). A ``fields`` mapping that already
+    names another logger is a ``ValueError``: which one is meant is not for us to guess.
+    """
+    if check_key("name", name) is None:
+        return fields
+    if fields.get(LOGGER_FIELD, name) != name:
+        raise ValueError(f"name is {name!r} but fields[{LOGGER_FIELD!r}] is "
+                         f"{fields[LOGGER_FIELD]!r}: give the name once")
+    fields[LOGGER_FIELD] = name
+    return fields

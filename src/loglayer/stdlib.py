@@ -58,6 +58,7 @@ from typing import Any
 from . import _default
 from ._common import describe, stderr_line
 from ._native import compiled
+from ._validate import LOGGER_FIELD
 from .levels import LogLevel
 from .transports._stdlib import DATA_KEY, RECORD_KEYS, StdlibTransport, bridge_state
 
@@ -153,7 +154,7 @@ def _send(log: Any, levelno: int, text: str, metadata: Any, error: BaseException
     does: it is often the last line before the process dies.
     """
     fields = log.get_fields()
-    fields["logger"] = name
+    fields[LOGGER_FIELD] = name
     if levelno not in _NAMED_LEVELS:
         fields["levelno"] = levelno
         fields["levelname"] = logging.getLevelName(levelno)

@@ -11,6 +11,7 @@ from typing import Any
 
 from .._common import text_of
 from .._select import Transport
+from .._validate import LOGGER_FIELD
 from ..levels import LogLevel
 from ..typing import LevelLike
 from ..utils import to_map
@@ -151,7 +152,7 @@ def _call_site() -> tuple[str, int, str]:
 def _name_and_level(fields: Any, name: str, levelno: int) -> tuple[str, int]:
     """The record's logger name and level from the entry's fields (see StdlibTransport)."""
     try:
-        logger = fields.get("logger")
+        logger = fields.get(LOGGER_FIELD)
         number = fields.get("levelno")
     except Exception:  # fields that cannot be read: the defaults
         return name, levelno
