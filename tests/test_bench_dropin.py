@@ -52,3 +52,13 @@ def test_the_table_has_the_rows_and_the_targets(result):
 def test_bad_arguments_are_named(kwargs, word):
     with pytest.raises(ValueError, match=word):
         _dropin.run_dropin(**kwargs)
+
+
+def test_the_json_report_has_every_row_with_its_ratios_and_targets(result):
+    report = _dropin.dropin_json(result)
+    assert set(report["rows"]) == set(_dropin.ROWS)
+    d2 = report["rows"]["D2"]
+    assert d2["targets"] == {"stdlib logging": 0.2, "picologging": 0.6}
+    assert d2["ns"]["loglayer facade"] > 0
+    assert d2["ratios"]["stdlib logging"] == result.ratio("D2", "stdlib logging")
+    json.dumps(report)  # plain data

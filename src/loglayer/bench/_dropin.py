@@ -1,6 +1,9 @@
 """The drop-in rows: the stdlib facade with loglayer installed against the stdlib and
 picologging, with the same configuration, in one run (issue #16).
 
+``python -m loglayer.bench`` runs them after its scenarios (``--no-dropin`` leaves them
+out); alone::
+
     python -m loglayer.bench._dropin [--rounds N] [--batch-ms MS]
 
 Three rows, each the same statement on three loggers set up alike (a logger at
@@ -32,7 +35,8 @@ from ._peers import _pico_json_formatter, _stdlib_json_formatter
 from ._runner import CaptureSink, NullSink, calibrate, compile_case, timed
 from ._scenarios import FIELDS, MESSAGE, Case, Unavailable, literal_source
 
-__all__ = ["CONTENDERS", "ROWS", "TARGETS", "DropinResult", "dropin_markdown", "run_dropin"]
+__all__ = ["CONTENDERS", "ROWS", "TARGETS", "DropinResult", "dropin_json", "dropin_markdown",
+           "run_dropin"]
 
 #: Row id -> its title.
 ROWS = {
@@ -190,6 +194,22 @@ def dropin_markdown(result: DropinResult) -> str:
     for name, why in result.unavailable.items():
         lines.append(f"\n{name} did not run: {why}")
     return "\n".join(lines) + "\n"
+
+
+def dropin_json(result: DropinResult) -> dict[str, Any]:
+    """The rows as plain data for the benchmark's JSON report."""
+    rows: dict[str, Any] = {}
+    for row, title in ROWS.items():
+        ratios = {peer: result.ratio(row, peer) for peer in CONTENDERS[1:]}
+        rows[row] = {
+            "title": title,
+            "ns": {name: result.ns.get((row, name)) for name in CONTENDERS},
+            "statements": {name: result.statements.get((row, name)) for name in CONTENDERS},
+            "ratios": ratios,
+            "targets": {peer: TARGETS[(row, peer)] for peer in CONTENDERS[1:]
+                        if (row, peer) in TARGETS},
+        }
+    return {"rows": rows, "unavailable": dict(result.unavailable)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -897,6 +897,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="also count instructions per call under valgrind's callgrind")
     parser.add_argument("--instructions-n", default="300,900", metavar="N1,N2",
                         help="the two iteration counts of --instructions (default 300,900)")
+    parser.add_argument("--no-dropin", action="store_true",
+                        help="leave out the drop-in rows (the stdlib facade against the "
+                             "stdlib and picologging, set up alike), which run by default")
     parser.add_argument("--shipping", action="store_true",
                         help="also run the shipping suite: OTLP, HTTP, syslog and journald "
                              "transports against the OTel SDK and the stdlib's handlers "
@@ -1045,6 +1048,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._shipping import run_shipping  # imports the shipping transports' clients
 
         shipping = run_shipping(*settings.shipping)
+    dropin = None
+    if not (args.no_dropin or settings.dry_run):
+        from ._dropin import run_dropin  # last: it installs the facade in this process
+
+        dropin = run_dropin(rounds=settings.rounds, batch_ms=settings.batch_ms)
 
     if settings.show_samples:
         print(samples_markdown(results))
@@ -1063,6 +1071,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(shipping_markdown(shipping))
         report["shipping"] = shipping_json(shipping)
         failed = failed or any(side.problem is not None for side in shipping.sides)
+    if dropin is not None:
+        from ._dropin import dropin_json, dropin_markdown
+
+        print(dropin_markdown(dropin))
+        report["dropin"] = dropin_json(dropin)
     settings.output.mkdir(parents=True, exist_ok=True)
     json_path = settings.output / "latest.json"
     json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
