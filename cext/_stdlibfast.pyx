@@ -34,6 +34,46 @@ from cpython.object cimport PyObject
 from loglayer._validate import LOGGER_FIELD
 from loglayer.levels import LogLevel
 
+cdef extern from *:
+    """
+    #include <stddef.h>
+    /* A callable that takes any arguments and returns None, through vectorcall: what a
+       facade logger's level method is, in its instance dict, while that level is off. */
+    typedef struct { PyObject_HEAD vectorcallfunc vectorcall; } loglayer_disabled_call;
+    static PyObject *loglayer_disabled_call_run(PyObject *self, PyObject *const *args,
+                                                size_t nargsf, PyObject *kwnames) {
+        (void)self; (void)args; (void)nargsf; (void)kwnames;
+        Py_RETURN_NONE;
+    }
+    static PyObject *loglayer_disabled_call_repr(PyObject *self) {
+        (void)self;
+        return PyUnicode_FromString("<a level method of a level that is off>");
+    }
+    static PyTypeObject loglayer_disabled_call_type = {
+        PyVarObject_HEAD_INIT(NULL, 0)
+        .tp_name = "loglayer._stdlibfast.DisabledCall",
+        .tp_basicsize = sizeof(loglayer_disabled_call),
+        .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+        .tp_vectorcall_offset = offsetof(loglayer_disabled_call, vectorcall),
+        .tp_call = PyVectorcall_Call,
+        .tp_repr = loglayer_disabled_call_repr,
+    };
+    static PyObject *loglayer_disabled_call_new(void) {
+        if (PyType_Ready(&loglayer_disabled_call_type) < 0) return NULL;
+        loglayer_disabled_call *self = PyObject_New(loglayer_disabled_call,
+                                                    &loglayer_disabled_call_type);
+        if (self != NULL) self->vectorcall = loglayer_disabled_call_run;
+        return (PyObject *)self;
+    }
+    """
+    object loglayer_disabled_call_new()
+
+#: Takes any arguments and does nothing, as a level method does when its level is off.
+#: ``loglayer.stdlib`` puts it in a facade logger's ``__dict__`` in place of the methods
+#: of the levels that logger's ``isEnabledFor`` cache holds as off, and takes it out
+#: when the cache is cleared: a disabled call then costs an attribute read and a C call.
+disabled_call = loglayer_disabled_call_new()
+
 cdef object _logging = logging
 cdef object _LogRecord = logging.LogRecord
 cdef object _StreamHandler = logging.StreamHandler
@@ -61,6 +101,7 @@ cdef object _default = None
 cdef dict _plans = {}
 _SPEC = re.compile(r"%%|%\(([^)]*)\)([#0+ -]*\d*(?:\.\d+)?[a-zA-Z%])?")
 _RENDERED = ("name", "levelname", "levelno", "message")
+_KEYWORDS = frozenset(("exc_info", "extra", "stack_info", "stacklevel"))
 
 
 def bind(served, log_layer_handler, default_module):
@@ -247,20 +288,23 @@ cdef int _write(object logger, tuple route, long levelno, object text, object ms
     return 0
 
 
+cdef bint _level_on(object logger, object level) except -1:
+    """``logger.isEnabledFor(level)``, from its cache when the answer is there."""
+    if logger.disabled:
+        return False
+    cache = logger._cache
+    cdef PyObject* cached = NULL
+    if type(cache) is dict or isinstance(cache, dict):
+        cached = PyDict_GetItemWithError(cache, level)
+    if cached == NULL:
+        return logger.isEnabledFor(level)
+    return <object>cached
+
+
 cdef object _call(object logger, object level, object msg, tuple args, object exc_info,
                   object extra, object stack_info, object stacklevel):
     """``Logger.<level>(msg, *args, ...)`` once the method picked ``level``."""
-    if logger.disabled:
-        return None
-    cache = logger._cache
-    cdef PyObject* cached = NULL
-    if type(cache) is dict:
-        cached = PyDict_GetItemWithError(cache, level)
-    if cached == NULL:
-        enabled = logger.isEnabledFor(level)
-    else:
-        enabled = <object>cached
-    if not enabled:
+    if not _level_on(logger, level):
         return None
     if (exc_info or stack_info or stacklevel is not None or type(level) is not int
             or type(logger) not in _served or logger.filters):
@@ -343,52 +387,61 @@ cdef object _call(object logger, object level, object msg, tuple args, object ex
     return None
 
 
-# The signatures are StdlibLogger._log's keywords, so that a call passes them on as
-# they came; stacklevel=None is "not asked for".
+# The level methods take what the stdlib's take: while the level is off, anything (the
+# stdlib checks the keywords only in _log); once on, the keywords of StdlibLogger._log.
 
-def debug(self, msg, *args, exc_info=None, extra=None, stack_info=False, stacklevel=None):
+cdef object _call_with(object logger, object level, object msg, tuple args, dict kwargs):
+    if not kwargs:
+        return _call(logger, level, msg, args, None, None, False, None)
+    if not _level_on(logger, level):
+        return None
+    for key in kwargs:
+        if key not in _KEYWORDS:
+            return logger._log(level, msg, args, **kwargs)  # raises the stdlib's TypeError
+    return _call(logger, level, msg, args, kwargs.get("exc_info"), kwargs.get("extra"),
+                 kwargs.get("stack_info", False), kwargs.get("stacklevel"))
+
+
+def debug(self, msg, *args, **kwargs):
     """Log ``msg % args`` at ``DEBUG``; see ``logging.Logger.debug``."""
-    return _call(self, 10, msg, args, exc_info, extra, stack_info, stacklevel)
+    return _call_with(self, 10, msg, args, kwargs)
 
 
-def info(self, msg, *args, exc_info=None, extra=None, stack_info=False, stacklevel=None):
+def info(self, msg, *args, **kwargs):
     """Log ``msg % args`` at ``INFO``; see ``logging.Logger.info``."""
-    return _call(self, 20, msg, args, exc_info, extra, stack_info, stacklevel)
+    return _call_with(self, 20, msg, args, kwargs)
 
 
-def warning(self, msg, *args, exc_info=None, extra=None, stack_info=False,
-            stacklevel=None):
+def warning(self, msg, *args, **kwargs):
     """Log ``msg % args`` at ``WARNING``; see ``logging.Logger.warning``."""
-    return _call(self, 30, msg, args, exc_info, extra, stack_info, stacklevel)
+    return _call_with(self, 30, msg, args, kwargs)
 
 
-def warn(self, msg, *args, exc_info=None, extra=None, stack_info=False, stacklevel=None):
+def warn(self, msg, *args, **kwargs):
     """``warning()``, without the stdlib's deprecation warning."""
-    return _call(self, 30, msg, args, exc_info, extra, stack_info, stacklevel)
+    return _call_with(self, 30, msg, args, kwargs)
 
 
-def error(self, msg, *args, exc_info=None, extra=None, stack_info=False, stacklevel=None):
+def error(self, msg, *args, **kwargs):
     """Log ``msg % args`` at ``ERROR``; see ``logging.Logger.error``."""
-    return _call(self, 40, msg, args, exc_info, extra, stack_info, stacklevel)
+    return _call_with(self, 40, msg, args, kwargs)
 
 
-def exception(self, msg, *args, exc_info=True, extra=None, stack_info=False,
-              stacklevel=None):
+def exception(self, msg, *args, exc_info=True, **kwargs):
     """Log ``msg % args`` at ``ERROR`` with the exception being handled."""
-    return _call(self, 40, msg, args, exc_info, extra, stack_info, stacklevel)
+    kwargs["exc_info"] = exc_info
+    return _call_with(self, 40, msg, args, kwargs)
 
 
-def critical(self, msg, *args, exc_info=None, extra=None, stack_info=False,
-             stacklevel=None):
+def critical(self, msg, *args, **kwargs):
     """Log ``msg % args`` at ``CRITICAL``; see ``logging.Logger.critical``."""
-    return _call(self, 50, msg, args, exc_info, extra, stack_info, stacklevel)
+    return _call_with(self, 50, msg, args, kwargs)
 
 
-def log(self, level, msg, *args, exc_info=None, extra=None, stack_info=False,
-        stacklevel=None):
+def log(self, level, msg, *args, **kwargs):
     """Log ``msg % args`` at the integer ``level``; see ``logging.Logger.log``."""
     if not isinstance(level, int):
         if _logging.raiseExceptions:
             raise TypeError("level must be an integer")
         return None
-    return _call(self, level, msg, args, exc_info, extra, stack_info, stacklevel)
+    return _call_with(self, level, msg, args, kwargs)

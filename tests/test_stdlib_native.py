@@ -387,3 +387,72 @@ def test_log_with_a_level_that_is_not_an_int_raises_as_the_stdlib_does():
     for logger in pair.loggers:
         with pytest.raises(TypeError, match="level must be an integer"):
             logger.log("INFO", "x")
+
+
+# A level that is off: its methods do nothing, cheaply, exactly while the stdlib's own
+# isEnabledFor cache says the level is off.
+
+
+def test_a_level_turned_back_on_anywhere_up_the_tree_writes_again():
+    install()
+    suffix = next(_names)
+    parent = get_logger(f"levels{suffix}")
+    child = get_logger(f"levels{suffix}.child")
+    parent.propagate = False
+    parent.setLevel(logging.INFO)
+    stream = io.StringIO()
+    parent.addHandler(stream_handler("%(levelname)s %(message)s", stream=stream))
+    child.debug("off")
+    child.warning("on")
+    if NATIVE:
+        assert child.debug is facade._fast.disabled_call
+        assert isinstance(child.warning.__self__, logging.Logger)
+    parent.setLevel(logging.DEBUG)  # clears every logger's cache, the child's included
+    child.debug("back on")
+    logging.disable(logging.INFO)
+    child.debug("off again")
+    child.info("off too")
+    logging.disable(logging.NOTSET)
+    child.info("and back")
+    assert stream.getvalue() == "WARNING on\nDEBUG back on\nINFO and back\n"
+
+
+def test_a_call_at_a_level_that_is_off_takes_any_arguments_as_the_stdlib_does():
+    pair = Pair(lambda: [stream_handler("%(message)s")], level=logging.ERROR)
+    for logger in pair.loggers:
+        for _ in range(2):  # the first call fills the cache, the second finds it
+            logger.info("off", 1, 2, colour="red", exc_info=True)
+    for logger in pair.loggers:
+        logger.error("on")
+    pair.assert_same()
+
+
+def test_a_method_the_program_put_on_the_logger_is_left_alone():
+    from unittest import mock
+
+    pair = Pair(lambda: [stream_handler("%(message)s")], level=logging.ERROR)
+    with mock.patch.object(pair.facade, "info") as patched:
+        pair.facade.info("to the mock")
+        pair.facade.info("to the mock")
+        pair.facade.setLevel(logging.WARNING)
+        pair.facade.info("to the mock")
+    assert patched.call_count == 3
+    pair.facade.setLevel(logging.INFO)
+    pair.facade.info("written")
+    assert pair.outputs()[0] == ["written\n"]
+
+
+def test_a_subclass_keeps_its_own_level_methods():
+    install()
+    seen: list[str] = []
+
+    class Counting(facade.StdlibLogger):
+        def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
+            seen.append(str(msg))
+            super().debug(msg, *args, **kwargs)
+
+    logger = Counting(f"subclass{next(_names)}", logging.INFO)
+    logger.parent = logging.root
+    logger.debug("first")
+    logger.debug("second")
+    assert seen == ["first", "second"]

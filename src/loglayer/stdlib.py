@@ -51,6 +51,7 @@ import os
 import sys
 import threading
 import traceback
+import weakref
 from collections.abc import Mapping
 from types import FrameType
 from typing import Any
@@ -203,6 +204,65 @@ def _check_level(level: Any) -> int:
     raise TypeError(f"Level not an integer or a valid string: {level!r}")
 
 
+# The compiled level methods (cext/_stdlibfast.pyx), put on StdlibLogger at the end of
+# this module; None on the pure core, where the stdlib's own methods serve.
+_fast: Any = compiled("_stdlibfast")
+
+#: The level methods that do nothing while a level is off, by level number.
+_METHODS_OF_LEVEL = {logging.DEBUG: ("debug",), logging.INFO: ("info",),
+                     logging.WARNING: ("warning", "warn"),
+                     logging.ERROR: ("error", "exception"),
+                     logging.CRITICAL: ("critical", "fatal")}
+
+
+class _LevelCache(dict):
+    """A facade logger's ``isEnabledFor`` cache (the stdlib's ``Logger._cache``) that
+    also makes a disabled call cheap, on the compiled core.
+
+    The stdlib fills the cache when ``isEnabledFor`` first answers for a level, and
+    clears it on every change that can alter an answer (``setLevel`` anywhere in the
+    tree, ``logging.disable``). When a named level is stored as off, the logger's
+    methods for it get ``disabled_call`` in its ``__dict__``, a C callable that does
+    nothing; clearing takes them out. So the methods are off exactly while the cache
+    says so, no longer: the same answers the stdlib gives, from the same cache. A
+    method the program put in the instance itself (``mock.patch.object``) is left
+    alone, and a subclass of the facade class keeps its own methods.
+    """
+
+    __slots__ = ("_owner",)
+
+    def __init__(self, owner: logging.Logger) -> None:
+        super().__init__()
+        self._owner = weakref.ref(owner)
+
+    # The instance is read and written with getattr/setattr/delattr, never __dict__:
+    # CPython keeps an object's attributes inline until its __dict__ is asked for, and
+    # a logger whose attributes moved to a real dict reads them slower on every call.
+
+    def __setitem__(self, level: int, enabled: bool) -> None:
+        super().__setitem__(level, enabled)
+        names = None if enabled else _METHODS_OF_LEVEL.get(level)
+        if names:
+            owner = self._owner()
+            if owner is not None and type(owner) in (StdlibLogger, _StdlibRootLogger):
+                for name in names:
+                    bound = getattr(owner, name)  # the class's method, unless replaced
+                    if getattr(bound, "__func__", None) is getattr(StdlibLogger, name):
+                        setattr(owner, name, _fast.disabled_call)
+
+    def clear(self) -> None:
+        super().clear()
+        owner = self._owner()
+        if owner is not None:
+            for names in _METHODS_OF_LEVEL.values():
+                for name in names:
+                    if getattr(owner, name, None) is _fast.disabled_call:
+                        delattr(owner, name)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return dict, ()  # a copy of a logger's state starts with an empty cache
+
+
 # Set on this thread while a facade logger hands a record it built to its handlers,
 # when the caller asked for its place with ``stacklevel`` (see ``StdlibLogger._log``).
 _call_state = threading.local()
@@ -243,6 +303,8 @@ class StdlibLogger(logging.Logger):
     def __init__(self, name: str, level: int | str = logging.NOTSET, *,
                  capture_caller: bool | None = None) -> None:
         super().__init__(name, _check_level(level))
+        if _fast is not None:
+            self._cache = _LevelCache(self)
         if capture_caller is not None:
             self.capture_caller = capture_caller
 
@@ -439,6 +501,10 @@ def _adopt(logger: logging.Logger) -> logging.Logger:
         logger.__class__ = StdlibLogger
     elif kind is logging.RootLogger:
         logger.__class__ = _StdlibRootLogger
+    else:
+        return logger
+    if _fast is not None:
+        logger._cache = _LevelCache(logger)  # type: ignore[attr-defined]
     return logger
 
 
@@ -564,7 +630,6 @@ class LogLayerHandler(logging.Handler):
 
 # The level methods, compiled: the same calls, served without a LogRecord when nothing
 # needs one, also by StreamHandlers with a plain formatter (see cext/_stdlibfast.pyx).
-_fast: Any = compiled("_stdlibfast")
 if _fast is not None:
     _fast.bind((StdlibLogger, _StdlibRootLogger), LogLayerHandler, _default)
     StdlibLogger.debug = _fast.debug  # type: ignore[method-assign]
