@@ -20,7 +20,7 @@ import loglayer
 from loglayer import _native, _select
 
 EXTENSIONS = ("_core", "_render", "utils._clonefast", "plugins._samplefast",
-              "isolation._wasmfast", "_stdlibfast")
+              "isolation._wasmfast", "_stdlibfast", "transports._syslogfast")
 
 expected = pytest.mark.skipif(
     _native.NO_EXTENSIONS,
@@ -42,6 +42,9 @@ def _in_use(name: str):
     if name == "_stdlibfast":
         from loglayer import stdlib
         return stdlib._fast
+    if name == "transports._syslogfast":
+        from loglayer.transports import _syslog
+        return _syslog._fast
     from loglayer.isolation import _wasm_host
     return _wasm_host._wasmfast
 

@@ -87,6 +87,7 @@ from typing import Any
 import orjson
 
 from .._common import describe, escape_text, text_of
+from .._native import compiled
 from .._render_py import _items, sanitize_for_json
 from .._validate import check_bool, check_choice, check_int, check_key, check_type
 from ..levels import LogLevel
@@ -95,6 +96,10 @@ from . import _relp
 from ._delivery import DeliveryTransport, Retry
 
 __all__ = ["FACILITIES", "SyslogFormatter", "SyslogTransport", "severity"]
+
+#: The compiled encoder and framing (``cext/_syslogfast.pyx``), or None: the Python
+#: code here is the definition, and runs alone with ``LOGLAYER_NO_EXTENSIONS=1``.
+_fast: Any = compiled("transports._syslogfast")
 
 _MiB = 1 << 20
 
@@ -268,7 +273,7 @@ class SyslogFormatter:
 
     __slots__ = ("format", "facility", "hostname", "app_name", "procid", "msgid",
                  "structured_data", "sd_id", "one_line", "_json", "_stamp", "_pri",
-                 "_names")
+                 "_names", "frames")
 
     def __init__(self, *, format: str = "rfc5424", facility: int = 1,  # noqa: A002
                  hostname: str | None = None, app_name: str | None = None,
@@ -300,18 +305,41 @@ class SyslogFormatter:
         self._stamp: tuple[int | None, str, str] = (None, "", "")
         self._pri: dict[Any, str] = {}  # level -> "<PRI>"
         self._names: dict[str, str] = {}  # key -> its SD-NAME, for the keys seen first
+        #: ``frames(entries, pid, max_bytes) -> (payload, cut)``: the entries' messages
+        #: in RFC 6587 octet-counted framing, each cut to ``max_bytes``, and which were
+        #: cut. The compiled encoder (``_syslogfast.Encoder``) when it is built, which
+        #: writes the same bytes and hands the entries it does not take back to
+        #: ``render``; else ``_frames``, the definition.
+        self.frames: Any = self._frames if _fast is None else _fast.Encoder(self).frames
 
     def message(self, entry: Any, max_bytes: int | None = None) -> tuple[bytes, bool]:
         """The message for ``entry`` and whether it was cut to ``max_bytes``."""
-        return self.render(entry, str(os.getpid()), max_bytes)
+        payload, cut = self.frames([entry], str(os.getpid()), max_bytes)
+        return payload[payload.index(b" ") + 1:], cut[0]
 
-    def render(self, entry: Any, pid: str, max_bytes: int | None) -> tuple[bytes, bool]:
-        """``message`` with the process ID to use when ``procid`` was not given (the
-        wire reads it once per batch: it changes in a forked child)."""
-        level = entry.level
+    def _frames(self, entries: list, pid: str,
+                max_bytes: int | None) -> tuple[bytes, list[bool]]:
+        """``frames`` in Python: each entry's ``render``, framed."""
+        render = self.render
+        rendered = [render(entry, pid, max_bytes) for entry in entries]
+        return (octet_counted([message for message, _ in rendered]),
+                [cut for _, cut in rendered])
+
+    def _pri_of(self, level: Any) -> str:
+        """``<PRI>`` for ``level``, kept per level."""
         pri = self._pri.get(level)
         if pri is None:
             pri = self._pri[level] = f"<{self.facility * 8 + severity(level)}>"
+        return pri
+
+    def render(self, entry: Any, pid: str, max_bytes: int | None) -> tuple[bytes, bool]:
+        """One entry's message (unframed) and whether it was cut to ``max_bytes``;
+        ``pid`` is the process ID to use when ``procid`` was not given (the wire reads
+        it once per batch: it changes in a forked child)."""
+        level = entry.level
+        pri = self._pri.get(level)
+        if pri is None:
+            pri = self._pri_of(level)
         procid = self.procid or pid
         fields = _fields(entry) if self.structured_data == "fields" else []
         if self.format == "rfc3164":
@@ -373,14 +401,20 @@ class SyslogFormatter:
         seconds, fraction = divmod(time_ns, _NS_PER_SECOND)
         stamp = self._stamp
         if stamp[0] != seconds:
-            local = time.localtime(seconds)
-            offset = local.tm_gmtoff // 60
-            sign = "-" if offset < 0 else "+"
-            hours, minutes = divmod(abs(offset), 60)
-            stamp = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", local),
-                     f"{sign}{hours:02d}:{minutes:02d}")
-            self._stamp = stamp
+            stamp = self._second(seconds)
         return f"{stamp[1]}.{fraction // 1000:06d}{stamp[2]}"
+
+    def _second(self, seconds: int) -> tuple[int, str, str]:
+        """``(seconds, its local time to the second, its UTC offset)``, the parts of
+        RFC 5424's TIMESTAMP that change once a second, kept for the last second."""
+        local = time.localtime(seconds)
+        offset = local.tm_gmtoff // 60
+        sign = "-" if offset < 0 else "+"
+        hours, minutes = divmod(abs(offset), 60)
+        stamp = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", local),
+                 f"{sign}{hours:02d}:{minutes:02d}")
+        self._stamp = stamp
+        return stamp
 
     def _time_3164(self, time_ns: int) -> str:
         """RFC 3164's TIMESTAMP in local time: ``May  1 14:00:00`` (English month, the
@@ -409,9 +443,9 @@ def octet_counted(messages: list[bytes]) -> bytes:
     return b"".join([b"%d %s" % (len(message), message) for message in messages])
 
 
-def split_octet_counted(payload: bytes) -> list[tuple[int, int, int]]:
+def _split_octet_counted(payload: bytes) -> list[tuple[int, int, int]]:
     """Where each frame of an octet-counted ``payload`` starts, where its message
-    starts and where it ends."""
+    starts and where it ends (``split_octet_counted``, compiled when it is built)."""
     frames = []
     position = 0
     end = len(payload)
@@ -422,6 +456,9 @@ def split_octet_counted(payload: bytes) -> list[tuple[int, int, int]]:
         frames.append((position, start, stop))
         position = stop
     return frames
+
+
+split_octet_counted = _split_octet_counted if _fast is None else _fast.split_octet_counted
 
 
 # -- the wires --------------------------------------------------------------------------
@@ -527,12 +564,8 @@ class _WireBase:
         self._cut: tuple[bytes | None, list[bool]] = (None, [])
 
     def encode(self, entries: list) -> bytes:
-        pid = str(os.getpid())
-        render = self.formatter.render
-        limit = self.limit
-        rendered = [render(entry, pid, limit) for entry in entries]
-        payload = octet_counted([message for message, _ in rendered])
-        self._cut = (payload, [cut for _, cut in rendered])
+        payload, cut = self.formatter.frames(entries, str(os.getpid()), self.limit)
+        self._cut = (payload, cut)
         return payload
 
     def _batch(self, payload: bytes) -> _Batch:
