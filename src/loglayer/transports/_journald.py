@@ -6,15 +6,26 @@ holds a newline, ``NAME\\n`` + the value's length (64-bit little-endian) + the v
 ``\\n``. Journald keeps every field, binary values included, and adds the trusted ones
 (``_PID``, ``_UID``, ``_COMM``, ``_SYSTEMD_UNIT``, ...) from the socket's credentials.
 
-Why each entry is sent on the caller's thread, not through the delivery engine: the
-socket is local and each entry is its own datagram, so there is nothing to batch and no
-network to wait for; one ``send`` on a connected socket hands the entry to the kernel,
-which queues it for journald. That costs the caller less than a hand-off to a worker
-thread, and it keeps what journald is for: the journal stamps an entry when it arrives,
-so an entry sent at the call is in order with the process's stdout and stderr lines and
-the other services' entries; and an entry the call returned from survives the process
-being killed a moment later (a buffered one would not). The kernel's queue is the
-buffer.
+Two ways to send, chosen at construction:
+
+* At the call (the default): each entry is sent on the caller's thread, one ``send`` on
+  a connected socket that hands it to the kernel, which queues it for journald. It
+  keeps what journald is for: the journal stamps an entry when it arrives, so an entry
+  sent at the call is in order with the process's stdout and stderr lines and the
+  other services' entries; an entry the call returned from survives the process being
+  killed a moment later; and a send journald did not take is reported to that call.
+  The kernel's queue is the buffer. What the caller pays is the encoding and the
+  system call (journald's wake-up included): several microseconds.
+* ``queued=True``: through the delivery engine (``_delivery.py``), as the network
+  transports ship: the call only queues the entry (about a microsecond and a half), and
+  a worker thread encodes and sends the datagrams, a batch at a time. The engine's
+  promise holds: every accepted entry is delivered (taken by the kernel for journald),
+  pending, or counted as dropped (``stats()``); a journald that is gone, restarting or
+  stuck is retried with backoff while the buffer holds, ``flush()`` and ``close()`` wait
+  for delivery, and an exit drains what it can. The price is what the default keeps: the
+  journal stamps an entry when the worker sends it (up to ``flush_interval``, 0.2 s by
+  default, after the call), and an entry still queued when the process is killed is
+  lost.
 
 An entry is one journal entry:
 
@@ -63,12 +74,18 @@ send buffer, about 208 KiB by default) is written to a memfd, sealed against any
 A restarted journald binds a new socket at the same path: a send that finds the old one
 gone connects again and sends once more.
 
-Nothing is lost silently. A send that fails (journald gone: ``ECONNREFUSED`` or
-``ENOENT``; its queue full for ``timeout`` seconds: journald stuck) raises ``OSError``,
-which the logger reports as a ``TransportError``, and is counted in ``stats()``; with
-``fallback=`` the entry goes to that transport instead. After a send timed out, later
-sends do not wait (a full queue fails them at once) until one goes through, so a stuck
-journald costs the application one ``timeout``, not one per log call.
+Nothing is lost silently. At the call, a send that fails (journald gone:
+``ECONNREFUSED`` or ``ENOENT``; its queue full for ``timeout`` seconds: journald stuck)
+raises ``OSError``, which the logger reports as a ``TransportError``, and is counted in
+``stats()``; with ``fallback=`` the entry goes to that transport instead. After a send
+timed out, later sends do not wait (a full queue fails them at once) until one goes
+through, so a stuck journald costs the application one ``timeout``, not one per log
+call. Queued, the same failures make the worker retry the batch from the entry that
+failed (nothing is sent twice) until it goes through or ``close()``'s deadline passes,
+and only an entry journald could never take (over its size limit) is dropped, counted.
+As for every shipping transport, a batch that the deadline cut short counts as dropped
+whole, the entries journald had already taken included: ``delivered`` never claims
+more than arrived.
 
 Threads share the socket (a datagram is sent whole, by one system call). A forked child
 sends on the same socket: datagrams carry the sending process's credentials, so its
@@ -95,9 +112,10 @@ from .._common import describe, text_of, transport_slot
 from .._render_py import _chain_text, _get, _items, _message_text, sanitize_for_json
 from .._render_py import _default as _json_default
 from .._select import Transport
-from .._validate import check_key, check_number, check_type
+from .._validate import check_bool, check_key, check_number, check_type
 from ..levels import LogLevel
 from ..utils import to_map
+from ._delivery import DeliveryTransport, Reject, Retry
 
 __all__ = ["DEFAULT_SOCKET", "JournaldTransport", "JournalEncoder", "field_name"]
 
@@ -351,11 +369,24 @@ class JournaldTransport(Transport):
     ``identifier``: the ``SYSLOG_IDENTIFIER`` (``journalctl -t``), by default the
     program's name. ``timeout``: seconds a send may wait while journald's queue is
     full (None: as long as it takes, as ``sd_journal_send`` does).
+
+    ``queued``: False (the default) sends each entry at the call, on the caller's
+    thread; True queues it for a worker thread, through the delivery engine (see the
+    module docstring for what each keeps). Queued, the engine's options apply
+    (``max_buffer_entries``, ``overflow``, ``flush_interval``, ``max_batch_entries``,
+    ``on_drop``, ``on_error``... see ``loglayer.transports._delivery``; defaults here:
+    batches of at most 512 entries, sent at least every 0.2 seconds), ``flush(timeout)``
+    and ``close(timeout)`` wait for delivery and return whether everything was
+    delivered, and ``stats()`` is the engine's (``accepted``, ``delivered``, ``dropped``,
+    ``retried``, ``pending``, ``buffered_bytes``) with ``memfd`` and ``reconnects``
+    (sockets connected again after journald went away). ``fallback`` then takes the
+    entries only when journald was absent at construction.
     """
 
     def __init__(self, socket_path: Any = DEFAULT_SOCKET, *, identifier: str | None = None,
-                 fallback: Any = None, timeout: float | None = 1.0, id: str = "",
-                 level: Any = None, enabled: bool = True) -> None:
+                 fallback: Any = None, timeout: float | None = 1.0, queued: bool = False,
+                 id: str = "", level: Any = None, enabled: bool = True,  # noqa: A002
+                 **delivery_options: Any) -> None:
         super().__init__(id, level=level, enabled=enabled)
         check_type("socket_path", socket_path, (str, bytes, os.PathLike), "a path")
         path = os.fspath(socket_path)
@@ -363,6 +394,10 @@ class JournaldTransport(Transport):
             raise ValueError(f"socket_path must be a non-empty path, got {path!r}")
         identifier = check_key("identifier", identifier)
         timeout = check_number("timeout", timeout, above=0, finite=True, allow_none=True)
+        check_bool("queued", queued)
+        if delivery_options and not queued:
+            raise TypeError(f"{', '.join(sorted(delivery_options))}: the delivery engine's "
+                            "options are for queued=True")
         self._fallback_send = None
         if fallback is not None:
             try:
@@ -378,7 +413,9 @@ class JournaldTransport(Transport):
         self._failed = self._to_fallback = self._memfd = 0
         self._congested = False
         self._closed = False
+        self.queued = queued
         self._sock: socket.socket | None = None
+        self._engine: _JournalQueue | None = None
         try:
             self._sock = sock = _connected_socket(path, timeout)
         except OSError as exc:
@@ -388,9 +425,24 @@ class JournaldTransport(Transport):
                                 "fallback= to send entries to another transport where "
                                 "there is no journal") from None
         else:
-            # A transport dropped without close() closes its socket; not at exit, where
-            # atexit handlers that run later may still log.
-            weakref.finalize(self, sock.close).atexit = False
+            if queued:
+                options = {"max_batch_entries": 512, "flush_interval": 0.2,
+                           **delivery_options}
+                try:
+                    self._engine = engine = _JournalQueue(
+                        _JournalWire(path, sock, self._encoder, timeout), id=self.id,
+                        **options)
+                except BaseException:
+                    sock.close()
+                    raise
+                # The log call goes straight to the engine's queue, without a frame of
+                # its own (the core binds a transport's send once, when it is added).
+                self.send = engine._delivery.enqueue  # type: ignore[method-assign]
+            else:
+                # A transport dropped without close() closes its socket; not at exit,
+                # where atexit handlers that run later may still log. (Queued, the
+                # engine's worker closes it when it ends.)
+                weakref.finalize(self, sock.close).atexit = False
         _lifecycle.track(self, after_fork_in_child=JournaldTransport._after_fork_in_child)
 
     @property
@@ -436,24 +488,7 @@ class JournaldTransport(Transport):
             self._congested = False
 
     def _send_memfd(self, sock: socket.socket, payload: bytes) -> None:
-        """Pass ``payload`` to journald in a sealed memfd (an entry too large for one
-        datagram), as journald expects. Linux only, as journald is: imported here."""
-        import fcntl
-
-        if len(payload) > _ENTRY_MAX:
-            raise OSError(errno.EMSGSIZE, f"the entry is {len(payload)} bytes; journald "
-                          f"refuses entries over {_ENTRY_MAX >> 20} MiB")
-        seals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL
-        fd = os.memfd_create("loglayer-journal", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-        try:
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view):]
-            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
-            sock.sendmsg([], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array("i", [fd]))],
-                         socket.MSG_DONTWAIT if self._congested else 0)
-        finally:
-            os.close(fd)
+        _send_memfd(sock, payload, socket.MSG_DONTWAIT if self._congested else 0)
         with self._lock:
             self._memfd += 1
 
@@ -485,32 +520,196 @@ class JournaldTransport(Transport):
     def stats(self) -> dict[str, int]:
         """Counters since the transport was made (in a forked child: since the fork):
         ``failed``, sends journald did not take; ``fallback``, entries given to the
-        fallback; ``memfd``, entries too large for a datagram, passed in a memfd."""
+        fallback; ``memfd``, entries too large for a datagram, passed in a memfd.
+        Queued: the delivery engine's counters, ``accepted == delivered + dropped +
+        pending``, with ``memfd`` and ``reconnects`` (see the class docstring)."""
+        engine = self._engine
+        if engine is not None:
+            return engine.stats()
         with self._lock:
             return {"failed": self._failed, "fallback": self._to_fallback,
                     "memfd": self._memfd}
 
-    def flush(self) -> None:
-        """Nothing is buffered here (the kernel holds what was sent); flushes the
-        fallback."""
+    def flush(self, timeout: float | None = None) -> bool:  # type: ignore[override]
+        """At the call, nothing is buffered here (the kernel holds what was sent);
+        queued, wait at most ``timeout`` seconds (None: as long as it takes) until what
+        was accepted before is delivered or dropped. Then flushes the fallback. False
+        when the wait timed out."""
+        engine = self._engine
+        done = True if engine is None else engine.flush(timeout)
         if self.fallback is not None:
             self.fallback.flush()
+        return done
 
-    def close(self) -> None:
-        """Close the socket, and the fallback."""
+    def close(self, timeout: float | None = 5.0) -> bool:  # type: ignore[override]
+        """Close the socket, and the fallback. Queued, first deliver what can be
+        delivered within ``timeout`` seconds (the rest is dropped, counted, and one line
+        reports it); False when something was left."""
         self._closed = True
+        engine = self._engine
+        done = True if engine is None else engine.close(timeout)  # closes the socket
         sock, self._sock = self._sock, None
-        if sock is not None:
+        if sock is not None and engine is None:
             sock.close()
         if self.fallback is not None:
             self.fallback.close()
+        return done
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
         self._failed = self._to_fallback = self._memfd = 0
 
     def __repr__(self) -> str:
-        return f"<JournaldTransport id={self.id!r} socket_path={self.socket_path!r}>"
+        queued = " queued" if self.queued else ""
+        return f"<JournaldTransport id={self.id!r} socket_path={self.socket_path!r}{queued}>"
+
+
+class _JournalWire:
+    """The delivery engine's wire for ``queued=True``: ``encode`` makes a batch's
+    datagrams (the payload the engine weighs is their concatenation), ``send`` sends
+    them in order on the worker. Across the engine's retries of a batch it remembers
+    how many were taken, so none is sent twice; each datagram is its own delivery (the
+    kernel took it for journald), and only one journald can never take is refused."""
+
+    def __init__(self, path: str | bytes, sock: socket.socket, encoder: JournalEncoder,
+                 timeout: float | None) -> None:
+        self.path = path
+        self.sock: socket.socket | None = sock
+        self.encoder = encoder
+        self.timeout = timeout
+        # what encode made last: the payload, its datagrams (None: the entry could not
+        # be encoded), and how many could not; the engine sends what it encoded last
+        self.encoded: tuple[bytes | None, list, int, str] = (None, [], 0, "")
+        # the batch being sent: [payload, datagrams, next to send, refused, reason]
+        self.current: list | None = None
+        self.counters = {"memfd": 0, "reconnects": 0}
+
+    def encode(self, entries: list) -> bytes:
+        encode = self.encoder.encode
+        datagrams: list[bytes | None] = []
+        bad, reason = 0, ""
+        for entry in entries:
+            try:
+                datagrams.append(encode(entry))
+            except Exception as exc:  # that entry only, not its batch
+                datagrams.append(None)
+                bad += 1
+                reason = f"an entry could not be encoded: {describe(exc)}"
+        payload = b"".join([datagram for datagram in datagrams if datagram is not None])
+        self.encoded = (payload, datagrams, bad, reason)
+        return payload
+
+    def send(self, payload: bytes, count: int, timeout: float) -> tuple[int, str]:
+        batch = self.current
+        if batch is None or batch[0] is not payload:
+            encoded, datagrams, bad, reason = self.encoded
+            if encoded is not payload:  # not the engine's way: nothing to send it from
+                raise Reject("a payload this wire did not encode last")
+            batch = self.current = [payload, datagrams, 0, bad, reason]
+        datagrams = batch[1]
+        index = batch[2]
+        total = len(datagrams)
+        sock = self.sock
+        try:
+            while index < total:
+                datagram = datagrams[index]
+                if datagram is not None:
+                    try:
+                        if sock is None:
+                            raise ConnectionRefusedError(errno.ECONNREFUSED, "not connected")
+                        sock.send(datagram)
+                    except OSError as exc:
+                        refusal = self._again(datagram, exc)
+                        sock = self.sock
+                        if refusal:
+                            batch[3] += 1
+                            batch[4] = refusal
+                index += 1
+        finally:
+            batch[2] = index
+        self.current = None
+        return batch[3], batch[4]
+
+    def _again(self, datagram: bytes, exc: OSError) -> str:
+        """What ``send`` does when the datagram was not taken: connect again (journald
+        restarted: a new socket at the path), pass a large entry in a memfd; "" when it
+        then went through, the reason when journald can never take it; else ``Retry``."""
+        code = exc.errno
+        if code in _DISCONNECTED or self.sock is None:
+            self.close()
+            try:
+                sock = _connected_socket(self.path, self.timeout)
+            except OSError as again:
+                raise Retry(f"journald is not listening at {self.path!r}: "
+                            f"{describe(again)}") from None
+            self.sock = sock
+            self.counters["reconnects"] += 1
+            try:
+                sock.send(datagram)
+                return ""
+            except OSError as again:
+                exc, code = again, again.errno
+        sock = self.sock
+        assert sock is not None
+        if code in (errno.EMSGSIZE, errno.ENOBUFS):
+            try:
+                _send_memfd(sock, datagram, 0)
+            except OSError as again:
+                if len(datagram) > _ENTRY_MAX:
+                    return f"journald did not take the entry: {describe(again)}"
+                exc, code = again, again.errno
+            else:
+                self.counters["memfd"] += 1
+                return ""
+        if code in (errno.EAGAIN, errno.EWOULDBLOCK):
+            waited = f" for {self.timeout} s" if self.timeout is not None else ""
+            raise Retry(f"journald at {self.path!r}: its queue stayed full{waited} (is "
+                        "journald stuck?)")
+        raise Retry(f"journald at {self.path!r} did not take the entry: {describe(exc)}")
+
+    def stats(self) -> dict[str, int]:
+        return dict(self.counters)
+
+    def close(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            sock.close()
+
+    def after_fork_in_child(self) -> None:
+        # the connected datagram socket is the child's too (its entries carry its own
+        # credentials): kept, as at the call; the parent's batch is the parent's
+        self.current = None
+        self.encoded = (None, [], 0, "")
+        self.counters = {"memfd": 0, "reconnects": 0}
+
+
+class _JournalQueue(DeliveryTransport):
+    """The delivery engine behind ``JournaldTransport(queued=True)``."""
+
+
+# The engine's reports (stderr lines, on_error) name the kind of transport: the one the
+# user made.
+_JournalQueue.__name__ = _JournalQueue.__qualname__ = "JournaldTransport"
+
+
+def _send_memfd(sock: socket.socket, payload: bytes, flags: int) -> None:
+    """Pass ``payload`` to journald in a sealed memfd (an entry too large for one
+    datagram), as journald expects. Linux only, as journald is: imported here."""
+    import fcntl
+
+    if len(payload) > _ENTRY_MAX:
+        raise OSError(errno.EMSGSIZE, f"the entry is {len(payload)} bytes; journald "
+                      f"refuses entries over {_ENTRY_MAX >> 20} MiB")
+    seals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL
+    fd = os.memfd_create("loglayer-journal", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view):]
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+        sock.sendmsg([], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array("i", [fd]))], flags)
+    finally:
+        os.close(fd)
 
 
 def _connected_socket(path: str | bytes, timeout: float | None) -> socket.socket:
