@@ -13,7 +13,9 @@ Pairs, each logging the same entry (S3's message and five fields) to a local rec
   (started for the suite, one input per side) and counted in the files it writes;
   syslog over RELP, acknowledged, loglayer alone (no stdlib peer speaks RELP);
 * journald: ``JournaldTransport`` against the stdlib's ``SysLogHandler`` on a local
-  datagram socket (as to ``/dev/log``), both to sockets of the receiver process.
+  datagram socket (as to ``/dev/log``), both to sockets of the receiver process; the
+  transport twice, ``queued=True`` (the delivery engine's worker sends) and as it is
+  by default (each entry sent at the call), both against the one stdlib side.
   python-systemd's ``JournalHandler`` would be the better peer, but it writes only to
   ``/run/systemd/journal/socket``, where the suite cannot count what arrives; it is not
   used. The stdlib handlers get a format that carries the five fields too
@@ -619,6 +621,18 @@ def _stdlib_syslog(socktype: socket.SocketKind, name: str) -> Make:
     return make
 
 
+def _loglayer_journald_queued(receiver: Receiver, capacity: int, paused: bool) -> Side:
+    from loglayer.transports import JournaldTransport
+
+    options = _delivery_options(capacity, paused)
+    transport = JournaldTransport(receiver.journal_socket, identifier="bench", queued=True,
+                                  **options)
+    return _loglayer_side(transport, "JournaldTransport(socket_path=<the receiver's "
+                          "socket>, queued=True): the journal's native protocol, sent by "
+                          "the delivery engine's worker (batches of 512), "
+                          f"max_buffer_entries={options['max_buffer_entries']:,}")
+
+
 def _loglayer_journald(receiver: Receiver, capacity: int, paused: bool) -> Side:
     import loglayer
     from loglayer.transports import JournaldTransport
@@ -662,15 +676,19 @@ PIPELINES: tuple[Pipeline, ...] = (
              _stdlib_syslog(socket.SOCK_STREAM, "tcp_stdlib"), memory=False),
     Pipeline("loglayer SyslogTransport (RELP, acknowledged)", "syslog-relp", True,
              SYSLOG_RELP, _loglayer_syslog("relp", "relp_ours"), memory=False),
-    Pipeline("loglayer JournaldTransport", "journald", True, JOURNAL, _loglayer_journald,
-             memory=False),
+    Pipeline("loglayer JournaldTransport (queued=True)", "journald", True, JOURNAL,
+             _loglayer_journald_queued, memory=False),
     Pipeline("stdlib SysLogHandler (local datagram socket)", "journald", False, DEVLOG,
              _stdlib_devlog, memory=False),
+    Pipeline("loglayer JournaldTransport (sent at the call, the default)", "journald-call",
+             True, JOURNAL, _loglayer_journald, memory=False),
 )
 
 _PAIRS = {"otlp": "OTLP", "http": "HTTP ndjson", "syslog-udp": "syslog over UDP",
           "syslog-tcp": "syslog over TCP", "syslog-relp": "syslog over RELP",
-          "journald": "journald"}
+          "journald": "journald queued", "journald-call": "journald at the call"}
+#: A pair without a peer of its own, and the pair whose peer it is measured against.
+_PEER_OF = {"journald-call": "journald"}
 
 
 # ---------------------------------------------------------------------------------------
@@ -912,6 +930,8 @@ def figures(result: ShippingResult) -> list[Figure]:
     out: list[Figure] = []
     for pair, label in _PAIRS.items():
         ours, theirs = by_pair[pair].get(True), by_pair[pair].get(False)
+        if theirs is None and pair in _PEER_OF:
+            theirs = by_pair[_PEER_OF[pair]].get(False)
         delivered = "acknowledged" if pair == "syslog-relp" else "after flush"
         out += [
             Figure(f"caller cost per log call, {label} (logging thread's CPU)", "ns",
