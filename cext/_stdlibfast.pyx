@@ -264,12 +264,12 @@ cdef int _write(object logger, tuple route, long levelno, object text, object ms
                 tuple args) except -1:
     """``handler.handle(record)`` for an exact StreamHandler, without the record."""
     handler = route[0]
-    line = _line(route[1], route[2], logger.name, levelno, text)
     lock = handler.lock
     if lock:
         lock.acquire()
     try:
         try:
+            line = _line(route[1], route[2], logger.name, levelno, text)
             stream = handler.stream
             stream.write(line + handler.terminator)
             if stream:  # StreamHandler.flush

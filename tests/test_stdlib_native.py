@@ -232,6 +232,16 @@ def test_a_message_that_cannot_be_formatted_is_reported_as_the_stdlib_reports_it
     assert errors.count("TypeError: %d format: a real number is required") == 2
 
 
+def test_a_format_that_fails_on_the_values_is_reported_as_the_stdlib_reports_it(capsys):
+    pair = Pair(lambda: [stream_handler("%(message)d")])
+    for logger in pair.loggers:
+        logger.info("not a number")
+    assert pair.outputs() == ([""], [""])
+    errors = capsys.readouterr().err
+    assert errors.count("--- Logging error ---") == 2
+    assert errors.count("TypeError: %d format: a real number is required, not str") == 2
+
+
 class Failing(io.StringIO):
     def write(self, text: str) -> int:
         raise OSError("disk full")
