@@ -95,6 +95,153 @@ cdef int put_escaped(Buffer* buf, const char* text, Py_ssize_t size) except -1:
     return put(buf, text + start, size - start)
 
 
+cdef int escape_from(Buffer* buf, Py_ssize_t start) except -1:
+    """``put_escaped`` on what ``buf`` holds from ``start``, in place."""
+    cdef Py_ssize_t count = 0
+    cdef Py_ssize_t i, end = buf.size
+    cdef char* data
+    cdef char c
+    for i in range(start, end):
+        c = buf.data[i]
+        if c == 34 or c == 92 or c == 93:
+            count += 1
+    if not count:
+        return 0
+    reserve(buf, count)
+    data = buf.data
+    buf.size = end + count
+    i = end
+    while count:  # from the end: each byte moves right by the escapes before it
+        i -= 1
+        c = data[i]
+        data[i + count] = c
+        if c == 34 or c == 92 or c == 93:
+            count -= 1
+            data[i + count] = 92
+    return 0
+
+
+cdef const char* HEX = b"0123456789abcdef"
+
+
+cdef int put_json_text(Buffer* buf, const char* text, Py_ssize_t size) except -1:
+    """A JSON string's body as orjson writes it: ``"`` and ``\\`` escaped, the C0
+    controls as ``\\b``, ``\\t``, ``\\n``, ``\\f``, ``\\r`` or ``\\u00XX``, the rest
+    (DEL and non-ASCII UTF-8 included) as it is."""
+    cdef Py_ssize_t i
+    cdef Py_ssize_t start = 0
+    cdef unsigned char c
+    cdef char escape[6]
+    for i in range(size):
+        c = <unsigned char>text[i]
+        if c >= 32 and c != 34 and c != 92:
+            continue
+        put(buf, text + start, i - start)
+        start = i + 1
+        if c == 34:
+            put(buf, b'\\"', 2)
+        elif c == 92:
+            put(buf, b"\\\\", 2)
+        elif c == 8:
+            put(buf, b"\\b", 2)
+        elif c == 9:
+            put(buf, b"\\t", 2)
+        elif c == 10:
+            put(buf, b"\\n", 2)
+        elif c == 12:
+            put(buf, b"\\f", 2)
+        elif c == 13:
+            put(buf, b"\\r", 2)
+        else:
+            escape[0] = 92
+            escape[1] = 117  # u
+            escape[2] = 48
+            escape[3] = 48
+            escape[4] = HEX[c >> 4]
+            escape[5] = HEX[c & 15]
+            put(buf, escape, 6)
+    return put(buf, text + start, size - start)
+
+
+cdef int put_json_str(Buffer* buf, str text) except -1:
+    """``text`` as a JSON string: 1, or 0 when it is not UTF-8 (a lone surrogate)."""
+    cdef bytes encoded
+    put(buf, b'"', 1)
+    if PyUnicode_IS_ASCII(text):
+        put_json_text(buf, <const char*>PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text))
+    else:
+        try:
+            encoded = PyUnicode_AsUTF8String(text)
+        except UnicodeEncodeError:
+            return 0
+        put_json_text(buf, PyBytes_AS_STRING(encoded), PyBytes_GET_SIZE(encoded))
+    put(buf, b'"', 1)
+    return 1
+
+
+#: How deep ``put_json`` follows containers before it leaves a value to orjson (whose
+#: own limit, and error for a cycle, then apply).
+cdef int JSON_DEPTH = 32
+
+
+cdef int put_json(Buffer* buf, object value, int depth) except -1:
+    """``value`` as ``orjson.dumps`` writes it, for plain values only: dicts with str
+    keys, lists, str, ints within 64 bits, bool and None, 1; 0 for anything else
+    (a float, whose text orjson writes its own way, included), leaving what was written
+    for the caller to drop."""
+    cdef type cls = type(value)
+    cdef Py_ssize_t position = 0
+    cdef Py_ssize_t i
+    cdef PyObject* name
+    cdef PyObject* item
+    cdef object k, v
+    cdef long long number
+    cdef int overflow = 0
+    if cls is str:
+        return put_json_str(buf, value)
+    if value is True:
+        return put(buf, b"true", 4) + 1
+    if value is False:
+        return put(buf, b"false", 5) + 1
+    if value is None:
+        return put(buf, b"null", 4) + 1
+    if cls is int:
+        number = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow:
+            return 0
+        return put_int(buf, number) + 1
+    if depth >= JSON_DEPTH:
+        return 0
+    if cls is dict:
+        put(buf, b"{", 1)
+        i = 0
+        while PyDict_Next(value, &position, &name, &item):
+            k = <object>name
+            v = <object>item
+            if type(k) is not str:
+                return 0
+            if i:
+                put(buf, b",", 1)
+            i += 1
+            if not put_json_str(buf, k):
+                return 0
+            put(buf, b":", 1)
+            if not put_json(buf, v, depth + 1):
+                return 0
+        return put(buf, b"}", 1) + 1
+    if cls is list:
+        put(buf, b"[", 1)
+        i = 0
+        while i < len(value):  # no Python code runs here: the list cannot change
+            if i:
+                put(buf, b",", 1)
+            if not put_json(buf, (<list>value)[i], depth + 1):
+                return 0
+            i += 1
+        return put(buf, b"]", 1) + 1
+    return 0
+
+
 cdef int put_int(Buffer* buf, long long number) except -1:
     """``repr(number)``."""
     if number < 0:
@@ -403,6 +550,7 @@ cdef class Encoder:
         cdef type cls = type(value)
         cdef long long number
         cdef int overflow = 0
+        cdef Py_ssize_t start
         if type(key) is not str:
             raise _HandBack()
         name = self.names.get(key)
@@ -438,6 +586,21 @@ cdef class Encoder:
                 return 0
             text = PyObject_Repr(value)  # ASCII: nothing to escape
         elif cls is dict or cls is list:
+            start = buf.size
+            if put_json(buf, value, 0):
+                if not self.one_line or printable_ascii(buf.data + start, buf.size - start):
+                    escape_from(buf, start)
+                    put(buf, b'"', 1)
+                    return 0
+                text = PyBytes_FromStringAndSize(buf.data + start, buf.size - start).decode(
+                    "utf-8")
+                buf.size = start
+            else:
+                buf.size = start
+                text = None
+        else:
+            text = self.param_value(value)
+        if text is None:  # a dict or a list put_json left to orjson
             try:
                 encoded = self.dumps(value, self.default, self.json_options)
             except Exception:
@@ -451,8 +614,6 @@ cdef class Encoder:
                 put_escaped(buf, PyBytes_AS_STRING(encoded), PyBytes_GET_SIZE(encoded))
                 put(buf, b'"', 1)
                 return 0
-        else:
-            text = self.param_value(value)
         if self.one_line and not (PyUnicode_IS_ASCII(text) and printable_ascii(
                 <const char*>PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text))):
             text = self.escape_text(text)

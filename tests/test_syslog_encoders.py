@@ -275,6 +275,30 @@ def test_compiled_and_python_write_the_same_bytes_for_plain_entries(
         lambda: fmt._frames(batch, PID, max_bytes))
 
 
+def _nested_values() -> list[Any]:
+    deep: Any = "bottom"
+    for _ in range(40):
+        deep = [deep]
+    cycle: list = []
+    cycle.append(cycle)
+    return [
+        {}, [], {"": ""}, [[]], {"a": {"b": {"c": [1, None, True, False]}}},
+        {"s": "".join(map(chr, range(0x21))) + '"\\]\x7f\x85\u2028é😀'},
+        ["\udc80"], {"k": "\ud800x"}, {1: "non-str key"}, {"n": {2: 3}},
+        [2**63 - 1, -2**63, 2**63, -2**63 - 1, 2**64, 10**30],
+        {"f": 1.5}, [1e16, 0.1], deep, cycle, (1, 2), {"t": (1, 2)},
+        {"d": datetime.date(2024, 5, 1)}, [Point(1, 2)], {"b": b"\x00"},
+    ]
+
+
+@pytest.mark.skipif(_fast is None, reason="loglayer.transports._syslogfast is not in use")
+@pytest.mark.parametrize("one_line", [False, True])
+def test_nested_values_are_written_as_orjson_writes_them(one_line: bool) -> None:
+    batch = [entry("n", None, {"v": value}) for value in _nested_values()]
+    fmt = formatter(procid="1", one_line=one_line)
+    assert _fast.Encoder(fmt).frames(batch, PID, None) == fmt._frames(batch, PID, None)
+
+
 def test_ints_are_written_as_repr_writes_them(frames) -> None:
     values = [0, 1, -1, 7, -42, 2**31, -2**31, 2**63 - 1, -2**63, 2**63, -2**63 - 1, 10**30,
               -10**30]
