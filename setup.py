@@ -136,7 +136,8 @@ def extensions() -> list:
              Extension("loglayer.utils._clonefast", ["cext/_clonefast.pyx"]),
              Extension("loglayer.plugins._samplefast", ["cext/_samplefast.pyx"]),
              Extension("loglayer._stdlibfast", ["cext/_stdlibfast.pyx"]),
-             Extension("loglayer.transports._syslogfast", ["cext/_syslogfast.pyx"])]
+             Extension("loglayer.transports._syslogfast", ["cext/_syslogfast.pyx"]),
+             Extension("loglayer.transports._journaldfast", ["cext/_journaldfast.pyx"])]
     if sys.platform != "win32":  # the wasm fast path loads wasmtime's C API with dlopen
         found.append(Extension("loglayer.isolation._wasmfast", ["cext/_wasmfast.pyx"]))
     for ext in found:

@@ -20,7 +20,8 @@ import loglayer
 from loglayer import _native, _select
 
 EXTENSIONS = ("_core", "_render", "utils._clonefast", "plugins._samplefast",
-              "isolation._wasmfast", "_stdlibfast", "transports._syslogfast")
+              "isolation._wasmfast", "_stdlibfast", "transports._syslogfast",
+              "transports._journaldfast")
 
 expected = pytest.mark.skipif(
     _native.NO_EXTENSIONS,
@@ -45,6 +46,9 @@ def _in_use(name: str):
     if name == "transports._syslogfast":
         from loglayer.transports import _syslog
         return _syslog._fast
+    if name == "transports._journaldfast":
+        from loglayer.transports import _journald
+        return _journald._fast
     from loglayer.isolation import _wasm_host
     return _wasm_host._wasmfast
 

@@ -239,20 +239,24 @@ def test_an_entry_journald_can_never_take_is_dropped_alone(core, receiver,
 
 def test_an_entry_that_cannot_be_encoded_is_dropped_alone(core, receiver,
                                                           monkeypatch) -> None:
-    encode = journald_module.JournalEncoder.encode
+    value = journald_module._value
 
-    def failing(self: Any, entry: Any) -> bytes:
-        if entry.messages == ["bad"]:
+    class Unencodable:
+        pass
+
+    def failing(item: Any) -> bytes:
+        if isinstance(item, Unencodable):
             raise RuntimeError("no")
-        return encode(self, entry)
+        return value(item)
 
-    monkeypatch.setattr(journald_module.JournalEncoder, "encode", failing)
+    monkeypatch.setattr(journald_module, "_value", failing)
     errors: list[Exception] = []
     transport = JournaldTransport(receiver.getsockname(), queued=True,
                                   on_error=errors.append)
     log = core.LogLayer(transports=[transport])
-    for message in ("a", "bad", "b"):
-        log.info(message)
+    log.info("a")
+    log.with_metadata({"v": Unencodable()}).info("bad")
+    log.info("b")
     assert transport.flush(WAIT)
     assert messages(receiver, 2) == [b"a", b"b"]
     assert balanced(transport)["dropped"] == 1

@@ -109,6 +109,7 @@ import orjson
 
 from .. import _lifecycle
 from .._common import describe, text_of, transport_slot
+from .._native import compiled
 from .._render_py import _chain_text, _get, _items, _message_text, sanitize_for_json
 from .._render_py import _default as _json_default
 from .._select import Transport
@@ -118,6 +119,10 @@ from ..utils import to_map
 from ._delivery import DeliveryTransport, Reject, Retry
 
 __all__ = ["DEFAULT_SOCKET", "JournaldTransport", "JournalEncoder", "field_name"]
+
+#: The compiled encoder (``cext/_journaldfast.pyx``), or None: ``JournalEncoder._encode``
+#: is the definition, and runs alone with ``LOGLAYER_NO_EXTENSIONS=1``.
+_fast: Any = compiled("transports._journaldfast")
 
 #: Where journald listens for native-protocol datagrams.
 DEFAULT_SOCKET = "/run/systemd/journal/socket"
@@ -279,17 +284,24 @@ def _error_fields(error: Any, serialized: Any) -> tuple[list[tuple[bytes, str]],
 
 
 class JournalEncoder:
-    """Turns entries into native-protocol datagrams for one ``SYSLOG_IDENTIFIER``."""
+    """Turns entries into native-protocol datagrams for one ``SYSLOG_IDENTIFIER``.
 
-    __slots__ = ("_head",)
+    ``encode(entry)`` is the datagram of ``entry`` (see the module docstring for the
+    fields): the compiled encoder (``_journaldfast.Encoder``) when it is built, which
+    writes the same bytes for the common entries and hands the others to ``_encode``;
+    else ``_encode``, the definition.
+    """
+
+    __slots__ = ("_head", "encode")
 
     def __init__(self, identifier: str) -> None:
         parts: list[bytes] = []
         _add(parts, b"SYSLOG_IDENTIFIER", _text(identifier))
         self._head = b"".join(parts)
+        self.encode: Any = self._encode if _fast is None else _fast.Encoder(self).encode
 
-    def encode(self, entry: Any) -> bytes:
-        """The datagram of ``entry`` (see the module docstring for the fields)."""
+    def _encode(self, entry: Any) -> bytes:
+        """The datagram of ``entry``, in Python."""
         messages = entry.messages
         prefix = entry.prefix
         if not prefix and len(messages) == 1 and type(messages[0]) is str:
