@@ -645,7 +645,10 @@ def _loglayer_journald(receiver: Receiver, capacity: int, paused: bool) -> Side:
         if stats["failed"]:
             raise RuntimeError(f"JournaldTransport failed {stats['failed']} sends: {stats}")
 
-    return Side(_LOGLAYER_STMT, {"log": log}, flush, lambda: transport.close(),
+    def close() -> None:
+        transport.close()
+
+    return Side(_LOGLAYER_STMT, {"log": log}, flush, close,
                 "JournaldTransport(socket_path=<the receiver's socket>): the journal's "
                 "native protocol, sent at the call")
 
