@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import itertools
 import logging
+import sys
 import threading
 from typing import Any
 
@@ -27,6 +28,24 @@ from loglayer.testing import TestTransport
 
 NATIVE = facade._fast is not None
 _names = itertools.count()
+_MAKE_RECORD = logging.Logger.makeRecord.__code__
+_made: list[logging.Logger] = []
+
+
+@pytest.fixture(autouse=True)
+def _count_records() -> Any:
+    """Note each ``Logger.makeRecord`` call's logger, without replacing the method (a
+    replaced one would be honoured, and the fast path would not serve the call)."""
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is _MAKE_RECORD:
+            _made.append(frame.f_locals["self"])
+
+    sys.setprofile(profile)
+    try:
+        yield
+    finally:
+        sys.setprofile(None)
+        _made.clear()
 
 
 class Pair:
@@ -47,14 +66,11 @@ class Pair:
             self.streams[key] = [h.stream for h in handlers if hasattr(h, "stream")]
             for handler in handlers:
                 logger.addHandler(handler)
-        self.records = 0
-        make_record = self.facade.makeRecord
 
-        def counting(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            self.records += 1
-            return make_record(*args, **kwargs)
-
-        self.facade.makeRecord = counting  # type: ignore[method-assign]
+    @property
+    def records(self) -> int:
+        """The records ``Logger.makeRecord`` made for the facade logger so far."""
+        return sum(1 for logger in _made if logger is self.facade)
 
     @property
     def loggers(self) -> tuple[logging.Logger, logging.Logger]:
@@ -415,7 +431,7 @@ def test_a_level_turned_back_on_anywhere_up_the_tree_writes_again():
     child.debug("off")
     child.warning("on")
     if NATIVE:
-        assert child.debug is facade._fast.disabled_call
+        assert type(child.debug) is facade._fast.OffMethod
         assert isinstance(child.warning.__self__, logging.Logger)
     parent.setLevel(logging.DEBUG)  # clears every logger's cache, the child's included
     child.debug("back on")
@@ -466,3 +482,202 @@ def test_a_subclass_keeps_its_own_level_methods():
     logger.debug("first")
     logger.debug("second")
     assert seen == ["first", "second"]
+
+
+# Regressions found in review: behaviours of the stdlib the compiled level methods lose.
+
+
+def _clearable(plain: logging.Logger) -> None:
+    """Make ``plain``'s own ``setLevel`` clear its ``isEnabledFor`` cache, as it does for
+    a logger of the tree (Pair's plain logger is outside logging's manager, so nothing
+    would ever clear its cache and it would keep a level off that the facade turns on)."""
+    manager = logging.Manager(logging.root)
+    manager.loggerDict[plain.name] = plain
+    plain.manager = manager  # type: ignore[assignment]
+
+
+def test_a_level_method_taken_while_its_level_is_off_logs_once_the_level_is_on():
+    # cb = logger.debug, functools.partial(logger.debug, ...), callback=logger.info: the
+    # stdlib's bound method checks the level at each call; so must a stand-in.
+    import functools
+
+    pair = Pair(lambda: [stream_handler("%(message)s")], level=logging.INFO)
+    _clearable(pair.plain)
+    taken = []
+    for logger in pair.loggers:
+        logger.debug("off")  # the cache now holds DEBUG as off
+        taken.append((logger, logger.debug, functools.partial(logger.debug, "partial %s")))
+    for logger, debug, partial in taken:
+        logger.setLevel(logging.DEBUG)
+        debug("taken while off, called while on")
+        partial("on")
+    pair.assert_same()
+
+
+def test_a_level_method_patched_while_its_level_is_off_is_live_after_the_patch():
+    # mock.patch.object (and pytest's monkeypatch) put back what was in the instance:
+    # a stand-in the cache clear in between could not take out.
+    from unittest import mock
+
+    pair = Pair(lambda: [stream_handler("%(message)s")], level=logging.INFO)
+    _clearable(pair.plain)
+    for logger in pair.loggers:
+        logger.debug("off")
+        with mock.patch.object(logger, "debug"):
+            logger.setLevel(logging.DEBUG)
+        logger.debug("written after the patch")
+    pair.assert_same()
+
+
+def test_a_level_method_taken_while_its_level_is_off_pickles():
+    import pickle
+
+    pair = Pair(lambda: [stream_handler("%(message)s")], level=logging.INFO)
+    pair.facade.debug("off")
+    restored = pickle.loads(pickle.dumps(pair.facade.debug))  # the stdlib's pickles by name
+    pair.facade.setLevel(logging.DEBUG)
+    restored("written")
+    assert pair.outputs()[0] == ["written\n"]
+
+
+def test_exception_calls_error_as_the_stdlib_does():
+    # Logger.exception is self.error(msg, *args, exc_info=exc_info, **kwargs): a patched
+    # or overridden error() sees exception() calls.
+    from unittest import mock
+
+    pair = Pair(lambda: [stream_handler("%(message)s")])
+    seen = []
+    for logger in pair.loggers:
+        with mock.patch.object(logger, "error") as error:
+            logger.exception("handled %s", 1)
+        seen.append(error.call_args_list)
+    assert seen[0] == seen[1] == [mock.call("handled %s", 1, exc_info=True)]
+
+
+def test_a_subclass_overriding_error_sees_exception_calls():
+    install()
+    seen: list[str] = []
+
+    class Counting(facade.StdlibLogger):
+        def error(self, msg: object, *args: object, **kwargs: Any) -> None:
+            seen.append(str(msg))
+            super().error(msg, *args, **kwargs)
+
+    logger = Counting(f"subclass{next(_names)}")
+    logger.parent = logging.root
+    logger.addHandler(logging.NullHandler())
+    logger.exception("through error")
+    assert seen == ["through error"]
+
+
+def _emit_patched(self: logging.StreamHandler, record: logging.LogRecord) -> None:
+    self.stream.write(f"patched emit {record.getMessage()}\n")
+
+
+@pytest.mark.parametrize(("target", "name", "new"), [
+    (logging.StreamHandler, "emit", _emit_patched),
+    (logging.StreamHandler, "flush", lambda self: self.stream.write("[flush]")),
+    (logging.Handler, "handle", lambda self, record: False),
+    (logging.Handler, "format", lambda self, record: "patched Handler.format"),
+    (logging.Formatter, "format", lambda self, record: "patched Formatter.format"),
+    (logging.Formatter, "formatMessage", lambda self, record: "patched formatMessage"),
+    (logging.PercentStyle, "format", lambda self, record: "patched PercentStyle.format"),
+    (logging.LogRecord, "getMessage", lambda self: "patched getMessage"),
+    (logging.Logger, "handle", lambda self, record: None),
+    (logging.Filterer, "filter", lambda self, record: False),
+    (logging, "getLevelName", lambda level: "PATCHED"),
+], ids=lambda value: getattr(value, "__name__", None) if isinstance(value, type) else None)
+def test_a_method_of_logging_patched_by_the_program_is_honoured(target, name, new):
+    from unittest import mock
+
+    pair = Pair(lambda: [stream_handler("%(levelname)s %(message)s")])
+    with mock.patch.object(target, name, new):
+        for logger in pair.loggers:
+            logger.info("original")
+    mine, theirs = pair.outputs()
+    assert mine == theirs
+
+
+def _renaming(make_record: Any) -> Any:
+    def renamed(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        record.levelname = "RENAMED"
+        return record
+
+    return renamed
+
+
+def _set_on_handler(name: str, make: Any) -> Any:
+    return lambda logger: setattr(logger.handlers[0], name, make(logger.handlers[0]))
+
+
+@pytest.mark.parametrize("override", [
+    _set_on_handler("emit", lambda h: lambda record: h.stream.write("instance emit\n")),
+    _set_on_handler("format", lambda h: lambda record: "instance format"),
+    _set_on_handler("filter", lambda h: lambda record: False),
+    _set_on_handler("handle", lambda h: lambda record: False),
+    _set_on_handler("flush", lambda h: lambda: h.stream.write("[flush]")),
+    lambda logger: setattr(logger.handlers[0].formatter, "format", lambda record: "fmt"),
+    lambda logger: setattr(logger, "handle", lambda record: None),
+    lambda logger: setattr(logger, "filter", lambda record: False),
+    lambda logger: setattr(logger, "callHandlers", lambda record: None),
+    lambda logger: setattr(logger, "makeRecord", _renaming(logger.makeRecord)),
+], ids=["handler.emit", "handler.format", "handler.filter", "handler.handle",
+        "handler.flush", "formatter.format", "logger.handle", "logger.filter",
+        "logger.callHandlers", "logger.makeRecord"])
+def test_a_method_the_program_put_on_a_handler_or_logger_is_honoured(override):
+    pair = Pair(lambda: [stream_handler("%(levelname)s %(message)s")])
+    for logger in pair.loggers:
+        override(logger)
+        logger.info("original")
+    mine, theirs = pair.outputs()
+    assert mine == theirs
+
+
+def test_a_failed_write_reports_the_callers_stack_as_the_stdlib_does(capsys):
+    pair = Pair(lambda: [stream_handler("%(message)s", stream=Failing())])
+    stacks = []
+    for logger in pair.loggers:
+        def the_calling_function(logger: logging.Logger = logger) -> None:
+            logger.warning("lost")
+
+        the_calling_function()
+        stacks.append(capsys.readouterr().err.split("Call stack:\n", 1)[1])
+    mine, theirs = stacks
+    assert "the_calling_function" in theirs
+    assert "the_calling_function" in mine
+
+
+def test_each_stream_handler_formats_the_message_as_the_stdlib_does():
+    # Formatter.format calls record.getMessage() once per handler: an argument's
+    # __str__ runs once per handler, not once per call.
+    class Counter:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def __str__(self) -> str:
+            self.calls += 1
+            return f"str #{self.calls}"
+
+    pair = Pair(lambda: [stream_handler("%(message)s"), stream_handler("%(message)s")])
+    for logger in pair.loggers:
+        logger.info("%s", Counter())
+    pair.assert_same()
+
+
+def test_a_write_that_changes_the_handlers_affects_the_rest_of_the_call_as_in_the_stdlib():
+    # Logger.callHandlers reads each handler (and its level) when it reaches it.
+    class Adjusting(io.StringIO):
+        target: logging.Handler | None = None
+
+        def write(self, text: str) -> int:
+            if self.target is not None:
+                self.target.setLevel(logging.ERROR)
+            return super().write(text)
+
+    pair = Pair(lambda: [stream_handler("%(message)s", stream=Adjusting()),
+                         stream_handler("second %(message)s")])
+    for logger in pair.loggers:
+        logger.handlers[0].stream.target = logger.handlers[1]
+        logger.info("once")
+    pair.assert_same()

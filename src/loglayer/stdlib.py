@@ -222,11 +222,12 @@ class _LevelCache(dict):
     The stdlib fills the cache when ``isEnabledFor`` first answers for a level, and
     clears it on every change that can alter an answer (``setLevel`` anywhere in the
     tree, ``logging.disable``). When a named level is stored as off, the logger's
-    methods for it get ``disabled_call`` in its ``__dict__``, a C callable that does
-    nothing; clearing takes them out. So the methods are off exactly while the cache
-    says so, no longer: the same answers the stdlib gives, from the same cache. A
-    method the program put in the instance itself (``mock.patch.object``) is left
-    alone, and a subclass of the facade class keeps its own methods.
+    methods for it become ``OffMethod``s in the instance: C callables that answer
+    from this cache at each call (nothing while the level is off, the class's method
+    once it is on, so a method taken while the level was off keeps working) and pickle
+    as the method they stand in for; clearing takes them out. A method the program put
+    in the instance itself (``mock.patch.object``) is left alone, and a subclass of the
+    facade class keeps its own methods.
     """
 
     __slots__ = ("_owner",)
@@ -235,9 +236,8 @@ class _LevelCache(dict):
         super().__init__()
         self._owner = weakref.ref(owner)
 
-    # The instance is read and written with getattr/setattr/delattr, never __dict__:
-    # CPython keeps an object's attributes inline until its __dict__ is asked for, and
-    # a logger whose attributes moved to a real dict reads them slower on every call.
+    # The instance is read and written with getattr/setattr/delattr: a method the
+    # program put there is seen as what it is, and no __dict__ is made for it.
 
     def __setitem__(self, level: int, enabled: bool) -> None:
         super().__setitem__(level, enabled)
@@ -246,9 +246,9 @@ class _LevelCache(dict):
             owner = self._owner()
             if owner is not None and type(owner) in (StdlibLogger, _StdlibRootLogger):
                 for name in names:
-                    bound = getattr(owner, name)  # the class's method, unless replaced
-                    if getattr(bound, "__func__", None) is getattr(StdlibLogger, name):
-                        setattr(owner, name, _fast.disabled_call)
+                    current = getattr(owner, name)  # the class's method, unless replaced
+                    if getattr(current, "__func__", None) is getattr(StdlibLogger, name):
+                        setattr(owner, name, _fast.off_method(owner, self, level, name))
 
     def clear(self) -> None:
         super().clear()
@@ -256,7 +256,8 @@ class _LevelCache(dict):
         if owner is not None:
             for names in _METHODS_OF_LEVEL.values():
                 for name in names:
-                    if getattr(owner, name, None) is _fast.disabled_call:
+                    current: Any = getattr(owner, name, None)
+                    if type(current) is _fast.OffMethod and current.__self__ is owner:
                         delattr(owner, name)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -436,10 +437,7 @@ class StdlibLogger(logging.Logger):
             logger = parent
         if logger.parent is None and _default.configured:
             found += 1
-            if not (DATA_KEY in record.__dict__ or getattr(bridge_state, "sending", False)):
-                caller = (getattr(_call_state, "caller", False) or bool(record.stack_info)
-                          or self._captures_caller())
-                _send_record(_default.log, record, caller)
+            _to_ready_logger(self, record)
         if found == 0:
             if logging.lastResort:
                 if record.levelno >= logging.lastResort.level:
@@ -474,6 +472,26 @@ class StdlibLogger(logging.Logger):
                 stack = buffer.getvalue().removesuffix("\n")
         code = frame.f_code
         return code.co_filename, frame.f_lineno, code.co_name, stack
+
+
+def _to_ready_logger(logger: StdlibLogger, record: logging.LogRecord) -> None:
+    """Hand a record that reached the root to the ready logger (loglayer configured),
+    unless it came out of a ``StdlibTransport``."""
+    if not (DATA_KEY in record.__dict__ or getattr(bridge_state, "sending", False)):
+        caller = (getattr(_call_state, "caller", False) or bool(record.stack_info)
+                  or logger._captures_caller())
+        _send_record(_default.log, record, caller)
+
+
+def _report_failed_write(handler: logging.Handler, record: logging.LogRecord,
+                         error: BaseException) -> None:
+    """``handler.handleError(record)`` for a write the compiled path made: raised again
+    here, so the report shows the caller's stack from a Python frame, as ``emit``'s
+    does."""
+    try:
+        raise error
+    except Exception:
+        handler.handleError(record)
 
 
 class _StdlibRootLogger(StdlibLogger, logging.RootLogger):
@@ -631,7 +649,8 @@ class LogLayerHandler(logging.Handler):
 # The level methods, compiled: the same calls, served without a LogRecord when nothing
 # needs one, also by StreamHandlers with a plain formatter (see cext/_stdlibfast.pyx).
 if _fast is not None:
-    _fast.bind((StdlibLogger, _StdlibRootLogger), LogLayerHandler, _default)
+    _fast.bind((StdlibLogger, _StdlibRootLogger), LogLayerHandler, _default,
+               _to_ready_logger, _report_failed_write, RECORD_KEYS)
     StdlibLogger.debug = _fast.debug  # type: ignore[method-assign]
     StdlibLogger.info = _fast.info  # type: ignore[method-assign]
     StdlibLogger.warning = _fast.warning  # type: ignore[method-assign]
