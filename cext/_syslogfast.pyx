@@ -472,3 +472,68 @@ def split_octet_counted(bytes payload not None):
         frames.append((position, cursor + 1, cursor + 1 + length))
         position = cursor + 1 + length
     return frames
+
+
+# -- writing without giving up the GIL ---------------------------------------------------
+#
+# A socket method of Python's releases the GIL around its system call; taking it back
+# waits for the thread holding it to give it up (up to the switch interval, 5 ms),
+# and a logging program's threads hold it most of the time. The stream wire's worker
+# writes and looks at its connection with calls that do not block, so here they keep
+# the GIL: each costs its system call, not a turn of the GIL.
+
+cdef extern from "<sys/socket.h>" nogil:
+    ssize_t c_send "send" (int fd, const void* buf, size_t n, int flags)
+    int MSG_DONTWAIT
+    int MSG_NOSIGNAL
+
+cdef extern from "<poll.h>" nogil:
+    struct pollfd:
+        int fd
+        short events
+        short revents
+    int c_poll "poll" (pollfd* fds, unsigned long nfds, int timeout)
+    short POLLIN
+
+from cpython.exc cimport PyErr_SetFromErrno
+from libc.errno cimport EAGAIN, EINTR, errno
+
+cdef extern from "<errno.h>" nogil:
+    int EWOULDBLOCK
+
+
+def send_now(int fd, const unsigned char[:] data not None, Py_ssize_t offset=0):
+    """Write ``data[offset:]`` to the stream socket ``fd`` as far as its buffer takes it
+    now; return how many bytes were written (0 when the buffer is full; an OSError for
+    anything else)."""
+    cdef Py_ssize_t size = data.shape[0]
+    cdef ssize_t written
+    if offset < 0 or offset > size:
+        raise ValueError(f"offset {offset} is outside the {size} bytes")
+    if offset == size:
+        return 0
+    while True:
+        written = c_send(fd, &data[offset], <size_t>(size - offset),
+                         MSG_DONTWAIT | MSG_NOSIGNAL)
+        if written >= 0:
+            return written
+        if errno == EINTR:
+            continue
+        if errno == EAGAIN or errno == EWOULDBLOCK:
+            return 0
+        PyErr_SetFromErrno(OSError)
+
+
+def readable_now(int fd):
+    """Whether a read from ``fd`` would not block now (data, or the peer's end)."""
+    cdef pollfd entry
+    cdef int ready
+    entry.fd = fd
+    entry.events = POLLIN
+    entry.revents = 0
+    while True:
+        ready = c_poll(&entry, 1, 0)
+        if ready >= 0:
+            return ready > 0
+        if errno != EINTR:
+            PyErr_SetFromErrno(OSError)

@@ -382,3 +382,65 @@ def test_split_reads_well_formed_payloads(split, payload: bytes) -> None:
 def test_split_reads_any_payload_as_python_does(payload: bytes) -> None:
     assert outcome(lambda: _fast.split_octet_counted(payload)) == outcome(
         lambda: _split_octet_counted(payload))
+
+
+# -- the stream wire's batch and its socket calls that keep the GIL --------------------------
+
+
+def test_a_batch_written_whole_knows_where_each_entry_ends() -> None:
+    """``write_all`` leaves the ends to be worked out from the payload when first asked;
+    they are those the entry-by-entry path records."""
+    messages = [b"a", b"bc", "é".encode(), b""]
+    payload = octet_counted(messages)
+    whole = _syslog._Batch(payload, True, [False, True, False, False])
+    assert whole.untouched()
+    whole.write_all(1000)
+    assert not whole.untouched() and whole.sent() == [0, 1, 2, 3]
+    one_by_one = _syslog._Batch(payload, True, None)
+    end = 1000
+    for index, frame in enumerate(one_by_one.frames):
+        end += len(frame)
+        one_by_one.ends[index] = end
+    assert whole.ends == one_by_one.ends == [1003, 1007, 1011, 1013]
+    whole.done(1)
+    whole.done_sent()
+    assert whole.finished() and whole.delivered() == [0, 1, 2, 3]
+
+
+def test_done_sent_settles_only_the_written_entries() -> None:
+    batch = _syslog._Batch(octet_counted([b"x"] * 4), True, None)
+    batch.state[1] = batch.state[2] = _syslog._SENT
+    batch.lose(3, "refused")
+    batch.done_sent()
+    assert batch.delivered() == [1, 2] and batch.unfinished == 1 and batch.lost == 1
+
+
+@pytest.mark.skipif(_fast is None, reason="loglayer.transports._syslogfast is not in use")
+def test_send_now_writes_what_the_buffer_takes_and_never_waits() -> None:
+    import socket
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        assert not _fast.readable_now(theirs.fileno())
+        assert _fast.send_now(ours.fileno(), b"hello") == 5
+        assert _fast.readable_now(theirs.fileno()) and theirs.recv(5) == b"hello"
+        data = bytes(range(256)) * 4096  # 1 MiB: more than both buffers hold
+        written = _fast.send_now(ours.fileno(), data)
+        assert 0 < written < len(data)
+        while True:  # the buffer fills: 0, not a wait
+            more = _fast.send_now(ours.fileno(), data, written)
+            if not more:
+                break
+            written += more
+        received = bytearray()
+        while len(received) < written:
+            received += theirs.recv(1 << 20)
+        assert bytes(received) == data[:written]
+        assert _fast.send_now(ours.fileno(), data, len(data)) == 0
+        with pytest.raises(ValueError, match="offset"):
+            _fast.send_now(ours.fileno(), data, len(data) + 1)
+        theirs.close()
+        assert _fast.readable_now(ours.fileno())  # the peer's end reads as ready
+        with pytest.raises(BrokenPipeError):
+            _fast.send_now(ours.fileno(), b"x")

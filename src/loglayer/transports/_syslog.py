@@ -473,25 +473,76 @@ _LOST = 3  # lost for good (unacknowledged on a broken connection, or refused)
 class _Batch:
     """What a wire knows of one payload: each entry's message (as a slice of the payload
     for the datagram and RELP wires, with its length prefix for TCP and TLS), its state,
-    and, for a written entry, where it ends in the connection's byte stream."""
+    and, for a written entry, where it ends in the connection's byte stream.
 
-    __slots__ = ("payload", "frames", "cut", "state", "ends", "written", "lost", "reason",
-                 "unfinished", "cursor")
+    The slices and the ends are made when first needed: a batch that TCP writes whole
+    at its first attempt and that is acknowledged needs neither."""
+
+    __slots__ = ("payload", "framed", "_frames", "cut", "state", "_ends", "base", "written",
+                 "lost", "reason", "unfinished", "cursor")
 
     def __init__(self, payload: bytes, framed: bool, cut: list[bool] | None) -> None:
-        view = memoryview(payload)
         self.payload = payload
-        self.frames = [view[frame if framed else start:stop]
-                       for frame, start, stop in split_octet_counted(payload)]
-        count = len(self.frames)
-        self.cut = cut if cut is not None else [False] * count  # truncated by encode
+        self.framed = framed
+        self._frames: list[memoryview] | None = None
+        # truncated by encode (not known for a payload encode did not make: none)
+        self.cut = cut if cut is not None else [False] * len(self.frames)
+        count = len(self.cut)
         self.state = [_TODO] * count
-        self.ends = [0] * count
+        # Where each written entry ends: a list, or None while every entry was written
+        # by write_all, whose ends follow from the payload and ``base``.
+        self._ends: list[int] | None = [sys.maxsize] * count
+        self.base = 0
         self.written = [False] * count  # sent at least once (a second time is a resend)
         self.lost = 0
         self.reason = ""
         self.unfinished = count  # neither delivered nor lost
         self.cursor = 0  # no entry before it is to be written
+
+    @property
+    def frames(self) -> list[memoryview]:
+        frames = self._frames
+        if frames is None:
+            view = memoryview(self.payload)
+            framed = self.framed
+            frames = self._frames = [view[frame if framed else start:stop]
+                                     for frame, start, stop in
+                                     split_octet_counted(self.payload)]
+        return frames
+
+    @property
+    def ends(self) -> list[int]:
+        ends = self._ends
+        if ends is None:
+            base = self.base
+            ends = self._ends = [base + stop for _frame, _start, stop in
+                                 split_octet_counted(self.payload)]
+        return ends
+
+    def untouched(self) -> bool:
+        """Whether no entry was written yet."""
+        return True not in self.written
+
+    def write_all(self, base: int) -> None:
+        """Every entry of an untouched batch is being written, in order, as the payload
+        is, at ``base`` in the connection's stream."""
+        count = len(self.state)
+        self.state = [_SENT] * count
+        self.written = [True] * count
+        self.cursor = count
+        self.base = base
+        self._ends = None
+
+    def done_sent(self) -> None:
+        """Every written entry not acknowledged yet is delivered."""
+        state = self.state
+        sent = state.count(_SENT)
+        if sent == len(state):
+            self.state = [_DONE] * sent
+            self.unfinished -= sent
+        elif sent:
+            for index in self.sent():
+                self.done(index)
 
     def todo(self, limit: int | None = None) -> list[int]:
         """The entries to be written, in order (at most ``limit``): a scan from the
@@ -675,18 +726,45 @@ class _Connection:
     """A connected stream socket (TCP, or TLS over it) and what the wire reads of the
     kernel's acknowledgement counters for it (Linux; ``exact`` is False elsewhere)."""
 
-    __slots__ = ("sock", "exact")
+    __slots__ = ("sock", "exact", "counted", "stream")
 
     def __init__(self, sock: socket.socket) -> None:
         # Under TLS this is the SSLSocket: it owns the TCP socket's descriptor (wrapping
         # detached the plain socket object), so the kernel's counters are read through it.
         self.sock = sock
+        # Plain TCP: where the stream ends is counted here (``stream``, in ``acked()``'s
+        # terms: its reading before the first byte, plus every byte written since),
+        # which spares a kernel call per write; TLS adds bytes of its own, so there it
+        # is read from the kernel (``written()``).
+        self.counted = not isinstance(sock, ssl.SSLSocket)
         try:
-            self.acked()
+            self.stream = self.acked()
             self.unacked()
             self.exact = True
         except (OSError, AttributeError, ImportError, struct.error):  # not Linux
+            self.stream = 0
             self.exact = False
+
+    def send_all(self, data: bytes, timeout: float) -> None:
+        """``sock.sendall(data)`` within ``timeout`` seconds. Compiled, over plain TCP,
+        what the kernel takes at once is written without giving up the GIL
+        (``_syslogfast.send_now``; ``settimeout`` gives it up too, so it is left for
+        the rest): taking the GIL back after a socket call waits for the threads that
+        log, up to the interpreter's switch interval."""
+        sock = self.sock
+        if _fast is not None and self.counted:
+            sent = _fast.send_now(sock.fileno(), data)
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+        sock.settimeout(timeout)
+        sock.sendall(data)
+
+    def waiting(self) -> bool:
+        """Whether bytes written wait for the receiver's TCP to acknowledge them."""
+        if self.counted:
+            return self.acked() < self.stream
+        return bool(self.unacked())
 
     def unacked(self) -> int:
         """Bytes written that the receiver's TCP has not acknowledged (``SIOCOUTQ``)."""
@@ -718,8 +796,11 @@ class _Connection:
         """Whether the receiver closed or reset the connection (read without waiting;
         anything it sent is discarded: a syslog receiver has nothing to say)."""
         sock = self.sock
-        pending = isinstance(sock, ssl.SSLSocket) and sock.pending()
-        if not pending and not select.select([sock], [], [], 0)[0]:
+        if self.counted:  # plain TCP (compiled: a look that keeps the GIL)
+            if not (select.select([sock], [], [], 0)[0] if _fast is None
+                    else _fast.readable_now(sock.fileno())):
+                return False
+        elif not sock.pending() and not select.select([sock], [], [], 0)[0]:
             return False
         sock.settimeout(0)
         try:
@@ -838,26 +919,44 @@ class _StreamWire(_WireBase):
         timeout = deadline - time.monotonic()
         if timeout <= 0:
             raise Retry(f"{self._where()}: the timeout passed before the batch was written")
-        for index in todo:
-            self._first_write(batch, index)
-            batch.state[index] = _SENT
-            batch.ends[index] = sys.maxsize  # not known to be written yet
-        sock.settimeout(timeout)
-        frames = batch.frames
-        if self.tls_context is None:
-            if connection.exact:
-                end = connection.written()
+        if self.tls_context is None and len(todo) == len(batch.state):
+            # the whole batch (a first attempt, or one after nothing was acknowledged):
+            # the payload as it is, in one write
+            if batch.untouched():
+                truncated = batch.cut.count(True)
+                if truncated:
+                    self._count("truncated", truncated)
+            else:
                 for index in todo:
-                    end += len(frames[index])
-                    batch.ends[index] = end
-            sock.sendall(b"".join([frames[index] for index in todo]))
+                    self._first_write(batch, index)
+            batch.write_all(connection.stream)
+            connection.stream += len(batch.payload)
+            connection.send_all(batch.payload, timeout)
+        elif self.tls_context is None:
+            ends = batch.ends
+            frames = batch.frames
+            end = connection.stream
+            for index in todo:
+                self._first_write(batch, index)
+                batch.state[index] = _SENT
+                end += len(frames[index])
+                ends[index] = end
+            connection.stream = end
+            connection.send_all(b"".join([frames[index] for index in todo]), timeout)
         else:
+            frames = batch.frames
+            ends = batch.ends
+            for index in todo:
+                self._first_write(batch, index)
+                batch.state[index] = _SENT
+                ends[index] = sys.maxsize  # not known to be written yet
+            sock.settimeout(timeout)
             for chunk in _records(todo, frames):
                 sock.sendall(b"".join([frames[index] for index in chunk]))
                 if connection.exact:
                     end = connection.written()
                     for index in chunk:
-                        batch.ends[index] = end
+                        ends[index] = end
         if not connection.exact:  # no acknowledgement to wait for: written is delivered
             for index in todo:
                 batch.done(index)
@@ -868,14 +967,13 @@ class _StreamWire(_WireBase):
         if not connection.exact:
             return
         pause = 0.0002
-        while connection.unacked():
+        while connection.waiting():
             if connection.ended():
                 raise ConnectionResetError("the receiver closed the connection")
             left = _left(deadline)
             select.select([connection.sock], [], [], min(pause, left))
             pause = min(pause * 2, 0.05)
-        for index in batch.sent():
-            batch.done(index)
+        batch.done_sent()
 
     def _acknowledged(self, connection: _Connection, batch: _Batch) -> None:
         """Mark delivered the entries written whose last byte the receiver's TCP has
