@@ -216,11 +216,21 @@ def _spooled_entry(payload: bytes) -> Any:
                         {}, None, None, {}, {}, None, time.time_ns(), None, "err")
 
 
-def estimated_size(entry: Any, metadata: Any) -> int:
-    """A cheap estimate of the bytes an entry holds: its first message's length and a
-    flat amount per data and metadata key (nested values are not walked). ``metadata``
-    is the queue's own copy, so the estimate is the same when it is made again."""
+def queued_item(entry: Any, extra: Any) -> tuple[Any, Any, Any, int]:
+    """What the queue keeps of ``entry``: ``(entry, metadata at the call, captured,
+    estimated size)``. Dict metadata is copied (a shallow copy, keeping a subclass),
+    other metadata kept as it is. The size is a cheap estimate of the bytes the entry
+    holds: its first message's length and a flat amount per data and metadata key
+    (nested values are not walked)."""
+    metadata = entry.metadata
     size = 256
+    if type(metadata) is dict:
+        size += 64 * len(metadata)
+        metadata = metadata.copy()
+    elif metadata is not None:
+        metadata = _metadata_snapshot(metadata)
+        if type(metadata) is dict:
+            size += 64 * len(metadata)
     messages = entry.messages
     if messages:
         first = messages[0]
@@ -229,9 +239,7 @@ def estimated_size(entry: Any, metadata: Any) -> int:
     data = entry.data
     if data:
         size += 64 * len(data)
-    if type(metadata) is dict:
-        size += 64 * len(metadata)
-    return size
+    return entry, metadata, extra, size
 
 
 # -- the shipper: the pipeline's one inner transport ----------------------------------------
@@ -439,17 +447,11 @@ class _DeliveryPipeline(_Pipeline):
 
     def enqueue(self, entry: Any) -> None:
         """Accept one entry: the caller's side of ``send``. Items are kept as
-        ``(entry, metadata at the call, captured)``; the worker rebuilds the entry
-        when the metadata copy is needed (``_normalized``), off the caller's thread. The
-        item's last member is its estimated size, so that taking it off costs no second
-        estimate."""
+        ``queued_item`` makes them; the worker rebuilds the entry when the metadata copy
+        is needed (``_normalized``), off the caller's thread."""
         capture = self.capture
-        extra = capture(entry) if capture is not None else None
-        metadata = entry.metadata
-        if metadata is not None:
-            metadata = _metadata_snapshot(metadata)
-        size = estimated_size(entry, metadata)
-        item = (entry, metadata, extra, size)
+        item = queued_item(entry, capture(entry) if capture is not None else None)
+        size = item[3]
         spool = self.spool
         if spool is None:
             with self.lock:
@@ -464,7 +466,7 @@ class _DeliveryPipeline(_Pipeline):
                     self.buffered += size
                     return
         else:
-            record = entry_record(entry, extra)
+            record = entry_record(entry, item[2])
         with self.lock:
             if self.closed:
                 raise RuntimeError(f"{self.kind} {self.name!r} is closed; the entry was "
@@ -477,8 +479,9 @@ class _DeliveryPipeline(_Pipeline):
                 if not self._spool_append(spool, record, item, size):
                     return
             else:
+                woke = False
                 if not self.direct:
-                    self._wake()
+                    woke = self._wake()
                     try:
                         if self._full(size) and not self._make_room(size):
                             return
@@ -488,19 +491,30 @@ class _DeliveryPipeline(_Pipeline):
                 if not self.direct:
                     self.queue.append(item)
                     self.buffered += size
-                    return
-            if not self.direct:
-                return
-            self.unresolved += 1
+                    if not woke:
+                        return
+            direct = self.direct
+            if direct:
+                self.unresolved += 1
+        if not direct:
+            if spool is None:
+                # The worker was just woken: let it run now. Woken while this thread
+                # holds the GIL, it would wait for the interpreter to take the GIL from
+                # this thread (the switch interval, 5 ms), its batch growing meanwhile.
+                time.sleep(0)
+            return
         self._send_direct(_normalized(item))
 
-    def _wake(self) -> None:
-        """Start the worker if needed and wake it when a batch is ready. Holds the lock."""
+    def _wake(self) -> bool:
+        """Start the worker if needed and wake it when a batch is ready (True when it was
+        woken). Holds the lock."""
         if not self.stopping:
             self._ensure_worker()
         if self.sleeping and not self.stopping and self._waiting() + 1 >= self.wake_at:
             self.sleeping = False
             self.wakeup.notify()
+            return True
+        return False
 
     def _make_room(self, size: int) -> bool:
         """The overflow policy for a full buffer; False when the entry is dropped."""
@@ -740,10 +754,8 @@ class _DeliveryPipeline(_Pipeline):
 
 
 def _metadata_snapshot(metadata: Any) -> Any:
-    """Dict metadata copied at the call, as ``QueueTransport`` keeps it (a shallow copy
-    keeping the subclass); other metadata as it is."""
-    if type(metadata) is dict:
-        return metadata.copy()
+    """Metadata that is not a plain dict, as ``QueueTransport`` keeps it: a dict
+    subclass copied (shallow, keeping the subclass), anything else as it is."""
     if isinstance(metadata, dict):
         try:
             return copy.copy(metadata)

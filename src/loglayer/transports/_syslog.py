@@ -11,8 +11,9 @@ HOSTNAME TAG[PID]: MSG``). How it travels is a *wire* of the delivery engine
 * ``_StreamWire`` (``tcp``, ``tls``): RFC 6587 octet counting (``LEN SP MSG``), exact in
   bytes, so a newline in a message is data, not the end of a frame. TCP has no
   acknowledgement from the receiving program either; what it has is the receiving
-  host's TCP acknowledging bytes, and on Linux the wire reads that (``SIOCOUTQ``, and
-  ``TCP_INFO``'s ``bytes_acked``): a batch counts as delivered once the receiver's TCP
+  host's TCP acknowledging bytes, and on Linux the wire reads that (``TCP_INFO``'s
+  ``bytes_acked`` against the bytes it wrote; over TLS, which adds bytes of its own,
+  ``SIOCOUTQ`` too): a batch counts as delivered once the receiver's TCP
   acknowledged its last byte, and when the connection breaks, the entries whose bytes
   it never acknowledged are known exactly. They are counted in
   ``stats()["unacknowledged"]`` and dropped (the default), or, with
@@ -966,13 +967,13 @@ class _StreamWire(_WireBase):
         connection noticed meanwhile: an ``OSError``)."""
         if not connection.exact:
             return
-        pause = 0.0002
+        pause = 0.0001
         while connection.waiting():
             if connection.ended():
                 raise ConnectionResetError("the receiver closed the connection")
             left = _left(deadline)
             select.select([connection.sock], [], [], min(pause, left))
-            pause = min(pause * 2, 0.05)
+            pause = min(pause * 1.5, 0.05)
         batch.done_sent()
 
     def _acknowledged(self, connection: _Connection, batch: _Batch) -> None:
