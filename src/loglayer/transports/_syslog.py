@@ -818,6 +818,10 @@ class _Connection:
 
 #: Where ``tcpi_bytes_acked`` is in Linux's ``struct tcp_info`` (since Linux 4.1).
 _BYTES_ACKED_OFFSET = 120
+#: How the compiled wire first waits for a batch's acknowledgement keeping the GIL
+#: (``_syslogfast.acked_soon``): 20 looks 50 µs apart, at most 1 ms.
+_LOOKS = 20
+_LOOK_PAUSE_NS = 50_000
 
 
 def _connect(host: str, port: int, tls_context: ssl.SSLContext | None,
@@ -966,6 +970,11 @@ class _StreamWire(_WireBase):
         """Wait until the receiver's TCP acknowledged every byte written (its end of the
         connection noticed meanwhile: an ``OSError``)."""
         if not connection.exact:
+            return
+        if _fast is not None and connection.counted and _fast.acked_soon(
+                connection.sock.fileno(), connection.stream, _BYTES_ACKED_OFFSET,
+                _LOOKS, _LOOK_PAUSE_NS):
+            batch.done_sent()
             return
         pause = 0.0001
         while connection.waiting():
