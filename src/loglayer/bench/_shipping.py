@@ -382,7 +382,7 @@ class Receiver:
         while self.count(kind) < target:
             if time.monotonic() > deadline or not self.process.is_alive():
                 return False
-            time.sleep(0.0005 if kind < SYSLOG_UDP else 0.005)
+            time.sleep(0.0005 if kind < SYSLOG_UDP else 0.001)
         return True
 
     def close(self) -> None:
