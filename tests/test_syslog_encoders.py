@@ -451,17 +451,17 @@ def test_acked_soon_reads_the_bytes_the_receivers_tcp_acknowledged() -> None:
     import socket
 
     offset = _syslog._BYTES_ACKED_OFFSET
-    with socket.create_server(("127.0.0.1", 0)) as server:
-        with socket.create_connection(server.getsockname()) as ours:
-            theirs, _ = server.accept()
-            with theirs:
-                start = _syslog._Connection(ours).stream
-                ours.sendall(b"x" * 1000)
-                # loopback acknowledges within the looks (1 s at most here)
-                assert _fast.acked_soon(ours.fileno(), start + 1000, offset, 1000, 1_000_000)
-                assert not _fast.acked_soon(ours.fileno(), start + 1001, offset, 3, 1000)
-                assert theirs.recv(2000) == b"x" * 1000
-                with pytest.raises(ValueError, match="offset"):
-                    _fast.acked_soon(ours.fileno(), 0, 250, 1, 1000)
-                with pytest.raises(ValueError, match="pause_ns"):
-                    _fast.acked_soon(ours.fileno(), 0, offset, 1, 1_000_000_000)
+    with socket.create_server(("127.0.0.1", 0)) as server, \
+            socket.create_connection(server.getsockname()) as ours:
+        theirs, _ = server.accept()
+        with theirs:
+            start = _syslog._Connection(ours).stream
+            ours.sendall(b"x" * 1000)
+            # loopback acknowledges within the looks (1 s at most here)
+            assert _fast.acked_soon(ours.fileno(), start + 1000, offset, 1000, 1_000_000)
+            assert not _fast.acked_soon(ours.fileno(), start + 1001, offset, 3, 1000)
+            assert theirs.recv(2000) == b"x" * 1000
+            with pytest.raises(ValueError, match="offset"):
+                _fast.acked_soon(ours.fileno(), 0, 250, 1, 1000)
+            with pytest.raises(ValueError, match="pause_ns"):
+                _fast.acked_soon(ours.fileno(), 0, offset, 1, 1_000_000_000)

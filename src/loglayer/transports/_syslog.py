@@ -753,13 +753,14 @@ class _Connection:
         the rest): taking the GIL back after a socket call waits for the threads that
         log, up to the interpreter's switch interval."""
         sock = self.sock
+        rest: bytes | memoryview = data
         if _fast is not None and self.counted:
             sent = _fast.send_now(sock.fileno(), data)
             if sent == len(data):
                 return
-            data = memoryview(data)[sent:]
+            rest = memoryview(data)[sent:]
         sock.settimeout(timeout)
-        sock.sendall(data)
+        sock.sendall(rest)
 
     def waiting(self) -> bool:
         """Whether bytes written wait for the receiver's TCP to acknowledge them."""
@@ -801,7 +802,8 @@ class _Connection:
             if not (select.select([sock], [], [], 0)[0] if _fast is None
                     else _fast.readable_now(sock.fileno())):
                 return False
-        elif not sock.pending() and not select.select([sock], [], [], 0)[0]:
+        elif (not (isinstance(sock, ssl.SSLSocket) and sock.pending())
+              and not select.select([sock], [], [], 0)[0]):
             return False
         sock.settimeout(0)
         try:
