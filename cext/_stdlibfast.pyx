@@ -490,6 +490,17 @@ cdef object _record(object logger, long levelno, object msg, tuple args, object 
                              function, extra, stack)
 
 
+cdef dict _exact_own(object obj, object cls, tuple names):
+    """``obj``'s instance dict when ``obj`` is exactly a ``cls`` that replaces none of
+    ``names`` on the instance; None when its own methods may differ from the class's."""
+    if type(obj) is not cls:
+        return None
+    own = _own(obj)
+    if own is None or _replaced(own, names):
+        return None
+    return own
+
+
 cdef bint _stream_natively(object logger, object handler, long levelno, object msg,
                            tuple args) except -1:
     """``handler.handle(record)`` for an exact StreamHandler, without the record; False
@@ -500,16 +511,12 @@ cdef bint _stream_natively(object logger, object handler, long levelno, object m
     formatter = _get(handler, hown, "formatter")
     if formatter is None:
         formatter = _logging._defaultFormatter
-    if type(formatter) is not _Formatter:
-        return False
-    own = _own(formatter)
-    if own is None or _replaced(own, _FORMATTER_METHODS):
+    own = _exact_own(formatter, _Formatter, _FORMATTER_METHODS)
+    if own is None:
         return False
     style = _get(formatter, own, "_style")
-    if type(style) is not _PercentStyle:
-        return False
-    own = _own(style)
-    if own is None or _replaced(own, _STYLE_METHODS):
+    own = _exact_own(style, _PercentStyle, _STYLE_METHODS)
+    if own is None:
         return False
     fmt = _get(style, own, "_fmt")
     if type(fmt) is not str:

@@ -467,6 +467,7 @@ class _DeliveryPipeline(_Pipeline):
                     return
         else:
             record = entry_record(entry, item[2])
+        woke = False
         with self.lock:
             if self.closed:
                 raise RuntimeError(f"{self.kind} {self.name!r} is closed; the entry was "
@@ -479,7 +480,6 @@ class _DeliveryPipeline(_Pipeline):
                 if not self._spool_append(spool, record, item, size):
                     return
             else:
-                woke = False
                 if not self.direct:
                     woke = self._wake()
                     try:
@@ -497,13 +497,13 @@ class _DeliveryPipeline(_Pipeline):
             if direct:
                 self.unresolved += 1
         if not direct:
-            if spool is None:
+            if woke:
                 # The worker was just woken: let it run now. Woken while this thread
                 # holds the GIL, it would wait for the interpreter to take the GIL from
                 # this thread (the switch interval, 5 ms), its batch growing meanwhile.
                 time.sleep(0)
             return
-        self._send_direct(_normalized(item))
+        self._send_direct(_normalized((item,))[0][0])
 
     def _wake(self) -> bool:
         """Start the worker if needed and wake it when a batch is ready (True when it was
@@ -551,7 +551,8 @@ class _DeliveryPipeline(_Pipeline):
         queue = self.queue
         count = min(len(queue), limit)
         if count:
-            batch, size = _normalized_batch(queue, count)
+            popleft = queue.popleft
+            batch, size = _normalized(popleft() for _ in range(count))
             self.buffered -= size
         elif self.spool is not None and self.spool.unread:
             batch = [_spooled_entry(payload) for payload in self.spool.read(limit)]
@@ -564,7 +565,7 @@ class _DeliveryPipeline(_Pipeline):
 
     def _clear(self) -> list:
         self.buffered = 0
-        return [_normalized(item) for item in super()._clear()]
+        return _normalized(super()._clear())[0]
 
     def _prepare(self, batch: list) -> list:
         return batch  # no plugins here; _take and _clear made the items already
@@ -764,39 +765,20 @@ def _metadata_snapshot(metadata: Any) -> Any:
     return metadata
 
 
-def _same(snapshot: dict, metadata: Any) -> bool:
-    """Whether the caller's metadata still equals its snapshot (then the entry is sent
-    as it is: cheaper than rebuilding it). A comparison that raises means no."""
-    try:
-        return bool(snapshot == metadata)
-    except Exception:
-        return False
-
-
-def _normalized(item: tuple) -> Any:
-    """What the wire gets for a queued ``(entry, metadata, captured, size)``: the entry
-    (rebuilt with the metadata of the call when that is a copy), paired with what was
-    captured."""
-    entry, metadata, extra, _size = item
-    if metadata is not entry.metadata and not _same(metadata, entry.metadata):
-        entry = _rebuilt(entry, entry.level, entry.messages, entry.data, metadata)
-    return entry if extra is None else (entry, extra)
-
-
-def _normalized_batch(queue: deque, count: int) -> tuple[list, int]:
-    """The ``count`` oldest items taken off ``queue``, each as ``_normalized`` makes it,
-    and the sum of their sizes: the worker's side of every batch, in one loop (no call
-    per entry unless its metadata changed after the call)."""
-    popleft = queue.popleft
+def _normalized(items: Iterable[tuple]) -> tuple[list, int]:
+    """What the wire gets for queued items (``queued_item``'s), and the sum of their
+    sizes: each entry as it is while the caller's metadata still equals its snapshot
+    (a comparison that raises means it does not), else rebuilt with the snapshot;
+    paired with what was captured. One loop, no call per entry in the common case: it
+    is the worker's side of every batch."""
     batch: list = []
     append = batch.append
     total = 0
-    for _ in range(count):
-        entry, metadata, extra, size = popleft()
+    for entry, metadata, extra, size in items:
         total += size
         current = entry.metadata
         if metadata is not current:
-            try:  # _same, inline
+            try:
                 same = bool(metadata == current)
             except Exception:
                 same = False

@@ -525,8 +525,9 @@ class _Batch:
         return True not in self.written
 
     def write_all(self, base: int) -> None:
-        """Every entry of an untouched batch is being written, in order, as the payload
-        is, at ``base`` in the connection's stream."""
+        """Every entry of the batch is being written (the first time, or again after a
+        connection broke before any was acknowledged), in order, as the payload is, at
+        ``base`` in the connection's stream."""
         count = len(self.state)
         self.state = [_SENT] * count
         self.written = [True] * count
