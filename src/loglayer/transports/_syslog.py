@@ -763,12 +763,6 @@ class _Connection:
         sock.settimeout(timeout)
         sock.sendall(rest)
 
-    def waiting(self) -> bool:
-        """Whether bytes written wait for the receiver's TCP to acknowledge them."""
-        if self.counted:
-            return self.acked() < self.stream
-        return bool(self.unacked())
-
     def unacked(self) -> int:
         """Bytes written that the receiver's TCP has not acknowledged (``SIOCOUTQ``)."""
         import fcntl
@@ -980,7 +974,7 @@ class _StreamWire(_WireBase):
             batch.done_sent()
             return
         pause = 0.0001
-        while connection.waiting():
+        while connection.unacked():
             if connection.ended():
                 raise ConnectionResetError("the receiver closed the connection")
             left = _left(deadline)
